@@ -1,0 +1,132 @@
+"""Print a network's per-layer volumes, parameters, multiply-adds and training memory."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from engine.netfile import load_network
+from engine.shapes import (
+    BUDGET_PRESETS_GIB, GIB, OPTIMIZER_STATE_COPIES, Analysis, LayerInfo, analyse, format_bytes,
+)
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("network", help="a network file (.json)")
+    parser.add_argument("--batch-size", type=int, default=32, help="batch size for memory")
+    parser.add_argument("--optimizer", choices=sorted(OPTIMIZER_STATE_COPIES), default="momentum",
+                        help="optimizer whose step cache is counted (default: momentum)")
+    parser.add_argument("--budget-gib", type=float, default=None,
+                        help="memory budget in GiB for the largest batch size "
+                             "(default: the 4, 6 and 12 GiB presets)")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.batch_size < 1:
+        print("error: --batch-size must be at least 1.")
+        return 2
+    analysis = analyse(load_network(args.network))
+    budgets = [args.budget_gib] if args.budget_gib else list(BUDGET_PRESETS_GIB)
+    if args.json:
+        print(json.dumps(to_json(analysis, args.batch_size, args.optimizer, budgets), indent=2,
+                         ensure_ascii=False))
+    else:
+        print(to_table(analysis, args.batch_size, args.optimizer, budgets))
+    return 0 if analysis.valid else 1
+
+
+def _params_text(info: LayerInfo) -> str:
+    if not info.params:
+        return "0"
+    return f"{info.params:,} ({info.weights:,}+{info.biases:,})"
+
+
+def to_table(analysis: Analysis, batch_size: int, optimizer: str, budgets: list[float]) -> str:
+    header = ("#", "name", "type", "output", "params (w+b)", "activations", "multiply-adds", "RF")
+    rows = []
+    for info in analysis.layers:
+        rows.append((
+            str(info.index), info.layer.name, info.layer.type,
+            str(info.output) if info.output else "—",
+            _params_text(info),
+            f"{info.activations:,}" + (" (in place)" if info.in_place else ""),
+            f"{info.macs:,}",
+            f"{info.receptive_field}×{info.receptive_field}" if info.output else "—",
+        ))
+    widths = [max(len(r[c]) for r in rows + [header]) for c in range(len(header))]
+    right = {0, 4, 5, 6}
+
+    def line(r):
+        return "  ".join(v.rjust(w) if c in right else v.ljust(w)
+                         for c, (v, w) in enumerate(zip(r, widths))).rstrip()
+
+    out = [f"{analysis.spec.name}", line(header), line(tuple("-" * w for w in widths))]
+    for info, r in zip(analysis.layers, rows):
+        out.append(line(r))
+        if info.error:
+            out.append(f"    error: {info.error}")
+            if info.fix:
+                out.append(f"    fix:   {info.fix.text}")
+    if analysis.network_error:
+        out.append(f"error: {analysis.network_error}")
+    out += [
+        "",
+        f"total parameters:          {analysis.total_params:,}",
+        f"total activations / image: {analysis.total_activations:,} "
+        f"({format_bytes(analysis.total_activations * 4)} forward)",
+        f"total multiply-adds/image: {analysis.total_macs:,}",
+    ]
+    if analysis.valid:
+        m = analysis.memory(batch_size, optimizer)
+        out += ["", f"training memory at batch size {batch_size} (float32, {optimizer}):"]
+        for label, value in (
+            ("input batch", m.input_batch), ("activations", m.activations),
+            ("activation gradients", m.gradients), ("parameters", m.parameters),
+            ("parameter gradients", m.parameter_gradients),
+            ("optimizer state", m.optimizer_state), ("im2col workspace", m.workspace),
+        ):
+            out.append(f"  {label:<22}{format_bytes(value):>12}")
+        out.append(f"  {'total':<22}{format_bytes(m.total):>12}")
+        for gib in budgets:
+            n = analysis.largest_batch(int(gib * GIB), optimizer)
+            out.append(f"largest batch size in {gib:g} GiB: {n}")
+    else:
+        count = len(analysis.errors) + (1 if analysis.network_error else 0)
+        out.append(f"\n{count} error{'s' if count != 1 else ''}: fix the network to estimate memory.")
+    return "\n".join(out)
+
+
+def to_json(analysis: Analysis, batch_size: int, optimizer: str, budgets: list[float]) -> dict:
+    volume = analysis.spec.input_volume
+    data = {
+        "name": analysis.spec.name,
+        "valid": analysis.valid,
+        "input": {"width": volume.width, "height": volume.height, "depth": volume.depth}
+        if volume else None,
+        "layers": [
+            {
+                "id": i.layer.id, "name": i.layer.name, "type": i.layer.type,
+                "width": i.output.width if i.output else None,
+                "height": i.output.height if i.output else None,
+                "depth": i.output.depth if i.output else None,
+                "params": i.params, "weights": i.weights, "biases": i.biases,
+                "activations": i.activations, "in_place": i.in_place, "macs": i.macs,
+                "receptive_field": i.receptive_field if i.output else None,
+                "error": i.error, "fix": i.fix.text if i.fix else None,
+            }
+            for i in analysis.layers
+        ],
+        "totals": {"params": analysis.total_params, "activations": analysis.total_activations,
+                   "macs": analysis.total_macs},
+        "memory": None,
+        "error": analysis.network_error,
+    }
+    if analysis.valid:
+        m = analysis.memory(batch_size, optimizer)
+        data["memory"] = {
+            **m.as_dict(), "optimizer": optimizer,
+            "largest_batch": {f"{gib:g}GiB": analysis.largest_batch(int(gib * GIB), optimizer)
+                              for gib in budgets},
+        }
+    return data

@@ -1,0 +1,50 @@
+"""ConvNet Designer: with no arguments opens the window; subcommands run headless."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from engine.errors import ConvNetError
+
+# Each module has configure(parser) and run(args) -> exit status.
+COMMANDS = {
+    "summary": "engine.commands.summary",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="convnet-designer",
+        description="Design, size and train convolutional networks. "
+                    "Run without a command to open the window.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, module_name in COMMANDS.items():
+        module = importlib.import_module(module_name)
+        doc = (module.__doc__ or "").strip().splitlines()[0]
+        module.configure(sub.add_parser(name, help=doc, description=doc))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        from designer.app import run_app
+        return run_app()
+    module = importlib.import_module(COMMANDS[args.command])
+    try:
+        return module.run(args)
+    except ConvNetError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
