@@ -1,0 +1,144 @@
+"""The open network: its spec, analysis, selection, file path and undo stack.
+
+Views never change the spec themselves: they call the edit methods here, each of
+which pushes one `SpecEdit` onto the undo stack.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6 import QtCore, QtGui
+
+from engine.shapes import Analysis, Fix, analyse
+from engine.spec import LayerSpec, NetworkSpec
+
+
+class SpecEdit(QtGui.QUndoCommand):
+    """One edit of the network: the spec before and after, and a readable text.
+
+    Consecutive edits with the same `merge_key` (e.g. spin-box steps on one field)
+    merge into one undo step.
+    """
+
+    _ids: dict[str, int] = {}
+
+    def __init__(self, document: "NetworkDocument", after: NetworkSpec, text: str,
+                 merge_key: str | None = None):
+        super().__init__(text)
+        self.document = document
+        self.before = document.spec
+        self.after = after
+        self.merge_key = merge_key
+
+    def id(self) -> int:
+        if self.merge_key is None:
+            return -1
+        return self._ids.setdefault(self.merge_key, len(self._ids) + 1)
+
+    def mergeWith(self, other: QtGui.QUndoCommand) -> bool:
+        if not isinstance(other, SpecEdit) or other.merge_key != self.merge_key:
+            return False
+        self.after = other.after
+        self.setObsolete(self.after == self.before)
+        return True
+
+    def redo(self) -> None:
+        self.document._set_spec(self.after)
+
+    def undo(self) -> None:
+        self.document._set_spec(self.before)
+
+
+class NetworkDocument(QtCore.QObject):
+    """A network being edited; emits `spec_changed` after every change, undo included."""
+
+    spec_changed = QtCore.Signal()
+    selection_changed = QtCore.Signal()
+    path_changed = QtCore.Signal()
+    dirty_changed = QtCore.Signal(bool)
+
+    def __init__(self, spec: NetworkSpec, path: str | Path | None = None, parent=None):
+        super().__init__(parent)
+        self._spec = spec
+        self._analysis = analyse(spec)
+        self._path = Path(path) if path else None
+        self._selected: tuple[str, ...] = ()
+        self.undo_stack = QtGui.QUndoStack(self)
+        self.undo_stack.cleanChanged.connect(lambda clean: self.dirty_changed.emit(not clean))
+
+    # --- state -------------------------------------------------------------------------
+    @property
+    def spec(self) -> NetworkSpec:
+        return self._spec
+
+    @property
+    def analysis(self) -> Analysis:
+        return self._analysis
+
+    @property
+    def path(self) -> Path | None:
+        return self._path
+
+    def set_path(self, path: str | Path | None) -> None:
+        self._path = Path(path) if path else None
+        self.path_changed.emit()
+
+    @property
+    def dirty(self) -> bool:
+        return not self.undo_stack.isClean()
+
+    def mark_saved(self) -> None:
+        self.undo_stack.setClean()
+
+    @property
+    def selected_ids(self) -> tuple[str, ...]:
+        return self._selected
+
+    def select(self, layer_ids) -> None:
+        ids = tuple(i for i in layer_ids if any(l.id == i for l in self._spec.layers))
+        if ids != self._selected:
+            self._selected = ids
+            self.selection_changed.emit()
+
+    def _set_spec(self, spec: NetworkSpec) -> None:
+        self._spec = spec
+        self._analysis = analyse(spec)
+        self.spec_changed.emit()
+        self.select(self._selected)
+
+    # --- edits: each is one undo step ---------------------------------------------------
+    def edit(self, after: NetworkSpec, text: str, merge_key: str | None = None) -> None:
+        if after != self._spec:
+            self.undo_stack.push(SpecEdit(self, after, text, merge_key))
+
+    def insert_layers(self, index: int, layers: list[LayerSpec], text: str | None = None) -> None:
+        names = ", ".join(l.name for l in layers)
+        self.edit(self._spec.inserted(index, layers), text or f"Insert {names}")
+        self.select([l.id for l in layers])
+
+    def remove_layers(self, layer_ids) -> None:
+        ids = list(layer_ids)
+        names = ", ".join(self._spec.layer(i).name for i in ids)
+        self.edit(self._spec.removed(ids), f"Delete {names}")
+
+    def move_layers(self, layer_ids, index: int) -> None:
+        ids = list(layer_ids)
+        names = ", ".join(self._spec.layer(i).name for i in ids)
+        self.edit(self._spec.moved(ids, index), f"Move {names}")
+
+    def set_params(self, layer_id: str, **params) -> None:
+        layer = self._spec.layer(layer_id)
+        fields = ", ".join(f"{k}={v}" for k, v in params.items())
+        self.edit(self._spec.replaced(layer.with_params(**params)),
+                  f"Set {layer.name} {fields}", merge_key=f"{layer_id}:{','.join(params)}")
+
+    def rename_layer(self, layer_id: str, name: str) -> None:
+        layer = self._spec.layer(layer_id)
+        self.edit(self._spec.replaced(layer.renamed(name)), f"Rename {layer.name} to {name}")
+
+    def apply_fix(self, fix: Fix) -> None:
+        self.edit(fix.apply(self._spec), f"Fix: {fix.text}")
+
+    def replace_spec(self, spec: NetworkSpec, text: str) -> None:
+        self.edit(spec, text)
