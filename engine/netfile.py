@@ -152,7 +152,7 @@ def _layer_from_dict(item: Any, i: int, problems: "_Problems") -> LayerSpec | No
         problems.add(f"layer {i} is a JSON {_json_kind(item)}, not an object")
         return None
     type_ = item.get("type")
-    if type_ not in CATALOGUE:
+    if not isinstance(type_, str) or type_ not in CATALOGUE:
         known = ", ".join(CATALOGUE)
         problems.add(f"layer {i} has unknown type {json.dumps(type_)}; use one of {known}")
         return None

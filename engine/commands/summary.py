@@ -46,13 +46,16 @@ def to_table(analysis: Analysis, batch_size: int, optimizer: str, budgets: list[
     header = ("#", "name", "type", "output", "params (w+b)", "activations", "multiply-adds", "RF")
     rows = []
     for info in analysis.layers:
+        if info.output is None:
+            rows.append((str(info.index), info.layer.name, info.layer.type) + ("—",) * 5)
+            continue
         rows.append((
             str(info.index), info.layer.name, info.layer.type,
-            str(info.output) if info.output else "—",
+            str(info.output),
             _params_text(info),
             f"{info.activations:,}" + (" (in place)" if info.in_place else ""),
             f"{info.macs:,}",
-            f"{info.receptive_field}×{info.receptive_field}" if info.output else "—",
+            f"{info.receptive_field}×{info.receptive_field}",
         ))
     widths = [max(len(r[c]) for r in rows + [header]) for c in range(len(header))]
     right = {0, 4, 5, 6}
@@ -93,7 +96,7 @@ def to_table(analysis: Analysis, batch_size: int, optimizer: str, budgets: list[
             out.append(f"largest batch size in {gib:g} GiB: {n}")
     else:
         count = len(analysis.errors) + (1 if analysis.network_error else 0)
-        out.append(f"\n{count} error{'s' if count != 1 else ''}: fix the network to estimate memory.")
+        out.append(f"\n{count} error{'s' if count != 1 else ''} — fix the network to estimate memory.")
     return "\n".join(out)
 
 

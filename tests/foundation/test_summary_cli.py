@@ -1,0 +1,73 @@
+"""`main.py summary` on the templates and on broken files, as a user runs it."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from main import main
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# total parameters of the published architectures (single-stream AlexNet, dense LeNet-5 C3)
+PUBLISHED_PARAMS = {
+    "lenet5": 61_706, "alexnet": 62_378_344, "zfnet": 62_357_608, "vgg16": 138_357_544,
+    "cifar10": 32 * 32 * 12 // 4 * 10 + 10 + 3 * 3 * 3 * 12 + 12,
+}
+
+
+def summary_json(capsys, path, *extra):
+    status = main(["summary", str(path), "--json", *extra])
+    return status, json.loads(capsys.readouterr().out)
+
+
+@pytest.mark.parametrize("name", sorted(PUBLISHED_PARAMS))
+def test_template_totals_match_published(capsys, name):
+    status, data = summary_json(capsys, ROOT / f"resources/networks/{name}.json")
+    assert status == 0 and data["valid"]
+    assert data["totals"]["params"] == PUBLISHED_PARAMS[name]
+
+
+def test_vgg16_volumes_and_memory(capsys):
+    status, data = summary_json(capsys, ROOT / "resources/networks/vgg16.json", "--batch-size", "32")
+    by_name = {l["name"]: l for l in data["layers"]}
+    assert (by_name["conv1_1"]["width"], by_name["conv1_1"]["depth"]) == (224, 64)
+    assert by_name["pool5"]["width"] == 7 and by_name["fc6"]["params"] == 102_764_544
+    assert data["input"] == {"width": 224, "height": 224, "depth": 3}
+    assert data["memory"]["batch_size"] == 32 and data["memory"]["bytes"] > 0
+    required = {"name", "type", "width", "height", "depth", "params", "activations", "macs",
+                "receptive_field", "error", "fix"}
+    assert all(required <= set(layer) for layer in data["layers"])
+    assert set(data["totals"]) >= {"params", "activations", "macs"}
+
+
+def test_table_output(capsys):
+    assert main(["summary", str(ROOT / "resources/networks/alexnet.json"), "--batch-size", "8"]) == 0
+    out = capsys.readouterr().out
+    assert "55×55×96" in out and "34,944 (34,848+96)" in out
+    assert "training memory at batch size 8" in out and "largest batch size in 4 GiB" in out
+
+
+def test_invalid_network_prints_every_error_with_fix_and_exits_1(tmp_path, capsys):
+    data = json.loads((ROOT / "resources/networks/cifar10.json").read_text())
+    data["layers"][1]["stride"] = 2
+    data["layers"].append({"type": "relu", "name": "late"})
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(data))
+    assert main(["summary", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert "error: (32 − 3 + 2·1)/2 + 1 = 16.5 is not a whole number" in out
+    assert out.count("error:") == 2 and out.count("fix:") == 2
+    assert "'late' comes after the loss layer" in out
+
+
+def test_malformed_file_one_sentence_exit_2(tmp_path):
+    path = tmp_path / "broken.json"
+    path.write_text('{"format": "convnet-designer", "version": 1, "layers": [{"type": "conv", "stride": -1')
+    result = subprocess.run([sys.executable, "main.py", "summary", str(path)], cwd=ROOT,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "broken.json" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
