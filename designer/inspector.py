@@ -1,0 +1,120 @@
+"""The live inspector: a table of every layer's volume, parameters, memory, multiply-adds
+and receptive field, errors in red, and the analysis' suggested fix one click away.
+"""
+
+from __future__ import annotations
+
+from PySide6 import QtCore, QtWidgets
+
+from designer.inspector_model import InspectorModel
+from designer.memory_settings import memory_settings
+from engine.shapes import Fix
+
+Qt = QtCore.Qt
+
+
+class InspectorPanel(QtWidgets.QWidget):
+    """Follows the document: refreshed on every edit, selection kept in sync both ways."""
+
+    def __init__(self, document, parent=None):
+        super().__init__(parent)
+        self.document = document
+        self.settings = memory_settings(document)
+        self._syncing = False
+        self._fix: Fix | None = None
+
+        self.model = InspectorModel(self)
+        self.view = QtWidgets.QTableView()
+        self.view.setModel(self.model)
+        self.view.setSelectionBehavior(QtWidgets.QAbstractItemView.SelectionBehavior.SelectRows)
+        self.view.setSelectionMode(QtWidgets.QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.view.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.view.setAlternatingRowColors(True)
+        self.view.setWordWrap(False)
+        self.view.verticalHeader().hide()
+        self.view.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 6)
+        self.view.horizontalHeader().setHighlightSections(False)
+        self.view.horizontalHeader().setStretchLastSection(True)
+        self.view.selectionModel().selectionChanged.connect(self._rows_selected)
+
+        self.problem = QtWidgets.QLabel()
+        self.problem.setWordWrap(True)
+        self.problem.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.fix_button = QtWidgets.QPushButton()
+        self.fix_button.clicked.connect(self.apply_fix)
+        self.problem_box = QtWidgets.QFrame()
+        self.problem_box.setFrameShape(QtWidgets.QFrame.Shape.StyledPanel)
+        box = QtWidgets.QHBoxLayout(self.problem_box)
+        box.addWidget(self.problem, 1)
+        box.addWidget(self.fix_button, 0, Qt.AlignmentFlag.AlignVCenter)
+
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.view, 1)
+        layout.addWidget(self.problem_box)
+
+        document.spec_changed.connect(self.refresh)
+        document.selection_changed.connect(self._show_selection)
+        self.settings.changed.connect(self.refresh)
+        self.refresh()
+
+    # --- document → view ----------------------------------------------------------------
+    def refresh(self) -> None:
+        reset = self.model.layer_ids != tuple(l.id for l in self.document.spec.layers)
+        self._syncing = True
+        try:
+            self.model.set_analysis(self.document.analysis, self.settings.batch_size)
+        finally:
+            self._syncing = False
+        if reset:
+            self.view.resizeColumnsToContents()
+            self._show_selection()
+        else:
+            self._show_problem()
+
+    def _show_selection(self) -> None:
+        ids = self.document.selected_ids
+        rows = [i for i, lid in enumerate(self.model.layer_ids) if lid in ids]
+        if rows == self._selected_rows():
+            self._show_problem()  # already shown; re-selecting would disturb a drag-selection
+            return
+        selection = QtCore.QItemSelection()
+        for row in rows:
+            selection.select(self.model.index(row, 0),
+                             self.model.index(row, self.model.columnCount() - 1))
+        self._syncing = True
+        try:
+            self.view.selectionModel().select(
+                selection, QtCore.QItemSelectionModel.SelectionFlag.ClearAndSelect)
+        finally:
+            self._syncing = False
+        if rows:
+            self.view.scrollTo(self.model.index(rows[0], 0))
+        self._show_problem()
+
+    def _show_problem(self) -> None:
+        """The error of the selected layer, else the first error, with its fix."""
+        analysis = self.document.analysis
+        selected = [analysis.info(i) for i in self.document.selected_ids]
+        info = next((i for i in selected if i.error), None) or next(iter(analysis.errors), None)
+        text = f"{info.layer.name}: {info.error}" if info else analysis.network_error
+        self._fix = info.fix if info else None
+        self.problem_box.setVisible(text is not None)
+        self.problem.setText(f"⚠ {text}" if text else "")
+        self.fix_button.setVisible(self._fix is not None)
+        if self._fix is not None:
+            self.fix_button.setText(f"Apply fix: {self._fix.text}")
+
+    # --- view → document ----------------------------------------------------------------
+    def _rows_selected(self) -> None:
+        if self._syncing:
+            return
+        self.document.select([self.model.layer_ids[r] for r in self._selected_rows()])
+
+    def _selected_rows(self) -> list[int]:
+        return sorted(i.row() for i in self.view.selectionModel().selectedRows())
+
+    def apply_fix(self) -> None:
+        """Apply the shown fix as one undo step."""
+        if self._fix is not None:
+            self.document.apply_fix(self._fix)

@@ -1,0 +1,156 @@
+"""The inspector's table model: one row per layer of an `Analysis`, plus a totals row.
+
+Cell texts are formatted once per refresh, so painting only looks strings up.
+"""
+
+from __future__ import annotations
+
+from PySide6 import QtCore, QtGui
+
+from engine.shapes import BYTES_PER_FLOAT, Analysis, LayerInfo, format_bytes
+
+Qt = QtCore.Qt
+COLUMNS = ("Layer", "Type", "Output W×H×D", "Parameters", "Memory / image", "Memory / batch",
+           "Multiply-adds", "Receptive field")
+BATCH_COLUMN = COLUMNS.index("Memory / batch")
+NUMERIC_FROM = COLUMNS.index("Parameters")
+# Translucent, so the row reads as red over light and dark bases with the normal text colour.
+ERROR_BACKGROUND = QtGui.QColor(230, 40, 30, 80)
+IN_PLACE = "in place"
+
+
+def format_count(n: int) -> str:
+    """A large count with an SI prefix and three significant digits: 15.5 G."""
+    for prefix, scale in (("T", 10 ** 12), ("G", 10 ** 9), ("M", 10 ** 6), ("k", 10 ** 3)):
+        if n >= scale:
+            return f"{n / scale:.3g} {prefix}"
+    return str(n)
+
+
+def _memory_cells(info: LayerInfo, batch: int) -> tuple[str, str]:
+    if info.output is None:
+        return "—", "—"
+    if info.in_place:
+        return IN_PLACE, IN_PLACE
+    floats = info.allocated * BYTES_PER_FLOAT
+    return format_bytes(floats), format_bytes(floats * batch)
+
+
+def _layer_row(info: LayerInfo, batch: int) -> tuple[str, ...]:
+    layer = info.layer
+    if info.output is None:
+        return (layer.name, layer.kind.title, "—", "—", "—", "—", "—", "—")
+    per_image, per_batch = _memory_cells(info, batch)
+    return (layer.name, layer.kind.title, str(info.output), f"{info.params:,}",
+            per_image, per_batch, format_count(info.macs),
+            f"{info.receptive_field}×{info.receptive_field}")
+
+
+def _totals_row(analysis: Analysis, batch: int) -> tuple[str, ...]:
+    floats = analysis.total_activations * BYTES_PER_FLOAT
+    last = next((i for i in reversed(analysis.layers) if i.output is not None), None)
+    return ("Total", f"{len(analysis.layers)} layers",
+            str(analysis.output) if analysis.output else "—",
+            f"{analysis.total_params:,}", format_bytes(floats), format_bytes(floats * batch),
+            format_count(analysis.total_macs),
+            f"{last.receptive_field}×{last.receptive_field}" if last else "—")
+
+
+def _tooltip(info: LayerInfo) -> str:
+    if info.error:
+        return info.error
+    if info.output is None:
+        return "Its volume depends on the layer with the error above."
+    parts = [f"{info.input} → {info.output}" if info.input else f"{info.output}"]
+    if info.params:
+        parts.append(f"{info.weights:,} weights + {info.biases:,} biases")
+    if info.macs:
+        parts.append(f"{info.macs:,} multiply-adds per image")
+    if info.in_place:
+        parts.append("computed in place: no new activation memory")
+    return "\n".join(parts)
+
+
+class InspectorModel(QtCore.QAbstractTableModel):
+    """Rows 0..n−1 are the layers in stack order; row n is the totals."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self._analysis: Analysis | None = None
+        self._batch = 1
+        self._ids: tuple[str, ...] = ()
+        self._cells: list[tuple[str, ...]] = []
+        self._bold, self._italic = QtGui.QFont(), QtGui.QFont()
+        self._bold.setBold(True)
+        self._italic.setItalic(True)
+
+    # --- updates ------------------------------------------------------------------------
+    def set_analysis(self, analysis: Analysis, batch: int) -> None:
+        """Show `analysis`; keeps rows (and the view's selection) when the layers are the same."""
+        ids = tuple(i.layer.id for i in analysis.layers)
+        cells = [_layer_row(i, batch) for i in analysis.layers] + [_totals_row(analysis, batch)]
+        batch_changed = batch != self._batch
+        self._analysis, self._batch = analysis, batch
+        if ids != self._ids:
+            self.beginResetModel()
+            self._ids, self._cells = ids, cells
+            self.endResetModel()
+            return
+        self._cells = cells
+        self.dataChanged.emit(self.index(0, 0), self.index(len(cells) - 1, len(COLUMNS) - 1))
+        if batch_changed:
+            self.headerDataChanged.emit(Qt.Orientation.Horizontal, BATCH_COLUMN, BATCH_COLUMN)
+
+    # --- queries ------------------------------------------------------------------------
+    @property
+    def layer_ids(self) -> tuple[str, ...]:
+        return self._ids
+
+    def info(self, row: int) -> LayerInfo | None:
+        return self._analysis.layers[row] if 0 <= row < len(self._ids) else None
+
+    def cell(self, row: int, column: int) -> str:
+        return self._cells[row][column]
+
+    def is_totals(self, row: int) -> bool:
+        return row == len(self._ids)
+
+    # --- Qt model interface -------------------------------------------------------------
+    def rowCount(self, parent=QtCore.QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self._cells)
+
+    def columnCount(self, parent=QtCore.QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(COLUMNS)
+
+    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):
+        if orientation != Qt.Orientation.Horizontal:
+            return None
+        if role == Qt.ItemDataRole.DisplayRole:
+            return f"Memory / batch of {self._batch}" if section == BATCH_COLUMN else COLUMNS[section]
+        if role == Qt.ItemDataRole.ToolTipRole and section in (BATCH_COLUMN, BATCH_COLUMN - 1):
+            return ("Activation memory (float32) of the layer's output volume; "
+                    "layers computed in place add none")
+        return None
+
+    def flags(self, index):
+        if self.is_totals(index.row()):
+            return Qt.ItemFlag.ItemIsEnabled
+        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
+
+    def data(self, index, role=Qt.ItemDataRole.DisplayRole):
+        row, column = index.row(), index.column()
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self._cells[row][column]
+        if role == Qt.ItemDataRole.TextAlignmentRole and column >= NUMERIC_FROM:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        info = self.info(row)
+        if role == Qt.ItemDataRole.ToolTipRole and info is not None:
+            return _tooltip(info)
+        if role == Qt.ItemDataRole.BackgroundRole and info is not None and info.error:
+            return ERROR_BACKGROUND
+        if role == Qt.ItemDataRole.FontRole:
+            if self.is_totals(row):
+                return self._bold
+            if self._cells[row][column] == IN_PLACE:
+                return self._italic
+        return None
