@@ -349,6 +349,13 @@ def _loss_error(layer: LayerSpec, i: int, v: Volume) -> tuple[str, Fix] | None:
                         make_layer("fc", "fc", units=10)))
 
 
+def _in_place(layer: LayerSpec, below: LayerSpec) -> bool:
+    """Activations overwrite their input, since their backward pass needs only their
+    output, unless that input is the network's input or another activation's output
+    (which that activation still needs)."""
+    return layer.type in ACTIVATION_TYPES and below.type not in ACTIVATION_TYPES | {"input"}
+
+
 def analyse(spec: NetworkSpec) -> Analysis:
     """Analyse every layer of `spec`: volumes, counts, receptive field, error and fix.
 
@@ -383,6 +390,7 @@ def analyse(spec: NetworkSpec) -> Analysis:
         out, weights, biases, macs = _layer_shape(layer, volume_in)
         r, j = _receptive(layer, volume_in, r, j)
         infos.append(LayerInfo(layer, i, volume_in, out, weights, biases, macs, r, j,
-                               in_place=layer.type in ACTIVATION_TYPES, error=text, fix=fix))
+                               in_place=_in_place(layer, spec.layers[i - 1]),
+                               error=text, fix=fix))
         volume = out
     return Analysis(spec, tuple(infos))

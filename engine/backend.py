@@ -1,0 +1,104 @@
+"""The one place that chooses NumPy or CuPy: a backend object carries `xp` and the
+helpers that move arrays between the host and the device.
+
+Layers, losses and optimizers receive a backend and only ever call `backend.xp`;
+nothing else in the engine imports CuPy. Random numbers are drawn on the host with a
+NumPy generator and moved to the device, so a seed gives the same run on every device
+and the generator's state fits in a checkpoint.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+from engine.errors import ConvNetError
+
+try:
+    import cupy
+except ImportError:  # the GPU is optional
+    cupy = None
+
+DEVICES = ("cpu", "gpu", "auto")
+
+
+class DeviceError(ConvNetError):
+    """The requested device cannot be used on this machine."""
+
+
+@dataclass(frozen=True)
+class Backend:
+    """Array module `xp` plus host↔device transfer; float32 unless told otherwise."""
+
+    name: str  # "cpu" or "gpu"
+    xp: Any
+    _to_device: Callable[[np.ndarray], Any]
+    _to_host: Callable[[Any], np.ndarray]
+    _synchronize: Callable[[], None] = lambda: None
+
+    def asarray(self, a: Any, dtype: Any = np.float32) -> Any:
+        """A host array (or list) as a device array of `dtype`."""
+        return self._to_device(np.ascontiguousarray(a, dtype=dtype))
+
+    def to_numpy(self, a: Any) -> np.ndarray:
+        """A device array as a NumPy array (a copy when the data lives elsewhere)."""
+        return self._to_host(a)
+
+    def zeros(self, shape: tuple[int, ...], dtype: Any = np.float32) -> Any:
+        return self.xp.zeros(shape, dtype=dtype)
+
+    def empty(self, shape: tuple[int, ...], dtype: Any = np.float32) -> Any:
+        return self.xp.empty(shape, dtype=dtype)
+
+    def random(self, rng: np.random.Generator, shape: tuple[int, ...]) -> Any:
+        """Uniform [0, 1) float32 numbers from the host generator `rng`, on the device."""
+        return self.asarray(rng.random(shape, dtype=np.float32))
+
+    def synchronize(self) -> None:
+        """Wait for queued device work (for timing); a no-op on the CPU."""
+        self._synchronize()
+
+
+NUMPY = Backend("cpu", np, lambda a: a, np.asarray)
+
+
+def gpu_available() -> bool:
+    """Whether CuPy is installed and sees at least one CUDA device."""
+    if cupy is None:
+        return False
+    try:
+        return cupy.cuda.runtime.getDeviceCount() > 0
+    except Exception:  # CuPy raises driver-specific errors when CUDA is missing
+        return False
+
+
+def gpu_free_memory() -> int | None:
+    """Free bytes on the current CUDA device, or None without a usable GPU."""
+    if not gpu_available():
+        return None
+    free, _total = cupy.cuda.runtime.memGetInfo()
+    return int(free)
+
+
+def _cupy_backend() -> Backend:
+    return Backend("gpu", cupy, cupy.asarray, cupy.asnumpy,
+                   lambda: cupy.cuda.get_current_stream().synchronize())
+
+
+def get_backend(device: str = "cpu") -> Backend:
+    """The backend for "cpu", "gpu" or "auto" (the GPU when one is usable, else the CPU)."""
+    if device == "cpu":
+        return NUMPY
+    if device == "auto":
+        return _cupy_backend() if gpu_available() else NUMPY
+    if device == "gpu":
+        if cupy is None:
+            raise DeviceError("Training on the GPU needs CuPy, which is not installed; "
+                              "install it with pip install cupy-cuda12x or use --device cpu.")
+        if not gpu_available():
+            raise DeviceError("CuPy is installed but finds no CUDA device on this machine; "
+                              "use --device cpu.")
+        return _cupy_backend()
+    raise DeviceError(f"Unknown device '{device}'; use one of {', '.join(DEVICES)}.")

@@ -1,0 +1,119 @@
+"""A trainable model built from a `NetworkSpec`: the layer stack plus its loss.
+
+Every layer is sized by `engine.shapes.analyse`, and every forward pass checks that
+the volume a layer produced is the one the analysis promised.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+import numpy as np
+
+from engine.backend import Backend
+from engine.errors import ConvNetError
+from engine.init import relu_follows
+from engine.layers import Layer, make_layer
+from engine.layers.base import Backprop
+from engine.losses import softmax_loss, softmax_probabilities, svm_loss
+from engine.shapes import Analysis, analyse
+from engine.spec import NetworkSpec
+
+
+class ModelError(ConvNetError):
+    """The network cannot be built, e.g. because a layer does not fit its input."""
+
+
+class Model:
+    """Layers on one backend; parameters are keyed "layer_id/name" (e.g. "a1b2c3/W")."""
+
+    def __init__(self, spec: NetworkSpec, backend: Backend, rng: np.random.Generator):
+        analysis = analyse(spec)
+        if analysis.network_error:
+            raise ModelError(analysis.network_error)
+        if analysis.errors:
+            bad = analysis.errors[0]
+            raise ModelError(f"The network cannot be trained: layer '{bad.layer.name}': "
+                             f"{bad.error}.")
+        self.spec: NetworkSpec = spec
+        self.analysis: Analysis = analysis
+        self.backend = backend
+        self.xp = backend.xp
+        self.layers: list[Layer] = [
+            make_layer(info, backend, rng, relu_follows(spec, info.index))
+            for info in analysis.layers[1:-1]
+        ]
+        self.loss_layer = spec.layers[-1]
+        trained = [i for i, layer in enumerate(self.layers) if layer.params]
+        # Nothing below the first trained layer needs a gradient.
+        self._lowest = trained[0] if trained else len(self.layers)
+        if trained:
+            self.layers[self._lowest].input_grad = False
+
+    def layer(self, layer_id: str) -> Layer:
+        for layer in self.layers:
+            if layer.id == layer_id:
+                return layer
+        raise KeyError(layer_id)
+
+    def forward(self, x: Any, train: bool, upto: str | None = None) -> tuple[Any, list[Backprop]]:
+        """Run the layers on x (N, H, W, D), stopping after layer `upto` if given."""
+        backprops = []
+        for layer in self.layers:
+            x, backprop = layer.forward(x, train)
+            expected = (layer.output.height, layer.output.width, layer.output.depth)
+            if tuple(x.shape[1:]) != expected:
+                raise AssertionError(f"layer '{layer.spec.name}' produced {x.shape[1:]} "
+                                     f"but the analysis says {expected}")
+            backprops.append(backprop)
+            if layer.id == upto:
+                break
+        return x, backprops
+
+    def scores(self, x: Any) -> Any:
+        """Class scores (N, C) in evaluation mode."""
+        out, _ = self.forward(x, train=False)
+        return out.reshape(out.shape[0], -1)
+
+    def probabilities(self, x: Any) -> Any:
+        return softmax_probabilities(self.xp, self.scores(x))
+
+    def loss(self, scores: Any, labels: Any) -> tuple[float, Any]:
+        """The data loss of the network's loss layer and its gradient on the scores."""
+        if self.loss_layer.type == "svm":
+            return svm_loss(self.xp, scores, labels, self.loss_layer["margin"])
+        return softmax_loss(self.xp, scores, labels)
+
+    def train_step(self, x: Any, labels: Any) -> tuple[float, Any]:
+        """Forward in training mode, loss, and backward: fills every layer's `grads`.
+        Returns the data loss and the scores (N, C)."""
+        out, backprops = self.forward(x, train=True)
+        scores = out.reshape(out.shape[0], -1)
+        loss, grad = self.loss(scores, labels)
+        grad = grad.reshape(out.shape)
+        for backprop in reversed(backprops[self._lowest:]):
+            grad = backprop(grad)
+        return loss, scores
+
+    def parameters(self) -> Iterator[tuple[str, Any, Any]]:
+        """(key, value, gradient) for every trained array."""
+        for layer in self.layers:
+            for name, value in layer.params.items():
+                yield f"{layer.id}/{name}", value, layer.grads[name]
+
+    def buffers(self) -> Iterator[tuple[str, Any]]:
+        """(key, value) for state that is not trained (batch-norm running statistics)."""
+        for layer in self.layers:
+            for name, value in layer.buffers.items():
+                yield f"{layer.id}/{name}", value
+
+    def weights_and_grads(self) -> tuple[list[Any], list[Any]]:
+        """The weight matrices (not biases or scales) and their gradients: what L2 decays."""
+        pairs = [(v, g) for key, v, g in self.parameters() if key.endswith("/W")]
+        return [v for v, _ in pairs], [g for _, g in pairs]
+
+
+def build(spec: NetworkSpec, backend: Backend, seed: int | np.random.Generator = 0) -> Model:
+    """A model for `spec` on `backend` with weights drawn from `seed` (or a generator)."""
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    return Model(spec, backend, rng)
