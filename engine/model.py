@@ -57,7 +57,8 @@ class Model:
         raise KeyError(layer_id)
 
     def forward(self, x: Any, train: bool, upto: str | None = None) -> tuple[Any, list[Backprop]]:
-        """Run the layers on x (N, H, W, D), stopping after layer `upto` if given."""
+        """Run the layers on x (N, H, W, D), stopping after layer `upto` if given; the
+        backprop closures (training only) run in reverse order give the backward pass."""
         backprops = []
         for layer in self.layers:
             x, backprop = layer.forward(x, train)
@@ -65,7 +66,8 @@ class Model:
             if tuple(x.shape[1:]) != expected:
                 raise AssertionError(f"layer '{layer.spec.name}' produced {x.shape[1:]} "
                                      f"but the analysis says {expected}")
-            backprops.append(backprop)
+            if train:  # in evaluation, let each layer's saved arrays go at once
+                backprops.append(backprop)
             if layer.id == upto:
                 break
         return x, backprops
