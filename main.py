@@ -11,6 +11,8 @@ from engine.errors import ConvNetError
 # Each module has configure(parser) and run(args) -> exit status.
 COMMANDS = {
     "summary": "engine.commands.summary",
+    "train": "engine.commands.train",
+    "bench": "engine.commands.bench",
 }
 
 

@@ -45,10 +45,10 @@ class Model:
         ]
         self.loss_layer = spec.layers[-1]
         trained = [i for i, layer in enumerate(self.layers) if layer.params]
-        # Nothing below the first trained layer needs a gradient.
-        self._lowest = trained[0] if trained else len(self.layers)
+        # Nothing below the first trained layer needs a gradient, so backward stops there.
+        self.first_trained = trained[0] if trained else len(self.layers)
         if trained:
-            self.layers[self._lowest].input_grad = False
+            self.layers[self.first_trained].input_grad = False
 
     def layer(self, layer_id: str) -> Layer:
         for layer in self.layers:
@@ -93,7 +93,7 @@ class Model:
         scores = out.reshape(out.shape[0], -1)
         loss, grad = self.loss(scores, labels)
         grad = grad.reshape(out.shape)
-        for backprop in reversed(backprops[self._lowest:]):
+        for backprop in reversed(backprops[self.first_trained:]):
             grad = backprop(grad)
         return loss, scores
 

@@ -1,0 +1,81 @@
+"""Per-layer forward and backward timing of one training step, for `main.py bench`."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from engine.backend import Backend
+from engine.model import build
+from engine.optim import Optimizer
+from engine.spec import NetworkSpec
+
+
+@dataclass(frozen=True)
+class LayerTiming:
+    name: str
+    type: str
+    output: str
+    forward_s: float
+    backward_s: float | None  # None below the first trained layer (no backward pass there)
+
+
+@dataclass(frozen=True)
+class BenchResult:
+    batch_size: int
+    device: str
+    layers: list[LayerTiming]
+    step_s: float  # median full training step: forward, loss, backward, SGD update
+
+    @property
+    def images_per_s(self) -> float:
+        return self.batch_size / self.step_s
+
+
+def benchmark(spec: NetworkSpec, batch_size: int, backend: Backend, repeats: int = 5,
+              seed: int = 0) -> BenchResult:
+    """Median times over `repeats` steps on random inputs, after one warm-up step."""
+    model = build(spec, backend, seed)
+    optimizer = Optimizer("sgd", backend)
+    rng = np.random.default_rng(seed)
+    volume = spec.input_volume
+    shape = (batch_size, volume.height, volume.width, volume.depth)
+    x = backend.asarray(rng.standard_normal(shape, dtype=np.float32))
+    classes = model.analysis.output.depth
+    labels = backend.asarray(rng.integers(0, classes, batch_size), np.int64)
+
+    def clock() -> float:
+        backend.synchronize()
+        return time.perf_counter()
+
+    model.train_step(x.copy(), labels)
+    forward = [[] for _ in model.layers]
+    backward = [[] for _ in model.layers]
+    steps = []
+    for _ in range(repeats):
+        out, backprops = x.copy(), []
+        for i, layer in enumerate(model.layers):
+            start = clock()
+            out, backprop = layer.forward(out, train=True)
+            forward[i].append(clock() - start)
+            backprops.append(backprop)
+        _, grad = model.loss(out.reshape(batch_size, -1), labels)
+        grad = grad.reshape(out.shape)
+        for i in reversed(range(model.first_trained, len(model.layers))):
+            start = clock()
+            grad = backprops[i](grad)
+            backward[i].append(clock() - start)
+        del backprops, out, grad
+        start = clock()
+        model.train_step(x.copy(), labels)
+        optimizer.step(model.parameters(), 1e-6)
+        steps.append(clock() - start)
+    layers = [
+        LayerTiming(layer.spec.name, layer.spec.type, str(layer.output),
+                    statistics.median(f), statistics.median(b) if b else None)
+        for layer, f, b in zip(model.layers, forward, backward)
+    ]
+    return BenchResult(batch_size, backend.name, layers, statistics.median(steps))

@@ -1,0 +1,51 @@
+"""Time one training step of a network, layer by layer, on this machine."""
+
+from __future__ import annotations
+
+import argparse
+
+from engine.backend import DEVICES, get_backend
+from engine.bench import BenchResult, benchmark
+from engine.errors import ConvNetError
+from engine.netfile import load_network
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("network", help="a network file (.json)")
+    parser.add_argument("--batch-size", type=int, default=64, help="images per step (default 64)")
+    parser.add_argument("--repeats", type=int, default=5,
+                        help="timed steps; medians are shown (default 5)")
+    parser.add_argument("--device", choices=DEVICES, default="cpu",
+                        help="cpu, gpu or auto (default cpu)")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.batch_size < 1 or args.repeats < 1:
+        raise ConvNetError("--batch-size and --repeats must be at least 1.")
+    spec = load_network(args.network)
+    result = benchmark(spec, args.batch_size, get_backend(args.device), args.repeats)
+    print(f"{spec.name}: batch size {args.batch_size} on the {result.device.upper()}, "
+          f"median of {args.repeats} steps")
+    print(to_table(result))
+    return 0
+
+
+def to_table(result: BenchResult) -> str:
+    header = ("layer", "type", "output", "forward ms", "backward ms")
+    rows = [(t.name, t.type, t.output, f"{t.forward_s * 1e3:.2f}",
+             "—" if t.backward_s is None else f"{t.backward_s * 1e3:.2f}")
+            for t in result.layers]
+    total_f = sum(t.forward_s for t in result.layers)
+    total_b = sum(t.backward_s or 0.0 for t in result.layers)
+    rows.append(("total", "", "", f"{total_f * 1e3:.2f}", f"{total_b * 1e3:.2f}"))
+    widths = [max(len(r[c]) for r in rows + [header]) for c in range(len(header))]
+
+    def line(r):
+        return "  ".join(v.rjust(w) if c >= 3 else v.ljust(w)
+                         for c, (v, w) in enumerate(zip(r, widths))).rstrip()
+
+    out = [line(header), line(tuple("-" * w for w in widths))]
+    out += [line(r) for r in rows]
+    out.append(f"\nfull training step (forward, loss, backward, SGD update): "
+               f"{result.step_s * 1e3:.1f} ms = {result.images_per_s:,.0f} images/s")
+    return "\n".join(out)
