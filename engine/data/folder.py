@@ -1,0 +1,105 @@
+"""Image folders: one sub-folder per class, holding PNG, JPEG (or other Pillow-readable) files.
+
+Optionally split: a folder holding just `train/` and `test/`, each with the class sub-folders.
+Resize policy: every image is turned upright (EXIF orientation), converted to grey or RGB for
+the input depth, centre-cropped to the input's aspect ratio (a square for W = H) and resized
+to W×H with Pillow's bilinear filter (antialiased when shrinking).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from engine.data.dataset import DataError, Stored
+from engine.spec import Volume
+
+SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
+# Without a network to say otherwise, images are read at CIFAR's size.
+DEFAULT_VOLUME = Volume(32, 32, 3)
+
+
+def _visible(entries) -> list[Path]:
+    return sorted(p for p in entries if not p.name.startswith("."))
+
+
+def class_folders(folder: Path) -> list[Path]:
+    return [p for p in _visible(folder.iterdir()) if p.is_dir()]
+
+
+def image_files(folder: Path) -> list[Path]:
+    return [p for p in _visible(folder.iterdir())
+            if p.suffix.lower() in SUFFIXES and p.is_file()]
+
+
+def looks_like_image_folder(folder: Path) -> bool:
+    return any(image_files(sub) for sub in class_folders(folder)) or _split_layout(folder)
+
+
+def _split_layout(folder: Path) -> bool:
+    subs = {p.name for p in class_folders(folder)}
+    return subs == {"train", "test"} and all(
+        any(image_files(c) for c in class_folders(folder / s)) for s in subs)
+
+
+def _files_by_class(folder: Path, classes: list[str]) -> tuple[list[Path], np.ndarray]:
+    files, labels = [], []
+    for sub in class_folders(folder):
+        if sub.name not in classes:
+            raise DataError(f"{sub} is not one of the classes of the training images "
+                            f"({', '.join(classes)}).")
+        found = image_files(sub)
+        if not found:
+            raise DataError(f"The class folder {sub} holds no images "
+                            f"({', '.join(sorted(SUFFIXES))}); add some or remove it.")
+        files += found
+        labels += [classes.index(sub.name)] * len(found)
+    return files, np.array(labels, np.int64)
+
+
+def _read_images(files: list[Path], volume: Volume, sizes: set) -> np.ndarray:
+    x = np.empty((len(files), volume.height, volume.width, volume.depth), np.uint8)
+    mode = "L" if volume.depth == 1 else "RGB"
+    for i, path in enumerate(files):
+        try:
+            with Image.open(path) as image:
+                sizes.add(image.size)
+                image = ImageOps.exif_transpose(image).convert(mode)
+                image = ImageOps.fit(image, (volume.width, volume.height),
+                                     method=Image.Resampling.BILINEAR)
+                x[i] = np.asarray(image).reshape(x.shape[1:])
+        except (UnidentifiedImageError, Image.DecompressionBombError):
+            raise DataError(f"{path} is not an image Pillow can read.") from None
+        except (OSError, ValueError, SyntaxError) as e:
+            raise DataError(f"{path} cannot be read as an image: {e}.") from None
+    return x
+
+
+def load_image_folder(folder: Path, volume: Volume | None) -> Stored:
+    notes = []
+    if volume is None:
+        volume = DEFAULT_VOLUME
+        notes.append(f"no network given: images read at {volume}")
+    if volume.depth not in (1, 3):
+        raise DataError(f"Images can be read in grey (depth 1) or RGB (depth 3), but the "
+                        f"network's input is {volume}.")
+    split = _split_layout(folder)
+    train_dir = folder / "train" if split else folder
+    classes = [p.name for p in class_folders(train_dir)]
+    if not classes:
+        raise DataError(f"{folder} has no class sub-folders of images.")
+    files, y = _files_by_class(train_dir, classes)
+    sizes: set = set()
+    x = _read_images(files, volume, sizes)
+    test_x = test_y = None
+    if split:
+        test_files, test_y = _files_by_class(folder / "test", classes)
+        test_x = _read_images(test_files, volume, sizes)
+    widths, heights = zip(*sizes)
+    if sizes != {(volume.width, volume.height)}:
+        notes.append(f"stored sizes from {min(widths)}×{min(heights)} to {max(widths)}×"
+                     f"{max(heights)}, centre-cropped and resized (bilinear) to "
+                     f"{volume.width}×{volume.height}")
+    return Stored(folder.resolve().name, "image-folder", classes, x, y, test_x, test_y, notes)

@@ -1,0 +1,78 @@
+"""MNIST and Fashion-MNIST in the IDX files they are distributed as, gzipped or not.
+
+An IDX file is a big-endian header — magic number (2051 for images, 2049 for labels), then
+one 32-bit size per dimension — followed by the uint8 values.
+"""
+
+from __future__ import annotations
+
+import gzip
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from engine.data.dataset import DataError, Stored, check_labels
+
+IMAGES_MAGIC = 2051
+LABELS_MAGIC = 2049
+FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                   "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+DIGIT_CLASSES = [str(d) for d in range(10)]
+
+
+def find(folder: Path, stem: str) -> Path | None:
+    """The file for e.g. "train-images-idx3-ubyte", also spelt with ".idx" or ending ".gz"."""
+    prefix, _, kind = stem.rpartition("-idx")
+    for name in (stem, f"{prefix}.idx{kind}"):
+        for candidate in (folder / name, folder / f"{name}.gz"):
+            if candidate.is_file():
+                return candidate
+    return None
+
+
+def _read(path: Path, magic: int, dims: int) -> np.ndarray:
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as f:
+            header = f.read(4 + 4 * dims)
+            if len(header) < 4 + 4 * dims:
+                raise DataError(f"{path} is truncated: it ends inside its IDX header.")
+            found, *shape = struct.unpack(f">{1 + dims}I", header)
+            if found != magic:
+                raise DataError(f"{path} is not an IDX {'image' if dims == 3 else 'label'} "
+                                f"file: its magic number is {found}, not {magic}.")
+            values = np.empty(shape, np.uint8)
+            got = f.readinto(memoryview(values).cast("B"))
+            if got < values.size:
+                raise DataError(f"{path} is truncated: its header announces {values.size:,} "
+                                f"bytes of data but it holds {got:,}.")
+    except (OSError, EOFError, zlib.error) as e:
+        raise DataError(f"{path} cannot be read: {e}.") from None
+    return values
+
+
+def _pair(folder: Path, split: str, required: bool):
+    images_stem, labels_stem = f"{split}-images-idx3-ubyte", f"{split}-labels-idx1-ubyte"
+    images, labels = find(folder, images_stem), find(folder, labels_stem)
+    if images is None and labels is None and not required:
+        return None, None
+    for path, stem in ((images, images_stem), (labels, labels_stem)):
+        if path is None:
+            raise DataError(f"{folder / stem} is missing (also looked for {stem}.gz): MNIST "
+                            f"needs an image file and a label file for each split.")
+    x = _read(images, IMAGES_MAGIC, 3)
+    y = _read(labels, LABELS_MAGIC, 1)
+    if len(x) != len(y):
+        raise DataError(f"{images} has {len(x):,} images but {labels} has {len(y):,} labels.")
+    return x[..., None], check_labels(y, 10, str(labels))
+
+
+def load_idx(folder: Path) -> Stored:
+    # The files are named alike; the folder (or its parent) is what tells Fashion-MNIST apart.
+    fashion = any("fashion" in part.lower() for part in folder.resolve().parts[-2:])
+    x, y = _pair(folder, "train", required=True)
+    test_x, test_y = _pair(folder, "t10k", required=False)
+    return Stored("Fashion-MNIST" if fashion else "MNIST", "idx",
+                  FASHION_CLASSES if fashion else DIGIT_CLASSES, x, y, test_x, test_y)

@@ -1,0 +1,98 @@
+"""load_data: the embedded sets by name, or a data set on disk in the format found there."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from engine.data import cifar, idx
+from engine.data.dataset import DataError, DataSet, Stored, fit_volume, split
+from engine.data.folder import load_image_folder, looks_like_image_folder
+from engine.data.generated import CLASS_NAMES, generate
+from engine.data.npz import load_npz
+from engine.spec import Volume
+
+RESOURCES = Path(__file__).resolve().parents[2] / "resources" / "data"
+DIGITS_FILE = RESOURCES / "uci_digits.npz"
+EMBEDDED = ("digits", "shapes")
+# Folder names the official archives extract to; pointing at their parent also works.
+OFFICIAL_FOLDERS = ("cifar-10-batches-py", "cifar-10-batches-bin", "cifar-100-python")
+ARCHIVE_SUFFIXES = (".tar", ".gz", ".tgz", ".zip")
+
+
+def load_data(source: str | os.PathLike | None = None, volume: Volume | None = None,
+              val_fraction: float = 0.1, seed: int = 0) -> DataSet:
+    """The data set at `source` with a seeded validation split of `val_fraction`.
+
+    None or "digits": the embedded UCI digits (8×8×1); "shapes": the generated 32×32×3 set;
+    a path: the format found there. `volume` is the network's input: image folders are resized
+    to it, and grey↔RGB is converted for every format; other size mismatches raise DataError.
+    """
+    return split(fit_volume(read_stored(source, volume), volume), val_fraction, seed)
+
+
+def read_stored(source: str | os.PathLike | None, volume: Volume | None = None) -> Stored:
+    """The data set as stored, before any volume check or validation split."""
+    if source is None or str(source) == "digits":
+        return _digits()
+    if str(source) == "shapes":
+        x, y, test_x, test_y = generate()
+        return Stored("Generated shapes (embedded)", "generated", list(CLASS_NAMES),
+                      x, y, test_x, test_y)
+    path = Path(source).expanduser()
+    if path.is_file():
+        return _read_file(path)
+    if path.is_dir():
+        return _read_folder(path, volume)
+    raise DataError(f"{path} does not exist (or name an embedded set: "
+                    f"{' or '.join(EMBEDDED)}).")
+
+
+def _digits() -> Stored:
+    if not DIGITS_FILE.is_file():
+        raise DataError(f"The embedded digits file {DIGITS_FILE} is missing; reinstall the app.")
+    stored = load_npz(DIGITS_FILE)
+    stored.name, stored.format = "UCI digits (embedded)", "embedded"
+    return stored
+
+
+def _read_file(path: Path) -> Stored:
+    if path.suffix.lower() == ".npz":
+        return load_npz(path)
+    if path.name.lower().endswith(ARCHIVE_SUFFIXES):
+        raise DataError(f"{path} is an archive: extract it and give the folder it creates.")
+    raise DataError(f"{path} is not a data set file: give an .npz file or a folder "
+                    f"(CIFAR, MNIST IDX files, or one sub-folder of images per class).")
+
+
+def _read_folder(folder: Path, volume: Volume | None) -> Stored:
+    try:
+        return _detect(folder, volume)
+    except PermissionError as e:
+        raise DataError(f"{e.filename or folder} cannot be read: permission denied.") from None
+
+
+def _detect(folder: Path, volume: Volume | None) -> Stored:
+    def has(*names: str) -> bool:
+        return any((folder / n).is_file() for n in names)
+
+    if has("batches.meta", "data_batch_1", "test_batch"):
+        return cifar.load_cifar10_python(folder)
+    if has("meta") and has("train", "test"):
+        return cifar.load_cifar100_python(folder)
+    if has("batches.meta.txt", "data_batch_1.bin", "test_batch.bin"):
+        return cifar.load_cifar10_binary(folder)
+    if idx.find(folder, "train-images-idx3-ubyte") or idx.find(folder, "train-labels-idx1-ubyte"):
+        return idx.load_idx(folder)
+    official = [folder / n for n in OFFICIAL_FOLDERS if (folder / n).is_dir()]
+    if len(official) == 1:
+        return _detect(official[0], volume)
+    if looks_like_image_folder(folder):
+        return load_image_folder(folder, volume)
+    npz = sorted(folder.glob("*.npz"))
+    if len(npz) == 1:
+        return load_npz(npz[0])
+    if not any(folder.iterdir()):
+        raise DataError(f"The folder {folder} is empty.")
+    raise DataError(f"No data set found in {folder}: expected CIFAR-10/100 batches, MNIST IDX "
+                    f"files, an .npz file, or one sub-folder of images per class.")

@@ -1,0 +1,110 @@
+"""NumPy .npz archives: `x` (N, H, W, C) or (N, C, H, W) or (N, H, W), `y` (N,);
+optionally `x_test`, `y_test` and `class_names`. Read without pickle.
+
+Pixels are uint8 0..255 (other integer types within that range are accepted); float arrays
+must hold 0..1 and are scaled to 0..255.
+"""
+
+from __future__ import annotations
+
+import zipfile
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from engine.data.dataset import DataError, Stored, check_labels
+
+_CHANNELS = (1, 3)
+
+
+def _array(arrays, key: str, path: Path) -> np.ndarray:
+    try:
+        return arrays[key]
+    except ValueError:
+        raise DataError(f"{key} in {path} is an array of Python objects (images of mixed "
+                        f"sizes?), which only pickle can read; store one plain array.") from None
+    except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as e:
+        raise DataError(f"{key} in {path} is damaged: {e}.") from None
+
+
+def _images(arrays, key: str, path: Path) -> np.ndarray:
+    x = _array(arrays, key, path)
+    if x.ndim == 3:
+        x = x[..., None]
+    if x.ndim != 4:
+        raise DataError(f"{key} in {path} has shape {x.shape}; images must be (N, H, W, C), "
+                        f"(N, C, H, W) or (N, H, W).")
+    if x.shape[3] not in _CHANNELS and x.shape[1] in _CHANNELS:
+        x = x.transpose(0, 2, 3, 1)
+    if x.shape[3] not in _CHANNELS:
+        raise DataError(f"{key} in {path} has shape {x.shape}: neither its second nor its last "
+                        f"axis is 1 (grey) or 3 (RGB) channels.")
+    return np.ascontiguousarray(_as_uint8(x, key, path))
+
+
+def _as_uint8(x: np.ndarray, key: str, path: Path) -> np.ndarray:
+    if x.dtype == np.uint8:
+        return x
+    if x.size == 0:
+        return x.astype(np.uint8)
+    low, high = x.min(), x.max()
+    if np.issubdtype(x.dtype, np.integer) and low >= 0 and high <= 255:
+        return x.astype(np.uint8)
+    if np.issubdtype(x.dtype, np.floating) and low >= 0 and high <= 1:
+        return np.rint(x * 255).astype(np.uint8)
+    raise DataError(f"{key} in {path} holds {x.dtype} values from {low} to {high}; store "
+                    f"uint8 pixels 0..255 or floats 0..1.")
+
+
+def _labels(arrays, key: str, path: Path) -> np.ndarray:
+    y = _array(arrays, key, path)
+    if np.issubdtype(y.dtype, np.floating) and np.all(y == np.round(y)):
+        y = y.astype(np.int64)
+    return y.reshape(-1) if y.ndim == 2 and y.shape[1] == 1 else y
+
+
+def load_npz(path: Path) -> Stored:
+    try:
+        arrays = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
+        raise DataError(f"{path} cannot be read as a NumPy .npz file: {e}.") from None
+    with arrays:
+        keys = set(arrays.files)
+        for key in ("x", "y"):
+            if key not in keys:
+                raise DataError(f"{path} has no array {key!r} (it holds "
+                                f"{', '.join(sorted(keys)) or 'nothing'}).")
+        if ("x_test" in keys) != ("y_test" in keys):
+            raise DataError(f"{path} has only one of x_test and y_test; store both or neither.")
+        x, y = _images(arrays, "x", path), _labels(arrays, "y", path)
+        test_x = _images(arrays, "x_test", path) if "x_test" in keys else None
+        test_y = _labels(arrays, "y_test", path) if "y_test" in keys else None
+        names = _names(arrays, path) if "class_names" in keys else None
+    n_classes = len(names) if names is not None else _count_classes(y, test_y, path)
+    y = check_labels(y, n_classes, f"y in {path}")
+    if len(x) != len(y):
+        raise DataError(f"{path} has {len(x):,} images in x but {len(y):,} labels in y.")
+    if test_x is not None:
+        test_y = check_labels(test_y, n_classes, f"y_test in {path}")
+        if len(test_x) != len(test_y):
+            raise DataError(f"{path} has {len(test_x):,} images in x_test but {len(test_y):,} "
+                            f"labels in y_test.")
+        if test_x.shape[1:] != x.shape[1:]:
+            raise DataError(f"{path} mixes image sizes: x holds {x.shape[1:]} images but "
+                            f"x_test {test_x.shape[1:]} (H, W, C).")
+    return Stored(path.stem, "npz", names or [str(c) for c in range(n_classes)],
+                  x, y, test_x, test_y)
+
+
+def _names(arrays, path: Path) -> list[str]:
+    values = _array(arrays, "class_names", path).reshape(-1).tolist()
+    return [v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in values]
+
+
+def _count_classes(y: np.ndarray, test_y: np.ndarray | None, path: Path) -> int:
+    """Without class_names, the classes are 0 … the largest label."""
+    both = [a for a in (y, test_y) if a is not None and a.size]
+    if not all(np.issubdtype(a.dtype, np.integer) for a in both):
+        raise DataError(f"The labels in {path} are not whole numbers.")
+    return int(max(a.max() for a in both)) + 1 if both else 1
