@@ -13,6 +13,7 @@ COMMANDS = {
     "summary": "engine.commands.summary",
     "train": "engine.commands.train",
     "bench": "engine.commands.bench",
+    "data": "engine.commands.data",
 }
 
 
