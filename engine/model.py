@@ -24,6 +24,18 @@ class ModelError(ConvNetError):
     """The network cannot be built, e.g. because a layer does not fit its input."""
 
 
+class _Saved:
+    """A layer's backprop closure, holding the layer's output alive until it is called."""
+
+    __slots__ = ("backprop", "output")
+
+    def __init__(self, backprop: Backprop, output: Any):
+        self.backprop, self.output = backprop, output
+
+    def __call__(self, dy: Any) -> Any:
+        return self.backprop(dy)
+
+
 class Model:
     """Layers on one backend; parameters are keyed "layer_id/name" (e.g. "a1b2c3/W")."""
 
@@ -66,8 +78,10 @@ class Model:
             if tuple(x.shape[1:]) != expected:
                 raise AssertionError(f"layer '{layer.spec.name}' produced {x.shape[1:]} "
                                      f"but the analysis says {expected}")
-            if train:  # in evaluation, let each layer's saved arrays go at once
-                backprops.append(backprop)
+            if train:
+                # Keep every output until the step ends, as the memory model counts it;
+                # in evaluation each layer's arrays go as soon as the next layer is done.
+                backprops.append(_Saved(backprop, x))
             if layer.id == upto:
                 break
         return x, backprops

@@ -80,11 +80,38 @@ class LayerInfo:
 
     @property
     def workspace(self) -> int:
-        """Floats of temporary buffer per image, e.g. a convolution's im2col matrix."""
-        if self.layer.type != "conv" or self.output is None or self.input is None:
+        """Floats per image, besides its output, that the layer keeps from its forward pass
+        to its backward pass: a convolution's im2col matrix, batch norm's normalised input,
+        LRN's scale, dropout's mask, the padded input of a padded max pool."""
+        if self.output is None or self.input is None:
             return 0
-        f = self.layer["size"]
-        return self.output.width * self.output.height * f * f * self.input.depth
+        t = self.layer.type
+        if t == "conv":
+            f = self.layer["size"]
+            return self.output.width * self.output.height * f * f * self.input.depth
+        if t in ("batchnorm", "lrn", "dropout"):
+            return self.output.size
+        if t == "pool" and self.layer["mode"] == "max" and self.layer["pad"]:
+            return self.padded_input
+        return 0
+
+    @property
+    def padded_input(self) -> int:
+        """Floats per image of the input volume with a window layer's zero-padding."""
+        if self.input is None:
+            return 0
+        if self.layer.type not in ("conv", "pool"):
+            return self.input.size
+        p = self.layer["pad"]
+        return (self.input.width + 2 * p) * (self.input.height + 2 * p) * self.input.depth
+
+    @property
+    def gradients(self) -> int:
+        """Floats per image of gradients alive during this layer's backward pass: those
+        of its output and of its (padded) input."""
+        if self.output is None or self.input is None:
+            return 0
+        return self.output.size + self.padded_input
 
 
 @dataclass(frozen=True)
@@ -153,8 +180,15 @@ class Analysis:
     def memory(self, batch_size: int, optimizer: str = "momentum") -> MemoryEstimate:
         """Training memory at float32 following the notes' "Computational considerations":
         every activation volume twice (values and gradients), the parameters with
-        their gradients and the optimizer's cache, the input batch, and the largest
-        im2col workspace.
+        their gradients and the optimizer's cache, the input batch, and the im2col
+        workspace.
+
+        Counted the way the engine (`engine.model`) holds memory at the peak of a step:
+        every output volume that is not computed in place is kept from the forward pass
+        to the backward pass, together with each layer's workspace (im2col matrices and
+        the like, see `LayerInfo.workspace`); the backward pass frees each gradient as
+        soon as the layer below has used it, so only the largest pair of gradients
+        (one layer's output and input) is alive at once.
         """
         n, b = batch_size, BYTES_PER_FLOAT
         hidden = self.total_activations - (self.layers[0].allocated if self.layers else 0)
@@ -164,11 +198,11 @@ class Analysis:
             batch_size=n,
             input_batch=n * input_floats * b,
             activations=n * hidden * b,
-            gradients=n * hidden * b,
+            gradients=n * max((i.gradients for i in self.layers), default=0) * b,
             parameters=params * b,
             parameter_gradients=params * b,
             optimizer_state=params * b * OPTIMIZER_STATE_COPIES[optimizer],
-            workspace=n * max((i.workspace for i in self.layers), default=0) * b,
+            workspace=n * sum(i.workspace for i in self.layers) * b,
         )
 
     def largest_batch(self, budget_bytes: int, optimizer: str = "momentum") -> int:

@@ -1,0 +1,165 @@
+"""Compare one training step of this engine with PyTorch on the CPU, and check the memory model.
+
+    .venv/bin/python tests/benchmarks/compare_torch.py [NETWORK] [--batch-size 64]
+
+Builds NETWORK (default: reference_net.json next to this script) in both engines with
+the same initial weights, the same batch and the same loss, on the same number of CPU
+threads, then times full training steps (forward, loss, backward, SGD update) of the
+two, interleaved, and reports medians. It also measures with tracemalloc the peak
+memory of one of our training steps (parameters and optimizer state included) and
+compares it with `engine.shapes.analyse(spec).memory(batch, "sgd")`.
+
+Needs PyTorch (the optional extra "bench": pip install torch==2.13.0).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+import tracemalloc
+from pathlib import Path
+
+THREADS = 2
+for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(variable, str(THREADS))  # before NumPy loads its BLAS
+
+import numpy as np  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from engine.backend import NUMPY  # noqa: E402
+from engine.model import Model, build  # noqa: E402
+from engine.netfile import load_network  # noqa: E402
+from engine.optim import Optimizer  # noqa: E402
+from engine.shapes import analyse, format_bytes  # noqa: E402
+
+LR = 0.01
+
+
+def torch_model(model: Model):
+    """The same layers in PyTorch (NCHW), with our initial weights copied in."""
+    import torch
+    from torch import nn
+
+    modules = []
+    for layer in model.layers:
+        s, t = layer.spec, layer.spec.type
+        if t == "conv":
+            m = nn.Conv2d(layer.input.depth, s["filters"], s["size"], s["stride"], s["pad"])
+            m.weight.data = torch.from_numpy(layer.params["W"].transpose(3, 2, 0, 1).copy())
+            m.bias.data = torch.from_numpy(layer.params["b"].copy())
+        elif t == "pool":
+            kind = nn.MaxPool2d if s["mode"] == "max" else nn.AvgPool2d
+            m = kind(s["size"], s["stride"], s["pad"])
+        elif t == "fc":
+            v = layer.input
+            m = nn.Linear(v.size, s["units"])
+            # our rows follow (H, W, D); PyTorch flattens (C, H, W)
+            w = layer.params["W"].reshape(v.height, v.width, v.depth, -1).transpose(3, 2, 0, 1)
+            m.weight.data = torch.from_numpy(w.reshape(s["units"], -1).copy())
+            m.bias.data = torch.from_numpy(layer.params["b"].copy())
+            modules.append(nn.Flatten())
+        elif t == "batchnorm":
+            m = nn.BatchNorm2d(layer.input.depth, s["eps"], 1 - s["momentum"])
+        else:
+            m = {
+                "gap": lambda: nn.AdaptiveAvgPool2d(1), "relu": nn.ReLU, "tanh": nn.Tanh,
+                "sigmoid": nn.Sigmoid, "dropout": lambda: nn.Dropout(s["p"]),
+                "leaky_relu": lambda: nn.LeakyReLU(s["slope"]),
+                "lrn": lambda: nn.LocalResponseNorm(s["size"], s["alpha"], s["beta"], s["k"]),
+            }[t]()
+        modules.append(m)
+    if model.layers[-1].spec.type != "fc":
+        modules.append(nn.Flatten())
+    if model.loss_layer.type == "svm":
+        classes = model.analysis.output.depth
+        hinge = nn.MultiMarginLoss(margin=model.loss_layer["margin"])
+        loss = lambda scores, y: hinge(scores, y) * classes  # PyTorch divides by C
+    else:
+        loss = nn.CrossEntropyLoss()
+    return nn.Sequential(*modules), loss
+
+
+def measure_memory(spec, batch: int, x: np.ndarray, y: np.ndarray) -> int:
+    """Peak bytes NumPy allocates to build the model and run one training step on x."""
+    tracemalloc.start()
+    model = build(spec, NUMPY, 0)
+    optimizer = Optimizer("sgd", NUMPY)
+    batch_x = x.copy()  # the input batch counts too
+    model.train_step(batch_x, y)
+    optimizer.step(model.parameters(), LR)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return peak
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("network", nargs="?", default=str(Path(__file__).with_name("reference_net.json")))
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--repeats", type=int, default=30)
+    args = parser.parse_args()
+    import torch
+
+    torch.set_num_threads(THREADS)
+    spec = load_network(args.network)
+    n = args.batch_size
+    ours = build(spec, NUMPY, 0)
+    net, loss_fn = torch_model(ours)
+    rng = np.random.default_rng(0)
+    v = spec.input_volume
+    x = rng.standard_normal((n, v.height, v.width, v.depth), dtype=np.float32)
+    y = rng.integers(0, ours.analysis.output.depth, n)
+    tx, ty = torch.from_numpy(x.transpose(0, 3, 1, 2).copy()), torch.from_numpy(y)
+
+    our_loss = ours.loss(ours.scores(x), y)[0]
+    with torch.no_grad():
+        their_loss = float(loss_fn(net.eval()(tx), ty))
+    net.train()
+    print(f"{spec.name}: batch {n}, {THREADS} threads; initial loss ours {our_loss:.5f}, "
+          f"PyTorch {their_loss:.5f}")
+    if abs(our_loss - their_loss) > 1e-3 * max(1.0, abs(their_loss)):
+        print("the two networks disagree before training; the comparison would be meaningless")
+        return 1
+
+    optimizer = Optimizer("sgd", NUMPY)
+    torch_optimizer = torch.optim.SGD(net.parameters(), lr=LR)
+
+    def our_step():
+        ours.train_step(x, y)
+        optimizer.step(ours.parameters(), LR)
+
+    def their_step():
+        torch_optimizer.zero_grad()
+        loss_fn(net(tx), ty).backward()
+        torch_optimizer.step()
+
+    times = {our_step: [], their_step: []}
+    for i in range(args.repeats + 3):
+        for step in (our_step, their_step) if i % 2 else (their_step, our_step):
+            start = time.perf_counter()
+            step()
+            if i >= 3:  # warm-up
+                times[step].append(time.perf_counter() - start)
+    mine, theirs = statistics.median(times[our_step]), statistics.median(times[their_step])
+    print(f"median training step: ours {mine * 1e3:.1f} ms, PyTorch {theirs * 1e3:.1f} ms "
+          f"({args.repeats} steps each, interleaved)")
+
+    measured = measure_memory(spec, n, x, y)
+    estimate = analyse(spec).memory(n, "sgd")
+    print(f"peak memory of one step: measured {format_bytes(measured)}, "
+          f"predicted {format_bytes(estimate.total)}")
+    for part, value in estimate.as_dict().items():
+        if part not in ("batch_size", "bytes"):
+            print(f"  {part:<20}{format_bytes(value):>12}")
+    print(f"step time ratio (ours/PyTorch): {mine / theirs:.2f}")
+    print(f"memory ratio (predicted/measured): {estimate.total / measured:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
