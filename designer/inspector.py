@@ -34,7 +34,7 @@ class InspectorPanel(QtWidgets.QWidget):
         self.view.verticalHeader().hide()
         self.view.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 6)
         self.view.horizontalHeader().setHighlightSections(False)
-        self.view.horizontalHeader().setStretchLastSection(True)
+        self.view.horizontalHeader().setStretchLastSection(False)
         self.view.selectionModel().selectionChanged.connect(self._rows_selected)
 
         self.problem = QtWidgets.QLabel()

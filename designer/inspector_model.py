@@ -10,10 +10,25 @@ from PySide6 import QtCore, QtGui
 from engine.shapes import BYTES_PER_FLOAT, Analysis, LayerInfo, format_bytes
 
 Qt = QtCore.Qt
-COLUMNS = ("Layer", "Type", "Output W×H×D", "Parameters", "Memory / image", "Memory / batch",
-           "Multiply-adds", "Receptive field")
-BATCH_COLUMN = COLUMNS.index("Memory / batch")
-NUMERIC_FROM = COLUMNS.index("Parameters")
+COLUMNS = (  # header, tooltip
+    ("Layer", "The layer's name"),
+    ("Type", "The layer type"),
+    ("Output", "Output volume W×H×D"),
+    ("Params", "Parameters: weights + biases"),
+    ("Memory", "Activation memory per image (float32); layers computed in place add none"),
+    ("Batch", "Activation memory for the whole batch"),
+    ("Mult-adds", "Multiply-adds per image in the forward pass"),
+    ("RF", "Receptive field: the input region one output neuron sees"),
+)
+BATCH_COLUMN = 5
+NUMERIC_FROM = 3
+# Combined once: data() and flags() run for every painted cell, and enum "|" is slow in Python.
+DISPLAY, TOOLTIP = Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole
+ALIGN, BACKGROUND, FONT = (Qt.ItemDataRole.TextAlignmentRole, Qt.ItemDataRole.BackgroundRole,
+                           Qt.ItemDataRole.FontRole)
+RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+LAYER_FLAGS = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
+TOTALS_FLAGS = Qt.ItemFlag.ItemIsEnabled
 # Translucent, so the row reads as red over light and dark bases with the normal text colour.
 ERROR_BACKGROUND = QtGui.QColor(230, 40, 30, 80)
 IN_PLACE = "in place"
@@ -39,9 +54,9 @@ def _memory_cells(info: LayerInfo, batch: int) -> tuple[str, str]:
 def _layer_row(info: LayerInfo, batch: int) -> tuple[str, ...]:
     layer = info.layer
     if info.output is None:
-        return (layer.name, layer.kind.title, "—", "—", "—", "—", "—", "—")
+        return (layer.name, layer.kind.symbol, "—", "—", "—", "—", "—", "—")
     per_image, per_batch = _memory_cells(info, batch)
-    return (layer.name, layer.kind.title, str(info.output), f"{info.params:,}",
+    return (layer.name, layer.kind.symbol, str(info.output), f"{info.params:,}",
             per_image, per_batch, format_count(info.macs),
             f"{info.receptive_field}×{info.receptive_field}")
 
@@ -49,7 +64,7 @@ def _layer_row(info: LayerInfo, batch: int) -> tuple[str, ...]:
 def _totals_row(analysis: Analysis, batch: int) -> tuple[str, ...]:
     floats = analysis.total_activations * BYTES_PER_FLOAT
     last = next((i for i in reversed(analysis.layers) if i.output is not None), None)
-    return ("Total", f"{len(analysis.layers)} layers",
+    return ("Total", "",
             str(analysis.output) if analysis.output else "—",
             f"{analysis.total_params:,}", format_bytes(floats), format_bytes(floats * batch),
             format_count(analysis.total_macs),
@@ -61,7 +76,8 @@ def _tooltip(info: LayerInfo) -> str:
         return info.error
     if info.output is None:
         return "Its volume depends on the layer with the error above."
-    parts = [f"{info.input} → {info.output}" if info.input else f"{info.output}"]
+    parts = [info.layer.kind.title,
+             f"{info.input} → {info.output}" if info.input else f"{info.output}"]
     if info.params:
         parts.append(f"{info.weights:,} weights + {info.biases:,} biases")
     if info.macs:
@@ -80,24 +96,33 @@ class InspectorModel(QtCore.QAbstractTableModel):
         self._batch = 1
         self._ids: tuple[str, ...] = ()
         self._cells: list[tuple[str, ...]] = []
+        self._errors: list[str | None] = []
         self._bold, self._italic = QtGui.QFont(), QtGui.QFont()
         self._bold.setBold(True)
         self._italic.setItalic(True)
 
     # --- updates ------------------------------------------------------------------------
     def set_analysis(self, analysis: Analysis, batch: int) -> None:
-        """Show `analysis`; keeps rows (and the view's selection) when the layers are the same."""
+        """Show `analysis`; keeps rows (and the view's selection) when the layers are the same
+        and then reports only the cells that changed, so the view repaints only those."""
         ids = tuple(i.layer.id for i in analysis.layers)
         cells = [_layer_row(i, batch) for i in analysis.layers] + [_totals_row(analysis, batch)]
+        errors = [i.error for i in analysis.layers] + [None]
+        old_cells, old_errors = self._cells, self._errors
         batch_changed = batch != self._batch
         self._analysis, self._batch = analysis, batch
         if ids != self._ids:
             self.beginResetModel()
-            self._ids, self._cells = ids, cells
+            self._ids, self._cells, self._errors = ids, cells, errors
             self.endResetModel()
             return
-        self._cells = cells
-        self.dataChanged.emit(self.index(0, 0), self.index(len(cells) - 1, len(COLUMNS) - 1))
+        self._cells, self._errors = cells, errors
+        for row, (old, new) in enumerate(zip(old_cells, cells)):
+            if old_errors[row] != errors[row]:
+                self.dataChanged.emit(self.index(row, 0), self.index(row, len(COLUMNS) - 1))
+            elif old != new:
+                changed = [c for c, (a, b) in enumerate(zip(old, new)) if a != b]
+                self.dataChanged.emit(self.index(row, changed[0]), self.index(row, changed[-1]))
         if batch_changed:
             self.headerDataChanged.emit(Qt.Orientation.Horizontal, BATCH_COLUMN, BATCH_COLUMN)
 
@@ -125,32 +150,28 @@ class InspectorModel(QtCore.QAbstractTableModel):
     def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):
         if orientation != Qt.Orientation.Horizontal:
             return None
-        if role == Qt.ItemDataRole.DisplayRole:
-            return f"Memory / batch of {self._batch}" if section == BATCH_COLUMN else COLUMNS[section]
-        if role == Qt.ItemDataRole.ToolTipRole and section in (BATCH_COLUMN, BATCH_COLUMN - 1):
-            return ("Activation memory (float32) of the layer's output volume; "
-                    "layers computed in place add none")
+        title, tip = COLUMNS[section]
+        if role == DISPLAY:
+            return f"{title} ×{self._batch}" if section == BATCH_COLUMN else title
+        if role == TOOLTIP:
+            return f"{tip} of {self._batch}" if section == BATCH_COLUMN else tip
         return None
 
     def flags(self, index):
-        if self.is_totals(index.row()):
-            return Qt.ItemFlag.ItemIsEnabled
-        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
+        return TOTALS_FLAGS if index.row() == len(self._ids) else LAYER_FLAGS
 
-    def data(self, index, role=Qt.ItemDataRole.DisplayRole):
+    def data(self, index, role=DISPLAY):
         row, column = index.row(), index.column()
-        if role == Qt.ItemDataRole.DisplayRole:
+        if role == DISPLAY:
             return self._cells[row][column]
-        if role == Qt.ItemDataRole.TextAlignmentRole and column >= NUMERIC_FROM:
-            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        info = self.info(row)
-        if role == Qt.ItemDataRole.ToolTipRole and info is not None:
-            return _tooltip(info)
-        if role == Qt.ItemDataRole.BackgroundRole and info is not None and info.error:
-            return ERROR_BACKGROUND
-        if role == Qt.ItemDataRole.FontRole:
-            if self.is_totals(row):
+        if role == ALIGN:
+            return RIGHT if column >= NUMERIC_FROM else None
+        if role == BACKGROUND:
+            return ERROR_BACKGROUND if self._errors[row] else None
+        if role == FONT:
+            if row == len(self._ids):
                 return self._bold
-            if self._cells[row][column] == IN_PLACE:
-                return self._italic
+            return self._italic if self._cells[row][column] == IN_PLACE else None
+        if role == TOOLTIP and row < len(self._ids):
+            return _tooltip(self._analysis.layers[row])
         return None

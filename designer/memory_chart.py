@@ -26,7 +26,8 @@ class LayerMemoryChart(pg.PlotWidget):
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.log_scale = True
+        self.log_scale = False
+        self._x_max = 0.0
         self.layer_names: list[str] = []
         self.activation_bytes = np.zeros(0)
         self.parameter_bytes = np.zeros(0)
@@ -34,28 +35,34 @@ class LayerMemoryChart(pg.PlotWidget):
         item.invertY(True)
         item.setMenuEnabled(False)
         item.hideButtons()
-        item.showGrid(x=True, alpha=0.25)
         item.setMouseEnabled(x=False, y=False)
-        legend = item.addLegend(offset=(-10, 10))
+        # Follow the widget palette rather than pyqtgraph's black, for light and dark themes.
+        palette = self.palette()
+        self.setBackground(palette.color(palette.ColorRole.Base))
+        text = palette.color(palette.ColorRole.Text)
+        for name in ("left", "bottom"):
+            self.getAxis(name).setPen(text)
+            self.getAxis(name).setTextPen(text)
         self.activation_bars = pg.BarGraphItem(
-            x0=[], y=[], width=[], height=BAR, brush=ACTIVATION_COLOUR, pen=None,
-            name="Activations (batch)")
+            x0=[], y=[], width=[], height=BAR, brush=ACTIVATION_COLOUR, pen=None)
         self.parameter_bars = pg.BarGraphItem(
-            x0=[], y=[], width=[], height=BAR, brush=PARAMETER_COLOUR, pen=None,
-            name="Parameters")
+            x0=[], y=[], width=[], height=BAR, brush=PARAMETER_COLOUR, pen=None)
         for bars in (self.activation_bars, self.parameter_bars):
             item.addItem(bars)
-        legend.setLabelTextColor(self.getAxis("left").textPen().color())
         self.setMinimumHeight(220)
 
     def set_layers(self, names: list[str], activation_bytes, parameter_bytes) -> None:
-        self.layer_names = list(names)
+        if list(names) != self.layer_names:
+            self.layer_names = list(names)
+            self.getAxis("left").setTicks([list(enumerate(self.layer_names)), []])
+            self.setYRange(-0.6, len(self.layer_names) - 0.4, padding=0)
         self.activation_bytes = np.asarray(activation_bytes, dtype=float)
         self.parameter_bytes = np.asarray(parameter_bytes, dtype=float)
         self._draw()
 
     def set_log_scale(self, on: bool) -> None:
         self.log_scale = on
+        self._x_max = 0.0
         self._draw()
 
     def _lengths(self, values: np.ndarray) -> np.ndarray:
@@ -68,18 +75,30 @@ class LayerMemoryChart(pg.PlotWidget):
         base = np.zeros_like(rows)
         self.activation_bars.setOpts(x0=base, y=rows - BAR / 2, width=self._lengths(self.activation_bytes))
         self.parameter_bars.setOpts(x0=base, y=rows + BAR / 2, width=self._lengths(self.parameter_bytes))
-        self.getAxis("left").setTicks([list(enumerate(self.layer_names)), []])
         top = max(self.activation_bytes.max(initial=0), self.parameter_bytes.max(initial=0))
+        x_max = float(self._lengths(np.array([top]))[0])
+        x_max = 10 * max(math.ceil(x_max / 10), 1) if self.log_scale else _nice_ceiling(x_max)
+        if x_max != self._x_max:  # a new range repaints both axes: only when it changes
+            self._x_max = x_max
+            self._label_bottom_axis()
+            self.setXRange(0, x_max, padding=0.04)
+
+    def _label_bottom_axis(self) -> None:
         bottom = self.getAxis("bottom")
         if self.log_scale:
-            decades = max(math.ceil(self._lengths(np.array([top]))[0] / 10), 1)
-            bottom.setTicks([[(10 * k, format_bytes(1024 ** (k + 1)).replace(".0", ""))
-                              for k in range(decades + 1)], []])
+            decades = round(self._x_max / 10)
+            bottom.setTicks([
+                [(10 * k, format_bytes(1024 ** (k + 1)).replace(".0", "")) for k in range(decades + 1)],
+                [(10 * k + 5, "") for k in range(decades)]])
             bottom.setLabel("bytes (log scale)")
-            x_max = 10 * decades
         else:
             bottom.setTicks(None)
             bottom.setLabel("MiB")
-            x_max = max(top / MIB, 1)
-        self.setXRange(0, x_max * 1.02, padding=0)
-        self.setYRange(-0.6, len(self.layer_names) - 0.4, padding=0)
+
+
+def _nice_ceiling(value: float) -> float:
+    """The smallest of 1, 2, 5 × a power of ten that is at least `value` (and at least 1)."""
+    if value <= 1:
+        return 1.0
+    scale = 10.0 ** math.floor(math.log10(value))
+    return next(m * scale for m in (1, 2, 5, 10) if m * scale >= value)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from designer.memory_chart import LayerMemoryChart
+from designer.memory_chart import ACTIVATION_COLOUR, PARAMETER_COLOUR, LayerMemoryChart
 from designer.memory_settings import CUSTOM, GPU, MAX_BATCH, OPTIMIZERS, PRESETS, memory_settings
 from engine.shapes import BYTES_PER_FLOAT, OPTIMIZER_STATE_COPIES, format_bytes
 
@@ -23,6 +23,10 @@ PARTS = (  # MemoryEstimate field, label, tooltip
 OPTIMIZER_TITLES = {"sgd": "SGD", "momentum": "Momentum", "nesterov": "Nesterov momentum",
                     "rmsprop": "RMSProp", "adam": "Adam"}
 FITS_COLOUR, TOO_BIG_COLOUR = QtGui.QColor(40, 160, 70), QtGui.QColor(225, 60, 50)
+
+
+def _swatch(rgb: tuple[int, int, int]) -> str:
+    return f"<span style='color: rgb{rgb}'>■</span>"
 
 
 class MemoryPanel(QtWidgets.QWidget):
@@ -102,6 +106,10 @@ class MemoryPanel(QtWidgets.QWidget):
         self.log_check.setToolTip("Show both series over orders of magnitude")
         self.log_check.setChecked(self.chart.log_scale)
         self.log_check.toggled.connect(self.chart.set_log_scale)
+        self.legend = QtWidgets.QLabel()
+        chart_row = QtWidgets.QHBoxLayout()
+        chart_row.addWidget(self.legend, 1)
+        chart_row.addWidget(self.log_check)
 
         numbers = QtWidgets.QWidget()
         numbers_layout = QtWidgets.QVBoxLayout(numbers)
@@ -109,7 +117,7 @@ class MemoryPanel(QtWidgets.QWidget):
         numbers_layout.addLayout(split)
         numbers_layout.addWidget(self.fit_label)
         numbers_layout.addLayout(largest_row)
-        numbers_layout.addWidget(self.log_check)
+        numbers_layout.addLayout(chart_row)
         numbers_layout.addWidget(self.chart, 1)
         self.invalid_label = QtWidgets.QLabel()
         self.invalid_label.setWordWrap(True)
@@ -164,7 +172,7 @@ class MemoryPanel(QtWidgets.QWidget):
         verb = "fits in" if fits else "does not fit in"
         self.fit_label.setText(f"{'✓' if fits else '✗'} A batch of {s.batch_size} needs "
                                f"{format_bytes(memory.total)}: it {verb} the "
-                               f"{format_bytes(budget)} budget.")
+                               f"{format_bytes(budget).replace('.0 ', ' ')} budget.")
         self._colour(self.fit_label, FITS_COLOUR if fits else TOO_BIG_COLOUR)
         self.largest_batch = min(analysis.largest_batch(budget, s.optimizer), MAX_BATCH)
         if self.largest_batch:
@@ -173,6 +181,8 @@ class MemoryPanel(QtWidgets.QWidget):
             self.largest_label.setText("Not even one image fits in this budget.")
         self.use_largest.setText(f"Use {self.largest_batch:,}")
         self.use_largest.setEnabled(0 < self.largest_batch != s.batch_size)
+        self.legend.setText(f"{_swatch(ACTIVATION_COLOUR)} Activations, batch of {s.batch_size}"
+                            f"&nbsp;&nbsp;{_swatch(PARAMETER_COLOUR)} Parameters")
         shown = [i for i in analysis.layers if i.allocated or i.params]
         self.chart.set_layers(
             [i.layer.name for i in shown],

@@ -17,12 +17,14 @@ _FLOAT_SO_FAR = re.compile(r"[+-]?(\d+\.?\d*|\.\d*)?([eE][+-]?\d*)?")
 
 
 def format_float(value: float) -> str:
-    """Six significant digits, exponents written short: 0.75, 1e-4, 2.5e-12."""
-    text = f"{value:.6g}"
-    if "e" in text:
-        mantissa, exponent = text.split("e")
-        text = f"{mantissa}e{int(exponent)}"
-    return text
+    """Six significant digits; below 0.001 as a short exponent: 0.75, 1e-4, 2.5e-12."""
+    text = f"{value:.5e}" if 0 < abs(value) < 1e-3 else f"{value:.6g}"
+    if "e" not in text:
+        return text
+    mantissa, exponent = text.split("e")
+    if "." in mantissa:
+        mantissa = mantissa.rstrip("0").rstrip(".")
+    return f"{mantissa}e{int(exponent)}"
 
 
 def decade_step(value: float, steps: int) -> float:

@@ -1,0 +1,80 @@
+import os
+from pathlib import Path
+
+import pytest
+
+from designer.pyside_guard import protect_singletons
+
+protect_singletons()  # before any Qt call: PySide6 6.12 leaks references to None on Python 3.11
+
+from PySide6 import QtCore  # noqa: E402
+
+from designer.document import NetworkDocument  # noqa: E402
+from engine.netfile import load_network  # noqa: E402
+
+NETWORKS = Path(__file__).resolve().parents[2] / "resources" / "networks"
+
+
+@pytest.fixture(autouse=True)
+def isolated_settings(qapp):
+    """QSettings and QStandardPaths in Qt's test folder, under a name of this test run
+    only, emptied before every test so no test sees another's (or the user's) settings."""
+    QtCore.QStandardPaths.setTestModeEnabled(True)
+    qapp.setOrganizationName(f"convnet-designer-tests-{os.getpid()}")
+    qapp.setApplicationName("convnet-designer")
+    settings = QtCore.QSettings()
+    settings.clear()
+    yield
+    settings.clear()
+    settings.sync()
+    Path(settings.fileName()).unlink(missing_ok=True)
+
+
+@pytest.fixture
+def open_document():
+    """`open_document("vgg16")`: a document of one of resources/networks/*.json."""
+    return lambda name: NetworkDocument(load_network(NETWORKS / f"{name}.json"))
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(tmp_path, monkeypatch):
+    """A temporary home: QStandardPaths (recovery copies) and file dialogs' default
+    folder point into it, so tests never touch the user's files."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    (tmp_path / "home").mkdir()
+
+
+def _send_drag(widget, mime, pos, drop=True):
+    """Deliver a drag's enter → move (→ drop) events, as QDrag.exec would, to `widget`
+    (its viewport for a scroll area); returns whether the last event was accepted."""
+    from PySide6 import QtGui, QtWidgets
+    target = widget.viewport() if isinstance(widget, QtWidgets.QAbstractScrollArea) else widget
+    actions = QtCore.Qt.DropAction.CopyAction | QtCore.Qt.DropAction.MoveAction
+    p = QtCore.QPointF(pos)
+    args = (p, actions, mime, QtCore.Qt.MouseButton.LeftButton, QtCore.Qt.KeyboardModifier.NoModifier)
+    events = [QtGui.QDragEnterEvent(*args), QtGui.QDragMoveEvent(*args)]
+    if drop:
+        events.append(QtGui.QDropEvent(*args))
+    for event in events:
+        QtWidgets.QApplication.sendEvent(target, event)
+    return events[-1].isAccepted()
+
+
+@pytest.fixture
+def window(qtbot):
+    """The real main window with the default network, shown offscreen."""
+    from designer.main_window import MainWindow
+    w = MainWindow()
+    qtbot.addWidget(w)
+    w.resize(1300, 900)
+    w.show()
+    qtbot.waitExposed(w)
+    yield w
+    w.document.mark_saved()  # so closing at teardown asks nothing
+    w.close()
+
+
+@pytest.fixture
+def send_drag():
+    """`send_drag(widget, mime, pos, drop=True)`: a simulated drag and drop."""
+    return _send_drag

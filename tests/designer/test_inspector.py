@@ -1,0 +1,121 @@
+import pytest
+from PySide6 import QtCore
+
+from designer.inspector import InspectorPanel
+from designer.inspector_model import ERROR_BACKGROUND, IN_PLACE, format_count
+from designer.memory_settings import memory_settings
+from engine.shapes import format_bytes
+
+Qt = QtCore.Qt
+
+
+def layer_named(document, name):
+    return next(l for l in document.spec.layers if l.name == name)
+
+
+@pytest.fixture
+def vgg(open_document, qtbot):
+    document = open_document("vgg16")
+    panel = InspectorPanel(document)
+    qtbot.addWidget(panel)
+    return document, panel
+
+
+@pytest.fixture
+def cifar(open_document, qtbot):
+    document = open_document("cifar10")
+    panel = InspectorPanel(document)
+    qtbot.addWidget(panel)
+    return document, panel
+
+
+def test_one_row_per_layer_with_the_analysis_numbers_and_totals(vgg):
+    document, panel = vgg
+    model, analysis = panel.model, document.analysis
+    assert model.rowCount() == len(document.spec.layers) + 1
+    conv = analysis.info(layer_named(document, "conv1_1").id)
+    row = conv.index
+    assert [model.cell(row, c) for c in range(8)] == [
+        "conv1_1", "CONV", "224×224×64", "1,792", format_bytes(224 * 224 * 64 * 4),
+        format_bytes(224 * 224 * 64 * 4 * 32), format_count(conv.macs), "3×3"]
+    assert model.cell(analysis.info(layer_named(document, "relu1_1").id).index, 4) == IN_PLACE
+    totals = model.rowCount() - 1
+    assert model.cell(totals, 0) == "Total"
+    assert model.cell(totals, 3) == "138,357,544"
+    assert model.cell(totals, 4) == format_bytes(analysis.total_activations * 4)
+    assert not model.flags(model.index(totals, 0)) & Qt.ItemFlag.ItemIsSelectable
+    assert panel.problem_box.isHidden()
+
+
+def test_invalid_stride_turns_the_row_red_and_apply_fix_clears_it(cifar, qtbot):
+    document, panel = cifar
+    conv = layer_named(document, "conv")
+    document.select([conv.id])
+    document.set_params(conv.id, stride=2)
+    model, row = panel.model, document.spec.index_of(conv.id)
+    error = document.analysis.info(conv.id).error
+    assert "16.5 is not a whole number" in error
+    assert model.data(model.index(row, 0), Qt.ItemDataRole.BackgroundRole) == ERROR_BACKGROUND
+    assert model.data(model.index(row, 3), Qt.ItemDataRole.ToolTipRole) == error
+    assert not panel.problem_box.isHidden() and error in panel.problem.text()
+    assert panel.fix_button.text() == "Apply fix: set S=1"
+    steps = document.undo_stack.count()
+
+    qtbot.mouseClick(panel.fix_button, Qt.MouseButton.LeftButton)
+    assert document.spec.layer(conv.id)["stride"] == 1
+    assert document.analysis.valid and panel.problem_box.isHidden()
+    assert model.data(model.index(row, 0), Qt.ItemDataRole.BackgroundRole) is None
+    assert document.undo_stack.count() == steps + 1
+
+    document.undo_stack.undo()
+    assert document.analysis.info(conv.id).error == error
+    assert model.data(model.index(row, 0), Qt.ItemDataRole.BackgroundRole) == ERROR_BACKGROUND
+
+
+def test_the_selected_error_is_explained_before_the_first(cifar):
+    document, panel = cifar
+    conv, pool = layer_named(document, "conv"), layer_named(document, "pool")
+    document.edit(document.spec.replaced(pool.with_params(size=0)), "break pool")
+    document.edit(document.spec.replaced(conv.with_params(stride=2)), "break conv")
+    assert panel.problem.text().startswith("⚠ conv:")
+    document.select([pool.id])
+    # Below conv's error the pool has no input volume, so only a range error can show.
+    assert document.analysis.info(pool.id).error
+    assert panel.problem.text().startswith("⚠ pool:")
+
+
+def test_selection_follows_the_document_and_the_table(vgg):
+    document, panel = vgg
+    fc6 = layer_named(document, "fc6")
+    document.select([fc6.id])
+    selected = panel.view.selectionModel().selectedRows
+    assert [i.row() for i in selected()] == [document.spec.index_of(fc6.id)]
+    panel.view.selectRow(3)
+    assert document.selected_ids == (document.spec.layers[3].id,)
+    assert [i.row() for i in selected()] == [3]
+    document.select([])
+    assert selected() == []
+    panel.view.selectRow(panel.model.rowCount() - 1)  # the totals row is not a layer
+    assert document.selected_ids == () and selected() == []
+
+
+def test_rows_follow_structural_edits_and_undo(vgg):
+    document, panel = vgg
+    pool5 = layer_named(document, "pool5")
+    document.select([pool5.id])
+    document.remove_layers([pool5.id])
+    assert panel.model.rowCount() == len(document.spec.layers) + 1
+    fc6 = document.analysis.info(layer_named(document, "fc6").id)
+    assert panel.model.cell(fc6.index, 3) == f"{14 * 14 * 512 * 4096 + 4096:,}"
+    document.undo_stack.undo()
+    assert panel.model.layer_ids == tuple(l.id for l in document.spec.layers)
+    assert panel.model.cell(fc6.index + 1, 3) == "102,764,544"
+
+
+def test_batch_size_drives_the_batch_column(vgg):
+    document, panel = vgg
+    memory_settings(document).set_batch_size(8)
+    model = panel.model
+    row = document.spec.index_of(layer_named(document, "conv1_1").id)
+    assert model.cell(row, 5) == format_bytes(224 * 224 * 64 * 4 * 8)
+    assert model.headerData(5, Qt.Orientation.Horizontal) == "Batch ×8"
