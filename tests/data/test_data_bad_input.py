@@ -1,0 +1,251 @@
+"""Every broken data set gives one plain sentence naming the file, and nothing is written."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import pickle
+
+import numpy as np
+import pytest
+from data_files import (
+    idx_bytes, py2_pickle, random_images, write_cifar10_binary, write_cifar10_python,
+    write_idx, write_image_folder,
+)
+
+from engine.data import DataError, load_data
+from engine.errors import ConvNetError
+from engine.spec import Volume
+
+
+def _snapshot(folder):
+    return {p: (p.stat().st_size, p.stat().st_mtime_ns) for p in folder.rglob("*")}
+
+
+def _fails(source, *fragments, volume=None):
+    """load_data raises a one-sentence DataError containing every fragment; nothing written."""
+    before = _snapshot(source if source.is_dir() else source.parent)
+    with pytest.raises(DataError) as caught:
+        load_data(source, volume)
+    message = str(caught.value)
+    assert isinstance(caught.value, ConvNetError)
+    assert "\n" not in message and "Traceback" not in message and message.endswith(".")
+    for fragment in fragments:
+        assert str(fragment) in message
+    assert _snapshot(source if source.is_dir() else source.parent) == before
+    return message
+
+
+@pytest.fixture
+def cifar_py(tmp_path):
+    rng = np.random.default_rng(1)
+    x = random_images(rng, 20)
+    return write_cifar10_python(tmp_path / "cifar-10-batches-py", x, np.arange(20) % 10,
+                                x[:5], np.arange(5))
+
+
+@pytest.fixture
+def cifar_bin(tmp_path):
+    rng = np.random.default_rng(2)
+    x = random_images(rng, 20)
+    return write_cifar10_binary(tmp_path / "cifar-10-batches-bin", x, np.arange(20) % 10,
+                                x[:5], np.arange(5))
+
+
+@pytest.fixture
+def mnist(tmp_path):
+    x = random_images(np.random.default_rng(3), 12, 28, 28, 1)[..., 0]
+    return write_idx(tmp_path / "mnist", x, np.arange(12) % 10, x[:4], np.arange(4))
+
+
+def test_missing_path(tmp_path):
+    with pytest.raises(DataError, match="does not exist"):
+        load_data(tmp_path / "nowhere")
+
+
+def test_missing_cifar_batch(cifar_py):
+    (cifar_py / "data_batch_3").unlink()
+    _fails(cifar_py, cifar_py / "data_batch_3", "missing")
+
+
+def test_missing_cifar_binary_meta(cifar_bin):
+    (cifar_bin / "batches.meta.txt").unlink()
+    _fails(cifar_bin, "batches.meta.txt", "missing")
+
+
+def test_missing_mnist_labels(mnist):
+    (mnist / "t10k-labels-idx1-ubyte").unlink()
+    _fails(mnist, "t10k-labels-idx1-ubyte", "missing")
+
+
+def test_truncated_cifar_python_batch(cifar_py):
+    path = cifar_py / "data_batch_2"
+    path.write_bytes(path.read_bytes()[:5000])
+    _fails(cifar_py, path, "truncated")
+
+
+def test_truncated_cifar_binary_batch(cifar_bin):
+    path = cifar_bin / "data_batch_4.bin"
+    path.write_bytes(path.read_bytes()[:-100])
+    _fails(cifar_bin, path, "truncated", "3,073-byte")
+
+
+@pytest.mark.parametrize("name", ["train-images-idx3-ubyte", "train-labels-idx1-ubyte"])
+def test_truncated_idx_file(mnist, name):
+    path = mnist / name
+    path.write_bytes(path.read_bytes()[:-7])
+    _fails(mnist, path, "truncated")
+
+
+def test_truncated_gzipped_idx_file(tmp_path):
+    x = random_images(np.random.default_rng(4), 4, 28, 28, 1)[..., 0]
+    folder = write_idx(tmp_path / "mnist", x, np.arange(4), x, np.arange(4), gz=True)
+    path = folder / "train-images-idx3-ubyte.gz"
+    path.write_bytes(path.read_bytes()[:200])
+    _fails(folder, path)
+
+
+def test_idx_wrong_magic(mnist):
+    path = mnist / "train-labels-idx1-ubyte"
+    path.write_bytes(idx_bytes(np.zeros((12, 2, 2), np.uint8)))
+    _fails(mnist, path, "magic number is 2051, not 2049")
+
+
+def test_idx_count_mismatch(mnist):
+    (mnist / "train-labels-idx1-ubyte").write_bytes(idx_bytes(np.zeros(11, np.uint8)))
+    _fails(mnist, "12 images", "11 labels")
+
+
+def test_cifar_label_out_of_range(cifar_py):
+    path = cifar_py / "data_batch_5"
+    batch = pickle.loads(path.read_bytes(), encoding="bytes")
+    batch[b"labels"][0] = 10
+    path.write_bytes(py2_pickle(batch))
+    _fails(cifar_py, path, "label 10", "10 classes")
+
+
+def test_cifar_binary_label_out_of_range(cifar_bin):
+    path = cifar_bin / "test_batch.bin"
+    data = bytearray(path.read_bytes())
+    data[0] = 200
+    path.write_bytes(bytes(data))
+    _fails(cifar_bin, path, "label 200")
+
+
+def test_idx_label_out_of_range(mnist):
+    (mnist / "train-labels-idx1-ubyte").write_bytes(idx_bytes(np.full(12, 11, np.uint8)))
+    _fails(mnist, "train-labels-idx1-ubyte", "label 11")
+
+
+def test_npz_label_out_of_range(tmp_path):
+    np.savez(tmp_path / "a.npz", x=np.zeros((3, 4, 4, 1), np.uint8), y=np.array([0, 1, 2]),
+             class_names=np.array(["a", "b"]))
+    _fails(tmp_path / "a.npz", "a.npz", "label 2", "2 classes")
+
+
+def test_npz_negative_label(tmp_path):
+    np.savez(tmp_path / "a.npz", x=np.zeros((2, 4, 4, 3), np.uint8), y=np.array([0, -1]))
+    _fails(tmp_path / "a.npz", "label -1")
+
+
+def test_npz_images_of_mixed_sizes_as_objects(tmp_path):
+    mixed = np.empty(2, object)
+    mixed[0], mixed[1] = np.zeros((4, 4, 3), np.uint8), np.zeros((5, 5, 3), np.uint8)
+    np.savez(tmp_path / "m.npz", x=mixed, y=np.array([0, 1]))
+    _fails(tmp_path / "m.npz", "m.npz", "mixed sizes")
+
+
+def test_npz_train_and_test_of_mixed_sizes(tmp_path):
+    np.savez(tmp_path / "m.npz", x=np.zeros((2, 4, 4, 3), np.uint8), y=np.array([0, 1]),
+             x_test=np.zeros((1, 5, 5, 3), np.uint8), y_test=np.array([0]))
+    _fails(tmp_path / "m.npz", "m.npz", "mixes image sizes")
+
+
+@pytest.mark.parametrize("arrays, fragment", [
+    ({"x": np.zeros((2, 4, 4, 3), np.uint8)}, "no array 'y'"),
+    ({"x": np.zeros((2, 4, 4, 5), np.uint8), "y": np.zeros(2, int)}, "neither its second"),
+    ({"x": np.full((2, 4, 4, 3), 300, np.int32), "y": np.zeros(2, int)}, "from 300 to 300"),
+    ({"x": np.zeros((3, 4, 4, 3), np.uint8), "y": np.zeros(2, int)}, "3 images in x but 2"),
+    ({"x": np.zeros((2, 4, 4, 3), np.uint8), "y": np.array([0.5, 1])}, "not whole numbers"),
+])
+def test_npz_malformed(tmp_path, arrays, fragment):
+    np.savez(tmp_path / "bad.npz", **arrays)
+    _fails(tmp_path / "bad.npz", "bad.npz", fragment)
+
+
+def test_not_a_zip_npz(tmp_path):
+    (tmp_path / "junk.npz").write_bytes(b"hello")
+    _fails(tmp_path / "junk.npz", "junk.npz")
+
+
+def test_empty_folder(tmp_path):
+    (tmp_path / "empty").mkdir()
+    _fails(tmp_path / "empty", "empty")
+
+
+def test_folder_with_nothing_recognisable(tmp_path):
+    (tmp_path / "notes.txt").write_text("hello")
+    _fails(tmp_path, "No data set found", str(tmp_path))
+
+
+def test_class_folder_without_images(tmp_path):
+    folder = write_image_folder(tmp_path / "p", {"cat": [np.zeros((4, 4, 3), np.uint8)]})
+    (folder / "dog").mkdir()
+    (folder / "dog" / "readme.txt").write_text("no images here")
+    _fails(folder, folder / "dog", "holds no images")
+
+
+def test_class_folder_with_unreadable_image(tmp_path):
+    folder = write_image_folder(tmp_path / "p", {"cat": [np.zeros((4, 4, 3), np.uint8)],
+                                                 "dog": [np.zeros((4, 4, 3), np.uint8)]})
+    (folder / "dog" / "broken.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
+    _fails(folder, folder / "dog" / "broken.jpg")
+
+
+def test_class_folder_with_truncated_png(tmp_path):
+    folder = write_image_folder(tmp_path / "p", {"cat": [np.arange(768, dtype=np.uint8)
+                                                         .reshape(16, 16, 3)] * 2})
+    path = folder / "cat" / "001.png"
+    path.write_bytes(path.read_bytes()[:60])
+    _fails(folder, path)
+
+
+def test_image_folder_of_unsupported_depth(tmp_path):
+    folder = write_image_folder(tmp_path / "p", {"cat": [np.zeros((4, 4, 3), np.uint8)]})
+    _fails(folder, "4×4×4", volume=Volume(4, 4, 4))
+
+
+def test_archive_is_not_extracted(tmp_path):
+    (tmp_path / "cifar-10-python.tar.gz").write_bytes(gzip.compress(b"x"))
+    _fails(tmp_path / "cifar-10-python.tar.gz", "extract it")
+
+
+def test_crafted_pickle_cannot_run_code(tmp_path, cifar_py):
+    marker = tmp_path / "pwned"
+
+    class Exploit:
+        def __reduce__(self):
+            return os.system, (f"touch {marker}",)
+
+    path = cifar_py / "data_batch_1"
+    path.write_bytes(py2_pickle({b"data": Exploit(), b"labels": [0]}))
+    message = _fails(cifar_py, path, "not an official CIFAR file", "system")
+    assert not marker.exists()
+    assert "not loaded" in message
+
+
+@pytest.mark.parametrize("payload", [
+    pickle.dumps({b"data": print}, protocol=2),                    # builtins.print
+    b"\x80\x02cposix\nsystem\nq\x00X\x04\x00\x00\x00trueq\x01\x85q\x02Rq\x03.",
+    pickle.dumps({b"data": np.zeros(3), b"labels": [0]}, protocol=5),  # NumPy 2's spelling
+])
+def test_unpickler_accepts_only_official_globals(cifar_py, payload):
+    path = cifar_py / "batches.meta"
+    path.write_bytes(payload)
+    _fails(cifar_py, path)
+
+
+def test_cifar_batch_of_wrong_image_size(cifar_py):
+    path = cifar_py / "data_batch_1"
+    path.write_bytes(py2_pickle({b"data": np.zeros((2, 100), np.uint8), b"labels": [0, 1]}))
+    _fails(cifar_py, path, "3072")
