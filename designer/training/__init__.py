@@ -1,0 +1,1 @@
+"""Training in the window: the Train panel, its background worker and the live views."""

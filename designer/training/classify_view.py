@@ -1,0 +1,140 @@
+"""Classify one image (dropped on the view, opened, or taken from the validation set)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyqtgraph as pg
+from PIL import Image, UnidentifiedImageError
+from PySide6 import QtCore, QtWidgets
+
+from designer.training.images import as_display
+from designer.training.mosaic_view import image_box
+from engine.errors import ConvNetError
+from engine.spec import Volume
+
+TOP = 5   # classes shown
+
+
+class ImageFileError(ConvNetError):
+    """An image to classify that cannot be read."""
+
+
+def read_image(path: str | Path, volume: Volume) -> np.ndarray:
+    """The image file at `path` as uint8 (H, W, D) resized to `volume` (grey or RGB)."""
+    try:
+        with Image.open(path) as img:
+            img = img.convert("L" if volume.depth == 1 else "RGB")
+            img = img.resize((volume.width, volume.height), Image.Resampling.BILINEAR)
+            array = np.asarray(img, np.uint8)
+    except (OSError, UnidentifiedImageError):
+        raise ImageFileError(f"{Path(path).name} is not an image that can be read; "
+                             "use a PNG, JPEG or BMP file.") from None
+    if volume.depth not in (1, 3):
+        raise ImageFileError(f"The network's input has depth {volume.depth}; only grey (1) "
+                             "or RGB (3) images can be classified.")
+    return array.reshape(volume.height, volume.width, volume.depth)
+
+
+def top_classes(probabilities: np.ndarray, names: list[str], k: int = TOP):
+    """The k most probable classes, best first, as (name, probability) pairs."""
+    order = np.argsort(probabilities)[::-1][:k]
+    return [(names[i], float(probabilities[i])) for i in order]
+
+
+class ClassifyView(QtWidgets.QWidget):
+    """Emits `classify(image)` for a uint8 (H, W, D) image; shows the `Prediction` it gets.
+
+    `error(sentence)` reports a file that cannot be read.
+    """
+
+    classify = QtCore.Signal(object)
+    error = QtCore.Signal(str)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setAcceptDrops(True)
+        self.volume: Volume | None = None
+        self.samples: np.ndarray | None = None
+        self.caption = QtWidgets.QLabel("Drop an image file here, open one, or pick a "
+                                        "validation image.")
+        self.caption.setWordWrap(True)
+        self.open_button = QtWidgets.QPushButton("Open Image…")
+        self.open_button.clicked.connect(self._open)
+        self.sample = QtWidgets.QSpinBox()
+        self.sample.setPrefix("validation image ")
+        self.pick = QtWidgets.QPushButton("Classify")
+        self.pick.setToolTip("Classify the chosen validation image.")
+        self.pick.clicked.connect(lambda: self.submit(self.samples[self.sample.value()]))
+        self.image_view = pg.GraphicsLayoutWidget()
+        self.image_view.setFixedWidth(120)
+        self._box, self.image_item = image_box(self.image_view, "image")
+        self.bars_plot = pg.PlotWidget(title="Top classes")
+        self.bars_plot.setLabel("left", "probability (%)")
+        self.bars_plot.setYRange(0, 100)
+        self.bars_plot.setMouseEnabled(False, False)
+        self.bars = pg.BarGraphItem(x=[], height=[], width=0.6, brush=(80, 140, 255))
+        self.bars_plot.addItem(self.bars)
+        for child in (self.image_view, self.bars_plot):
+            child.setAcceptDrops(False)   # drops land on this view, not on the plots
+        row = QtWidgets.QHBoxLayout()
+        row.addWidget(self.open_button)
+        row.addStretch(1)
+        row.addWidget(self.sample)
+        row.addWidget(self.pick)
+        body = QtWidgets.QHBoxLayout()
+        body.addWidget(self.image_view)
+        body.addWidget(self.bars_plot, 1)
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.setContentsMargins(2, 2, 2, 2)
+        layout.addLayout(row)
+        layout.addWidget(self.caption)
+        layout.addLayout(body, 1)
+        self.set_samples(None, None)
+
+    def set_samples(self, volume: Volume | None, samples: np.ndarray | None) -> None:
+        """The network's input volume and the validation images to pick from (None: none yet)."""
+        self.volume, self.samples = volume, samples
+        ready = volume is not None
+        self.open_button.setEnabled(ready)
+        self.pick.setEnabled(ready and samples is not None and len(samples) > 0)
+        self.sample.setRange(0, max(len(samples) - 1, 0) if samples is not None else 0)
+
+    def submit(self, image: np.ndarray) -> None:
+        self.image_item.setImage(as_display(image), autoLevels=True)
+        self._box.autoRange(padding=0.02)
+        self.classify.emit(image)
+
+    def submit_file(self, path: str | Path) -> None:
+        if self.volume is None:
+            return
+        try:
+            self.submit(read_image(path, self.volume))
+        except ImageFileError as e:
+            self.error.emit(str(e))
+
+    def show_prediction(self, prediction) -> None:
+        top = top_classes(prediction.probabilities, prediction.class_names)
+        x = np.arange(len(top))
+        self.bars.setOpts(x=x, height=[100 * p for _, p in top], width=0.6)
+        self.bars_plot.getAxis("bottom").setTicks([[(i, name) for i, (name, _) in enumerate(top)]])
+        self.bars_plot.setXRange(-0.5, max(len(top), 1) - 0.5)
+        name, p = top[0]
+        self.caption.setText(f"Most likely: {name} ({100 * p:.1f} %).")
+
+    def _open(self) -> None:
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(
+            self, "Classify Image", "", "Images (*.png *.jpg *.jpeg *.bmp *.gif *.tif *.tiff)")
+        if path:
+            self.submit_file(path)
+
+    def dragEnterEvent(self, event) -> None:
+        if self.volume is not None and event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:
+        urls = [u for u in event.mimeData().urls() if u.isLocalFile()]
+        if urls:
+            event.acceptProposedAction()
+            self.submit_file(urls[0].toLocalFile())

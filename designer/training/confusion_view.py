@@ -1,0 +1,81 @@
+"""Confusion matrix and per-class accuracy on the validation set."""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6 import QtCore, QtGui, QtWidgets
+
+
+def per_class_accuracy(matrix: np.ndarray) -> np.ndarray:
+    """Share of each true class (row) predicted correctly; NaN for a class with no images."""
+    totals = matrix.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(totals > 0, np.diag(matrix) / totals, np.nan)
+
+
+class ConfusionView(QtWidgets.QWidget):
+    """Rows are true classes, columns predicted ones; cells shaded by their share of the row."""
+
+    requested = QtCore.Signal()
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.matrix: np.ndarray | None = None
+        self.summary = QtWidgets.QLabel("Shown at the end of training, or press Compute.")
+        self.summary.setWordWrap(True)
+        self.compute = QtWidgets.QPushButton("Compute")
+        self.compute.setToolTip("Classify the validation set with the current weights.")
+        self.compute.setEnabled(False)
+        self.compute.clicked.connect(self.requested)
+        self.table = QtWidgets.QTableWidget()
+        self.table.setEditTriggers(QtWidgets.QAbstractItemView.NoEditTriggers)
+        self.table.horizontalHeader().setSectionResizeMode(QtWidgets.QHeaderView.ResizeToContents)
+        self.table.verticalHeader().setSectionResizeMode(QtWidgets.QHeaderView.ResizeToContents)
+        self.table.horizontalHeader().setMinimumSectionSize(16)
+        top = QtWidgets.QHBoxLayout()
+        top.addWidget(self.summary, 1)
+        top.addWidget(self.compute)
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.setContentsMargins(2, 2, 2, 2)
+        layout.addLayout(top)
+        layout.addWidget(self.table, 1)
+
+    def show_confusion(self, confusion) -> None:
+        matrix, names = np.asarray(confusion.matrix), confusion.class_names
+        self.matrix = matrix
+        n = len(names)
+        accuracy = per_class_accuracy(matrix)
+        self.table.setRowCount(n)
+        self.table.setColumnCount(n + 1)
+        self.table.setHorizontalHeaderLabels([str(c) for c in range(n)] + ["accuracy"])
+        self.table.setVerticalHeaderLabels([name if name == str(r) else f"{r} {name}"
+                                            for r, name in enumerate(names)])
+        shares = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
+        for r in range(n):
+            for c in range(n):
+                item = QtWidgets.QTableWidgetItem(str(int(matrix[r, c])))
+                item.setTextAlignment(QtCore.Qt.AlignCenter)
+                item.setBackground(_shade(shares[r, c], r == c))
+                item.setForeground(QtGui.QColor("white" if shares[r, c] > 0.5 else "black"))
+                self.table.setItem(r, c, item)
+            text = "—" if np.isnan(accuracy[r]) else f"{100 * accuracy[r]:.1f} %"
+            self.table.setItem(r, n, QtWidgets.QTableWidgetItem(text))
+        total = matrix.sum()
+        overall = np.trace(matrix) / total if total else 0.0
+        self.summary.setText(f"Validation set: {int(total)} images, {100 * overall:.1f} % "
+                             "correct. Rows: true class; columns: predicted class (by number).")
+
+    def set_available(self, available: bool) -> None:
+        self.compute.setEnabled(available)
+
+    def reset(self) -> None:
+        self.matrix = None
+        self.table.setRowCount(0)
+        self.table.setColumnCount(0)
+        self.summary.setText("Shown at the end of training, or press Compute.")
+
+
+def _shade(share: float, correct: bool) -> QtGui.QColor:
+    """Blue for right answers, red for confusions; stronger the larger their share of the row."""
+    hue = 215 if correct else 0
+    return QtGui.QColor.fromHsv(hue, int(30 + 200 * share) if share > 0 else 0, 255 - int(120 * share))

@@ -1,0 +1,171 @@
+"""Live training curves: loss and learning rate per iteration, accuracy per epoch.
+
+Plot items are made once and updated with `setData`; points accumulate in growing
+NumPy buffers so an update costs one array slice, not a Python list copy. Every plot
+has pyqtgraph's context menu, whose Export… saves it as PNG.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6 import QtWidgets
+
+SMOOTHING = 0.95   # weight of the past in the smoothed loss (an exponential moving average)
+
+
+class Series:
+    """A growing float array: append blocks of values, read the filled part as a view."""
+
+    def __init__(self):
+        self._buffer = np.empty(1024, np.float64)
+        self._size = 0
+
+    def __len__(self) -> int:
+        return self._size
+
+    def extend(self, values) -> None:
+        values = np.asarray(values, np.float64)
+        need = self._size + len(values)
+        if need > len(self._buffer):
+            grown = np.empty(max(need, 2 * len(self._buffer)), np.float64)
+            grown[:self._size] = self._buffer[:self._size]
+            self._buffer = grown
+        self._buffer[self._size:need] = values
+        self._size = need
+
+    def clear(self) -> None:
+        self._size = 0
+
+    @property
+    def values(self) -> np.ndarray:
+        return self._buffer[:self._size]
+
+    @property
+    def last(self) -> float:
+        return float(self._buffer[self._size - 1])
+
+
+def smoothed(values: np.ndarray, start: float | None) -> np.ndarray:
+    """Exponential moving average of `values`, continuing from `start` (None: the first value)."""
+    out = np.empty(len(values))
+    acc = values[0] if start is None else start
+    for i, v in enumerate(values):
+        acc = SMOOTHING * acc + (1 - SMOOTHING) * v
+        out[i] = acc
+    return out
+
+
+def _plot(title: str, left: str, bottom: str) -> pg.PlotWidget:
+    plot = pg.PlotWidget(title=title)
+    plot.setLabel("left", left)
+    plot.setLabel("bottom", bottom)
+    plot.showGrid(x=True, y=True, alpha=0.2)
+    plot.addLegend(offset=(-10, 10))
+    return plot
+
+
+class LossPlot(QtWidgets.QWidget):
+    """Loss per iteration (raw, faint, and smoothed) over the learning rate, x axes linked."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.steps, self.loss, self.smooth, self.lr = Series(), Series(), Series(), Series()
+        self.loss_plot = _plot("Loss", "loss (cross-entropy or hinge)", "iteration (steps)")
+        self.raw_curve = self.loss_plot.plot(pen=pg.mkPen((120, 170, 255, 70)), name="loss")
+        self.smooth_curve = self.loss_plot.plot(pen=pg.mkPen((80, 140, 255), width=2),
+                                                name="smoothed")
+        self.lr_plot = _plot("", "learning rate", "iteration (steps)")
+        self.lr_curve = self.lr_plot.plot(pen=pg.mkPen((255, 170, 60), width=2),
+                                          name="learning rate")
+        self.lr_plot.setXLink(self.loss_plot)
+        self.lr_plot.getAxis("left").enableAutoSIPrefix(False)
+        for curve in (self.raw_curve, self.smooth_curve, self.lr_curve):
+            curve.setClipToView(True)
+            curve.setDownsampling(auto=True, method="mean")
+        self.log_scale = QtWidgets.QCheckBox("Log scale")
+        self.log_scale.setToolTip("Show loss and learning rate on a logarithmic axis.")
+        self.log_scale.toggled.connect(self._set_log)
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.loss_plot, 3)
+        layout.addWidget(self.lr_plot, 1)
+        layout.addWidget(self.log_scale)
+
+    def add_steps(self, events) -> None:
+        """Append a batch of StepEvents and redraw once."""
+        if not events:
+            return
+        loss = np.array([e.loss for e in events])
+        self.smooth.extend(smoothed(loss, self.smooth.last if len(self.smooth) else None))
+        self.steps.extend([e.step for e in events])
+        self.loss.extend(loss)
+        self.lr.extend([e.lr for e in events])
+        self._redraw()
+
+    def set_history(self, steps, loss, lr) -> None:
+        self.reset()
+        if len(steps):
+            self.steps.extend(steps)
+            self.loss.extend(loss)
+            self.smooth.extend(smoothed(np.asarray(loss, np.float64), None))
+            self.lr.extend(lr)
+        self._redraw()
+
+    def reset(self) -> None:
+        for series in (self.steps, self.loss, self.smooth, self.lr):
+            series.clear()
+        self._redraw()
+
+    def _redraw(self) -> None:
+        x = self.steps.values
+        self.raw_curve.setData(x, self.loss.values)
+        self.smooth_curve.setData(x, self.smooth.values)
+        self.lr_curve.setData(x, self.lr.values)
+        if len(self.lr) and not self.log_scale.isChecked():
+            # From 0, so a constant rate reads as a flat line at its value, not as noise.
+            self.lr_plot.setYRange(0, 1.1 * float(self.lr.values.max()), padding=0)
+
+    def _set_log(self, on: bool) -> None:
+        self.loss_plot.setLogMode(y=on)
+        self.lr_plot.setLogMode(y=on)
+        self.lr_plot.enableAutoRange(y=on)
+        self._redraw()
+
+
+class AccuracyPlot(pg.PlotWidget):
+    """Train and validation accuracy per epoch, in percent, on one plot."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent, title="Accuracy")
+        self.setLabel("left", "accuracy (%)")
+        self.setLabel("bottom", "epoch")
+        self.showGrid(x=True, y=True, alpha=0.2)
+        self.addLegend(offset=(-10, -10))
+        self.epochs, self.train_acc, self.val_acc = Series(), Series(), Series()
+        self.train_curve = self.plot(pen=pg.mkPen((80, 140, 255), width=2), symbol="o",
+                                     symbolSize=6, symbolBrush=(80, 140, 255), name="train")
+        self.val_curve = self.plot(pen=pg.mkPen((90, 200, 120), width=2), symbol="s",
+                                   symbolSize=6, symbolBrush=(90, 200, 120), name="validation")
+
+    def add_epoch(self, event) -> None:
+        self.epochs.extend([event.epoch])
+        self.train_acc.extend([100 * event.train_acc])
+        self.val_acc.extend([100 * event.val_acc])
+        self._redraw()
+
+    def set_history(self, epochs, train_acc, val_acc) -> None:
+        self.reset()
+        self.epochs.extend(epochs)
+        self.train_acc.extend(100 * np.asarray(train_acc, np.float64))
+        self.val_acc.extend(100 * np.asarray(val_acc, np.float64))
+        self._redraw()
+
+    def reset(self) -> None:
+        for series in (self.epochs, self.train_acc, self.val_acc):
+            series.clear()
+        self._redraw()
+
+    def _redraw(self) -> None:
+        self.train_curve.setData(self.epochs.values, self.train_acc.values)
+        self.val_curve.setData(self.epochs.values, self.val_acc.values)
