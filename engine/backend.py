@@ -39,7 +39,8 @@ class Backend:
     _synchronize: Callable[[], None] = lambda: None
 
     def asarray(self, a: Any, dtype: Any = np.float32) -> Any:
-        """A host array (or list) as a device array of `dtype`."""
+        """A host array (or list) as a device array of `dtype`; on the CPU this is the
+        array itself when it is already contiguous and of that dtype, not a copy."""
         return self._to_device(np.ascontiguousarray(a, dtype=dtype))
 
     def to_numpy(self, a: Any) -> np.ndarray:

@@ -38,11 +38,11 @@ class ReLU(Activation):
 class LeakyReLU(Activation):
     def _apply(self, x, out):
         # max(x, αx) is x for x > 0 and αx otherwise, because 0 ≤ α ≤ 1
-        return self.xp.maximum(x, x * self.xp.float32(self.spec["slope"]), out=out)
+        return self.xp.maximum(x, x * self.spec["slope"], out=out)
 
     def _slope(self, y):
         xp = self.xp
-        return xp.where(y > 0, xp.float32(1), xp.float32(self.spec["slope"]))
+        return xp.where(y > 0, y.dtype.type(1), y.dtype.type(self.spec["slope"]))
 
 
 class Tanh(Activation):
@@ -57,10 +57,10 @@ class Sigmoid(Activation):
     def _apply(self, x, out):
         # 1/(1+e^−x) written as (1 + tanh(x/2))/2, which cannot overflow
         xp = self.xp
-        xp.multiply(x, xp.float32(0.5), out=out)
+        xp.multiply(x, 0.5, out=out)
         xp.tanh(out, out=out)
         out += 1
-        out *= xp.float32(0.5)
+        out *= 0.5
         return out
 
     def _slope(self, y):

@@ -20,9 +20,9 @@ class Dropout(Layer):
         if not train:
             return x, lambda dy: dy
         xp = self.xp
-        keep = self.backend.random(self.rng, x.shape) >= xp.float32(p)
-        scale = keep.astype(xp.float32)
-        scale *= xp.float32(1.0 / (1.0 - p))
+        keep = self.backend.random(self.rng, x.shape) >= p
+        scale = keep.astype(x.dtype)
+        scale *= 1.0 / (1.0 - p)
 
         def backprop(dy: Any) -> Any:
             dy *= scale

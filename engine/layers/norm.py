@@ -27,11 +27,11 @@ class BatchNorm(Layer):
             var = x2.var(axis=0)
             for name, batch_value in (("mean", mean), ("var", var)):
                 running = self.buffers[name]
-                running *= xp.float32(momentum)
-                running += xp.float32(1 - momentum) * batch_value
+                running *= momentum
+                running += (1 - momentum) * batch_value
         else:
             mean, var = self.buffers["mean"], self.buffers["var"]
-        inv_std = 1 / xp.sqrt(var + xp.float32(eps))
+        inv_std = 1 / xp.sqrt(var + eps)
         xhat = (x2 - mean) * inv_std
         y = xhat * self.params["gamma"] + self.params["beta"]
 
@@ -41,10 +41,10 @@ class BatchNorm(Layer):
             xp.sum(dy2, axis=0, out=self.grads["beta"])
             m = dy2.shape[0]
             dxhat = dy2 * self.params["gamma"]
-            dx = dxhat * xp.float32(m)
+            dx = dxhat * m
             dx -= dxhat.sum(axis=0)
             dx -= xhat * (dxhat * xhat).sum(axis=0)
-            dx *= inv_std * xp.float32(1 / m)
+            dx *= inv_std * (1 / m)
             return dx.reshape(shape)
 
         return y.reshape(shape), backprop
@@ -59,16 +59,16 @@ class LocalResponseNorm(Layer):
         n, alpha, beta, k = (self.spec[name] for name in ("size", "alpha", "beta", "k"))
         before, after = n // 2, (n - 1) // 2
         scale = _window_sum(xp, x * x, before, after)
-        scale *= xp.float32(alpha / n)
-        scale += xp.float32(k)
-        y = x * scale ** xp.float32(-beta)
+        scale *= alpha / n
+        scale += k
+        y = x * scale ** -beta
 
         def backprop(dy: Any) -> Any:
             # dL/dx_i = dy_i·s_i^−β − (2αβ/n)·x_i·Σ_{j: i in window(j)} dy_j·y_j/s_j
             ratio = dy * y
             ratio /= scale
-            dx = dy * scale ** xp.float32(-beta)
-            dx -= xp.float32(2 * alpha * beta / n) * x * _window_sum(xp, ratio, after, before)
+            dx = dy * scale ** -beta
+            dx -= (2 * alpha * beta / n) * x * _window_sum(xp, ratio, after, before)
             return dx
 
         return y, backprop

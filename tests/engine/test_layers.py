@@ -1,0 +1,201 @@
+"""Every layer: forward against a plain loop implementation, backward against numerical
+gradients in float64, on NumPy and on the stand-in GPU backend."""
+
+import numpy as np
+import pytest
+
+from tests.engine.layer_helpers import build_layer, check_gradients, fits, run
+
+# (W, H, D) input, K filters, F, S, P: square and not, odd sizes, stride > 1, padding > 0
+CONV_CASES = [
+    ((5, 5, 2), 3, 3, 1, 1),
+    ((7, 5, 3), 2, 3, 2, 0),
+    ((9, 7, 3), 4, 3, 2, 1),
+    ((6, 4, 1), 2, 1, 1, 0),
+    ((8, 6, 2), 3, 5, 1, 2),
+]
+POOL_CASES = [
+    ((4, 6, 2), 2, 2, 0),
+    ((5, 7, 3), 3, 2, 1),
+    ((5, 4, 2), 3, 1, 0),
+    ((7, 7, 1), 3, 3, 1),
+]
+
+
+def reference_conv(x, w, b, s, p):
+    n, h, wd, _ = x.shape
+    f, k = w.shape[0], w.shape[3]
+    xp = np.pad(x, ((0, 0), (p, p), (p, p), (0, 0)))
+    h2, w2 = (h - f + 2 * p) // s + 1, (wd - f + 2 * p) // s + 1
+    out = np.zeros((n, h2, w2, k))
+    for i in range(h2):
+        for j in range(w2):
+            window = xp[:, i * s:i * s + f, j * s:j * s + f, :]
+            out[:, i, j, :] = np.tensordot(window, w, axes=([1, 2, 3], [0, 1, 2])) + b
+    return out
+
+
+def reference_pool(x, f, s, p, mode):
+    n, h, wd, d = x.shape
+    fill = -np.inf if mode == "max" else 0.0
+    xp = np.pad(x, ((0, 0), (p, p), (p, p), (0, 0)), constant_values=fill)
+    h2, w2 = (h - f + 2 * p) // s + 1, (wd - f + 2 * p) // s + 1
+    out = np.zeros((n, h2, w2, d))
+    for i in range(h2):
+        for j in range(w2):
+            window = xp[:, i * s:i * s + f, j * s:j * s + f, :]
+            out[:, i, j, :] = window.max(axis=(1, 2)) if mode == "max" else window.sum(axis=(1, 2)) / (f * f)
+    return out
+
+
+def reference_lrn(x, n, alpha, beta, k):
+    d = x.shape[-1]
+    out = np.empty_like(x)
+    for c in range(d):
+        lo, hi = max(0, c - n // 2), min(d, c + (n - 1) // 2 + 1)
+        out[..., c] = x[..., c] / (k + alpha / n * (x[..., lo:hi] ** 2).sum(axis=-1)) ** beta
+    return out
+
+
+def images(rng, volume, n=2):
+    w, h, d = volume
+    return rng.standard_normal((n, h, w, d))
+
+
+@pytest.mark.parametrize("volume,k,f,s,p", CONV_CASES)
+def test_conv_forward_matches_loops_and_gradients_match_differences(backend, rng, volume, k, f, s, p):
+    assert fits(volume, f, s, p)
+    layer = build_layer(backend, volume, "conv", filters=k, size=f, stride=s, pad=p)
+    layer.params["b"][...] = backend.asarray(rng.standard_normal(k), np.float64)
+    x = images(rng, volume)
+    out, _ = run(backend, layer, x)
+    expected = reference_conv(x, backend.to_numpy(layer.params["W"]),
+                              backend.to_numpy(layer.params["b"]), s, p)
+    np.testing.assert_allclose(out, expected, rtol=1e-10, atol=1e-12)
+    check_gradients(backend, layer, x, rng)
+
+
+def test_conv_without_input_gradient_still_gives_weight_gradients(backend, rng):
+    layer = build_layer(backend, (5, 5, 2), "conv", filters=2, size=3, stride=1, pad=1)
+    layer.input_grad = False
+    x = images(rng, (5, 5, 2))
+    out, backprop = run(backend, layer, x)
+    assert backprop(backend.asarray(np.ones_like(out), np.float64)) is None
+    check_gradients(backend, layer, x, rng)
+
+
+@pytest.mark.parametrize("mode", ["max", "avg"])
+@pytest.mark.parametrize("volume,f,s,p", POOL_CASES)
+def test_pool_forward_and_gradients(backend, rng, volume, f, s, p, mode):
+    assert fits(volume, f, s, p)
+    layer = build_layer(backend, volume, "pool", mode=mode, size=f, stride=s, pad=p)
+    x = images(rng, volume)
+    out, _ = run(backend, layer, x)
+    np.testing.assert_allclose(out, reference_pool(x, f, s, p, mode), rtol=1e-12)
+    check_gradients(backend, layer, x, rng)
+
+
+def test_max_pool_sends_a_tied_gradient_to_one_input_only(backend):
+    layer = build_layer(backend, (2, 2, 1), "pool", mode="max", size=2, stride=2, pad=0)
+    out, backprop = run(backend, layer, np.zeros((1, 2, 2, 1)))
+    dx = backend.to_numpy(backprop(backend.asarray(np.ones((1, 1, 1, 1)), np.float64)))
+    assert dx.sum() == 1.0 and dx.max() == 1.0
+
+
+def test_global_average_pool(backend, rng):
+    layer = build_layer(backend, (5, 3, 4), "gap")
+    x = images(rng, (5, 3, 4))
+    out, _ = run(backend, layer, x)
+    np.testing.assert_allclose(out, x.mean(axis=(1, 2), keepdims=True))
+    check_gradients(backend, layer, x, rng)
+
+
+ACTIVATIONS = {
+    "relu": lambda x: np.maximum(x, 0),
+    "leaky_relu": lambda x: np.where(x > 0, x, 0.1 * x),
+    "tanh": np.tanh,
+    "sigmoid": lambda x: 1 / (1 + np.exp(-x)),
+}
+
+
+@pytest.mark.parametrize("in_place", [False, True])
+@pytest.mark.parametrize("kind", sorted(ACTIVATIONS))
+def test_activations(backend, rng, kind, in_place):
+    params = {"slope": 0.1} if kind == "leaky_relu" else {}
+    layer = build_layer(backend, (3, 4, 2), kind, in_place=in_place, **params)
+    x = images(rng, (3, 4, 2)) * 3
+    out, _ = run(backend, layer, x)
+    np.testing.assert_allclose(out, ACTIVATIONS[kind](x), rtol=1e-12)
+    check_gradients(backend, layer, x, rng)
+
+
+def test_in_place_activation_overwrites_its_input_and_others_do_not(backend, rng):
+    x = backend.asarray(images(rng, (3, 3, 1)), np.float32)
+    before = backend.to_numpy(x).copy()
+    for in_place in (False, True):
+        layer = build_layer(backend, (3, 3, 1), "relu", in_place=in_place)
+        out, _ = layer.forward(x, True)
+        assert np.array_equal(backend.to_numpy(x), before) != in_place
+
+
+def test_sigmoid_does_not_overflow(backend):
+    layer = build_layer(backend, (1, 1, 2), "sigmoid")
+    with np.errstate(all="raise"):
+        out, _ = run(backend, layer, np.array([[[[-1000.0, 1000.0]]]]))
+    np.testing.assert_allclose(out.ravel(), [0.0, 1.0])
+
+
+@pytest.mark.parametrize("volume", [(4, 3, 3), (1, 1, 5)])
+def test_batchnorm_train_and_eval(backend, rng, volume):
+    layer = build_layer(backend, volume, "batchnorm", momentum=0.5, eps=1e-5)
+    layer.params["gamma"][...] = backend.asarray(rng.uniform(0.5, 2, volume[2]), np.float64)
+    layer.params["beta"][...] = backend.asarray(rng.standard_normal(volume[2]), np.float64)
+    x = images(rng, volume, n=4) * 2 + 1
+    gamma, beta = (backend.to_numpy(layer.params[k]) for k in ("gamma", "beta"))
+    mean, var = x.mean(axis=(0, 1, 2)), x.var(axis=(0, 1, 2))
+    out, _ = run(backend, layer, x)
+    np.testing.assert_allclose(out, (x - mean) / np.sqrt(var + 1e-5) * gamma + beta, rtol=1e-9)
+    running_mean = backend.to_numpy(layer.buffers["mean"])
+    np.testing.assert_allclose(running_mean, 0.5 * mean, rtol=1e-5)  # from 0 with momentum 0.5
+    running_var = backend.to_numpy(layer.buffers["var"])
+    out_eval, _ = run(backend, layer, x, train=False)
+    np.testing.assert_allclose(out_eval, (x - running_mean) / np.sqrt(running_var + 1e-5)
+                               * gamma + beta, rtol=1e-5)
+    check_gradients(backend, layer, x, rng)
+
+
+@pytest.mark.parametrize("size", [3, 4])
+def test_local_response_norm(backend, rng, size):
+    params = dict(size=size, alpha=0.5, beta=0.75, k=2.0)
+    layer = build_layer(backend, (3, 2, 6), "lrn", **params)
+    x = images(rng, (3, 2, 6))
+    out, _ = run(backend, layer, x)
+    np.testing.assert_allclose(out, reference_lrn(x, **{"n": size, **{k: v for k, v in params.items() if k != "size"}}), rtol=1e-10)
+    check_gradients(backend, layer, x, rng)
+
+
+def test_fully_connected_flattens_height_width_depth(backend, rng):
+    layer = build_layer(backend, (3, 2, 2), "fc", units=4)
+    layer.params["b"][...] = backend.asarray(rng.standard_normal(4), np.float64)
+    x = images(rng, (3, 2, 2), n=3)
+    out, _ = run(backend, layer, x)
+    w, b = backend.to_numpy(layer.params["W"]), backend.to_numpy(layer.params["b"])
+    expected = np.array([[sum(x[n, i, j, c] * w[(i * 3 + j) * 2 + c, u]
+                              for i in range(2) for j in range(3) for c in range(2)) + b[u]
+                          for u in range(4)] for n in range(3)])
+    np.testing.assert_allclose(out.reshape(3, 4), expected, rtol=1e-10)
+    check_gradients(backend, layer, x, rng)
+
+
+def test_dropout_is_inverted_in_training_and_identity_in_evaluation(backend, rng):
+    layer = build_layer(backend, (10, 10, 10), "dropout", p=0.25)
+    x = np.ones((20, 10, 10, 10))
+    out, _ = run(backend, layer, x, reseed=0)
+    kept = out != 0
+    assert abs(kept.mean() - 0.75) < 0.01
+    np.testing.assert_allclose(out[kept], 1 / 0.75)
+    assert abs(out.mean() - 1) < 0.02
+    out_eval, _ = run(backend, layer, x, train=False)
+    np.testing.assert_array_equal(out_eval, x)
+    small = build_layer(backend, (3, 3, 2), "dropout", p=0.5)
+    check_gradients(backend, small, images(rng, (3, 3, 2)), rng, reseed=7)

@@ -1,0 +1,77 @@
+"""Update rules against the notes' formulas, and learning-rate schedules."""
+
+import math
+
+import numpy as np
+import pytest
+
+from engine.backend import NUMPY
+from engine.optim import OPTIMIZERS, Optimizer
+from engine.schedules import learning_rate
+
+
+def reference_updates(name, w, grads, lr, mu=0.9):
+    """The notes' update rules written out, one gradient after another."""
+    v = np.zeros_like(w)
+    m, cache = np.zeros_like(w), np.zeros_like(w)
+    for t, g in enumerate(grads, start=1):
+        if name == "sgd":
+            w = w - lr * g
+        elif name == "momentum":
+            v = mu * v - lr * g
+            w = w + v
+        elif name == "nesterov":
+            v_prev = v
+            v = mu * v - lr * g
+            w = w - mu * v_prev + (1 + mu) * v
+        elif name == "rmsprop":
+            cache = 0.99 * cache + 0.01 * g ** 2
+            w = w - lr * g / (np.sqrt(cache) + 1e-8)
+        else:
+            m = 0.9 * m + 0.1 * g
+            cache = 0.999 * cache + 0.001 * g ** 2
+            w = w - lr * (m / (1 - 0.9 ** t)) / (np.sqrt(cache / (1 - 0.999 ** t)) + 1e-8)
+    return w
+
+
+@pytest.mark.parametrize("name", OPTIMIZERS)
+def test_updates_follow_the_formulas(backend, rng, name):
+    w0 = rng.standard_normal(5).astype(np.float32)
+    grads = [rng.standard_normal(5).astype(np.float32) for _ in range(3)]
+    opt = Optimizer(name, backend, momentum=0.9)
+    w = backend.asarray(w0.copy())
+    for g in grads:
+        opt.step([("k/W", w, backend.asarray(g))], 0.1)
+    np.testing.assert_allclose(backend.to_numpy(w), reference_updates(name, w0, grads, 0.1),
+                               rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", OPTIMIZERS)
+def test_optimizers_minimise_a_quadratic(name):
+    w = NUMPY.asarray([3.0, -2.0])
+    opt = Optimizer(name, NUMPY)
+    for _ in range(300):
+        opt.step([("k/W", w, 2 * w)], 0.05)
+    assert np.abs(w).max() < 0.1
+
+
+def test_optimizer_state_round_trips(rng):
+    opt = Optimizer("adam", NUMPY)
+    w = NUMPY.asarray(rng.standard_normal(4))
+    opt.step([("a/W", w, NUMPY.asarray(rng.standard_normal(4)))], 0.1)
+    other = Optimizer("adam", NUMPY)
+    other.load_state(opt.state(), opt.steps)
+    assert other.steps == 1 and all(np.array_equal(a, b) for a, b in zip(
+        other.slots["a/W"], opt.slots["a/W"]))
+
+
+def test_schedules():
+    assert learning_rate("constant", 0.1, 7.5, 10) == 0.1
+    assert learning_rate("step", 0.1, 9.9, 30, step_epochs=10) == 0.1
+    assert learning_rate("step", 0.1, 10.0, 30, step_epochs=10) == pytest.approx(0.01)
+    assert learning_rate("exponential", 0.1, 2.5, 10, gamma=0.5) == pytest.approx(0.025)
+    assert learning_rate("cosine", 0.1, 0, 10) == pytest.approx(0.1)
+    assert learning_rate("cosine", 0.1, 5, 10) == pytest.approx(0.05)
+    assert learning_rate("cosine", 0.1, 10, 10) == pytest.approx(0.0, abs=1e-12)
+    assert math.isclose(learning_rate("cosine", 0.1, 2.5, 10),
+                        0.05 * (1 + math.cos(math.pi / 4)))
