@@ -41,7 +41,7 @@ def make_shapes(per_class: int, rng: np.random.Generator) -> tuple[np.ndarray, n
     images = rng.integers(-NOISE, NOISE + 1, (n, SIDE, SIDE, 3), dtype=np.int16)
     for c in range(3):
         images[..., c] += np.where(mask, fg[:, c, None, None], bg[:, c, None, None])
-    return np.clip(images, 0, 255).astype(np.uint8), y.astype(np.int64)
+    return np.clip(images, 0, 255, out=images).astype(np.uint8), y.astype(np.int64)
 
 
 def _uniform(rng, n, low, high) -> np.ndarray:
