@@ -4,7 +4,7 @@ and receptive field, errors in red, and the analysis' suggested fix one click aw
 
 from __future__ import annotations
 
-from PySide6 import QtCore, QtWidgets
+from PySide6 import QtCore, QtGui, QtWidgets
 
 from designer.inspector_model import InspectorModel
 from designer.memory_settings import memory_settings
@@ -63,14 +63,35 @@ class InspectorPanel(QtWidgets.QWidget):
         reset = self.model.layer_ids != tuple(l.id for l in self.document.spec.layers)
         self._syncing = True
         try:
-            self.model.set_analysis(self.document.analysis, self.settings.batch_size)
+            changed = self.model.set_analysis(self.document.analysis, self.settings.batch_size)
         finally:
             self._syncing = False
         if reset:
             self.view.resizeColumnsToContents()
             self._show_selection()
         else:
+            self._widen(changed)
             self._show_problem()
+
+    def _widen(self, columns: set[int]) -> None:
+        """Grow columns whose new texts no longer fit (never shrink them: no jitter while
+        a spin box steps). Measuring texts is far cheaper than asking the view."""
+        metrics = self.view.fontMetrics()
+        bold = QtGui.QFontMetrics(self.model.bold_font)
+        header = self.view.horizontalHeader()
+        style = self.style()
+        padding = 2 * style.pixelMetric(QtWidgets.QStyle.PixelMetric.PM_FocusFrameHMargin) + 12
+        icon = style.pixelMetric(QtWidgets.QStyle.PixelMetric.PM_SmallIconSize) + 6
+        last = self.model.rowCount() - 1  # the totals row, in bold
+        for column in columns:
+            width = max(max((metrics.horizontalAdvance(self.model.cell(r, column))
+                             for r in range(last)), default=0),
+                        bold.horizontalAdvance(self.model.cell(last, column))) + padding
+            if column == 0 and self.model.has_errors():
+                width += icon
+            width = max(width, header.sectionSizeFromContents(column).width())
+            if width > header.sectionSize(column):
+                header.resizeSection(column, width)
 
     def _show_selection(self) -> None:
         ids = self.document.selected_ids

@@ -5,7 +5,7 @@ Cell texts are formatted once per refresh, so painting only looks strings up.
 
 from __future__ import annotations
 
-from PySide6 import QtCore, QtGui
+from PySide6 import QtCore, QtGui, QtWidgets
 
 from engine.shapes import BYTES_PER_FLOAT, Analysis, LayerInfo, format_bytes
 
@@ -24,8 +24,9 @@ BATCH_COLUMN = 5
 NUMERIC_FROM = 3
 # Combined once: data() and flags() run for every painted cell, and enum "|" is slow in Python.
 DISPLAY, TOOLTIP = Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole
-ALIGN, BACKGROUND, FONT = (Qt.ItemDataRole.TextAlignmentRole, Qt.ItemDataRole.BackgroundRole,
-                           Qt.ItemDataRole.FontRole)
+ALIGN, BACKGROUND, FONT, ICON = (
+    Qt.ItemDataRole.TextAlignmentRole, Qt.ItemDataRole.BackgroundRole, Qt.ItemDataRole.FontRole,
+    Qt.ItemDataRole.DecorationRole)
 RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
 LAYER_FLAGS = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
 TOTALS_FLAGS = Qt.ItemFlag.ItemIsEnabled
@@ -97,14 +98,18 @@ class InspectorModel(QtCore.QAbstractTableModel):
         self._ids: tuple[str, ...] = ()
         self._cells: list[tuple[str, ...]] = []
         self._errors: list[str | None] = []
-        self._bold, self._italic = QtGui.QFont(), QtGui.QFont()
-        self._bold.setBold(True)
+        self.bold_font, self._italic = QtGui.QFont(), QtGui.QFont()
+        self.bold_font.setBold(True)
         self._italic.setItalic(True)
+        # The red background is hidden under the selection colour; the icon is not.
+        self._warning = QtWidgets.QApplication.style().standardIcon(
+            QtWidgets.QStyle.StandardPixmap.SP_MessageBoxWarning)
 
     # --- updates ------------------------------------------------------------------------
-    def set_analysis(self, analysis: Analysis, batch: int) -> None:
-        """Show `analysis`; keeps rows (and the view's selection) when the layers are the same
-        and then reports only the cells that changed, so the view repaints only those."""
+    def set_analysis(self, analysis: Analysis, batch: int) -> set[int]:
+        """Show `analysis` and return the columns whose texts changed. Keeps the rows (and
+        the view's selection) when the layers are the same and then reports only the
+        cells that changed, so the view repaints only those."""
         ids = tuple(i.layer.id for i in analysis.layers)
         cells = [_layer_row(i, batch) for i in analysis.layers] + [_totals_row(analysis, batch)]
         errors = [i.error for i in analysis.layers] + [None]
@@ -115,16 +120,22 @@ class InspectorModel(QtCore.QAbstractTableModel):
             self.beginResetModel()
             self._ids, self._cells, self._errors = ids, cells, errors
             self.endResetModel()
-            return
+            return set(range(len(COLUMNS)))
         self._cells, self._errors = cells, errors
+        columns: set[int] = set()
         for row, (old, new) in enumerate(zip(old_cells, cells)):
+            changed = [c for c, (a, b) in enumerate(zip(old, new)) if a != b]
             if old_errors[row] != errors[row]:
-                self.dataChanged.emit(self.index(row, 0), self.index(row, len(COLUMNS) - 1))
-            elif old != new:
-                changed = [c for c, (a, b) in enumerate(zip(old, new)) if a != b]
+                changed = [0, *changed, len(COLUMNS) - 1]  # background and icon of the whole row
+            if changed:
+                columns.update(changed)
                 self.dataChanged.emit(self.index(row, changed[0]), self.index(row, changed[-1]))
         if batch_changed:
             self.headerDataChanged.emit(Qt.Orientation.Horizontal, BATCH_COLUMN, BATCH_COLUMN)
+        return columns
+
+    def has_errors(self) -> bool:
+        return any(self._errors)
 
     # --- queries ------------------------------------------------------------------------
     @property
@@ -168,9 +179,11 @@ class InspectorModel(QtCore.QAbstractTableModel):
             return RIGHT if column >= NUMERIC_FROM else None
         if role == BACKGROUND:
             return ERROR_BACKGROUND if self._errors[row] else None
+        if role == ICON:
+            return self._warning if column == 0 and self._errors[row] else None
         if role == FONT:
             if row == len(self._ids):
-                return self._bold
+                return self.bold_font
             return self._italic if self._cells[row][column] == IN_PLACE else None
         if role == TOOLTIP and row < len(self._ids):
             return _tooltip(self._analysis.layers[row])

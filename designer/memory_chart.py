@@ -43,6 +43,7 @@ class LayerMemoryChart(pg.PlotWidget):
         for name in ("left", "bottom"):
             self.getAxis(name).setPen(text)
             self.getAxis(name).setTextPen(text)
+        self.getAxis("bottom").setStyle(hideOverlappingLabels=False)  # keep the last tick's label
         self.activation_bars = pg.BarGraphItem(
             x0=[], y=[], width=[], height=BAR, brush=ACTIVATION_COLOUR, pen=None)
         self.parameter_bars = pg.BarGraphItem(

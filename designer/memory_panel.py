@@ -14,11 +14,15 @@ Qt = QtCore.Qt
 PARTS = (  # MemoryEstimate field, label, tooltip
     ("input_batch", "Input batch", "The batch of input images"),
     ("activations", "Activations", "Every layer's output volume for the whole batch"),
-    ("gradients", "Activation gradients", "The gradient of every activation volume (backward pass)"),
+    ("gradients", "Activation gradients",
+     "The gradients alive at once in the backward pass: the largest pair of a layer's "
+     "output and input gradients"),
     ("parameters", "Parameters", "Weights and biases"),
     ("parameter_gradients", "Parameter gradients", "The gradient of every parameter"),
     ("optimizer_state", "Optimizer state", "The optimizer's cache: momentum, RMSProp or Adam moments"),
-    ("workspace", "Workspace", "The largest temporary buffer, a convolution's im2col matrix"),
+    ("workspace", "Workspace",
+     "What layers keep from the forward to the backward pass besides their outputs: "
+     "im2col matrices, dropout masks, normalised inputs"),
 )
 OPTIMIZER_TITLES = {"sgd": "SGD", "momentum": "Momentum", "nesterov": "Nesterov momentum",
                     "rmsprop": "RMSProp", "adam": "Adam"}

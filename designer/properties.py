@@ -27,8 +27,10 @@ class PropertiesPanel(QtWidgets.QWidget):
         font.setBold(True)
         font.setPointSizeF(font.pointSizeF() * 1.15)
         self.title.setFont(font)
+        self.title.setWordWrap(True)
         self.title.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
         self.volumes = QtWidgets.QLabel()
+        self.volumes.setWordWrap(True)
         self.description = QtWidgets.QLabel()
         self.description.setWordWrap(True)
         self.description.setForegroundRole(self.description.palette().ColorRole.PlaceholderText)
@@ -99,8 +101,10 @@ class PropertiesPanel(QtWidgets.QWidget):
     def _show(self, layer: LayerSpec) -> None:
         self.title.setText(f"{layer.name} — {layer.kind.title}")
         info = self.document.analysis.info(layer.id)
-        if info.output is None:
-            self.volumes.setText("Output: — (see the inspector)")
+        if info.error:
+            self.volumes.setText(f"⚠ {info.error}")
+        elif info.output is None:
+            self.volumes.setText("Output: unknown until the error above it is fixed")
         else:
             self.volumes.setText(f"{info.input} → {info.output}" if info.input else
                                  f"Output: {info.output}")

@@ -3,7 +3,9 @@ from PySide6 import QtCore
 
 from designer.inspector import InspectorPanel
 from designer.inspector_model import ERROR_BACKGROUND, IN_PLACE, format_count
+from designer.memory_panel import MemoryPanel
 from designer.memory_settings import memory_settings
+from designer.properties import PropertiesPanel
 from engine.shapes import format_bytes
 
 Qt = QtCore.Qt
@@ -57,6 +59,7 @@ def test_invalid_stride_turns_the_row_red_and_apply_fix_clears_it(cifar, qtbot):
     assert "16.5 is not a whole number" in error
     assert model.data(model.index(row, 0), Qt.ItemDataRole.BackgroundRole) == ERROR_BACKGROUND
     assert model.data(model.index(row, 3), Qt.ItemDataRole.ToolTipRole) == error
+    assert model.data(model.index(row, 0), Qt.ItemDataRole.DecorationRole) is not None
     assert not panel.problem_box.isHidden() and error in panel.problem.text()
     assert panel.fix_button.text() == "Apply fix: set S=1"
     steps = document.undo_stack.count()
@@ -119,3 +122,36 @@ def test_batch_size_drives_the_batch_column(vgg):
     row = document.spec.index_of(layer_named(document, "conv1_1").id)
     assert model.cell(row, 5) == format_bytes(224 * 224 * 64 * 4 * 8)
     assert model.headerData(5, Qt.Orientation.Horizontal) == "Batch ×8"
+
+
+def test_a_bad_stride_typed_in_the_properties_is_flagged_everywhere_and_fixed(cifar, qtbot):
+    document, inspector = cifar
+    properties, memory = PropertiesPanel(document), MemoryPanel(document)
+    qtbot.addWidget(properties)
+    qtbot.addWidget(memory)
+    conv = layer_named(document, "conv")
+    inspector.view.selectRow(document.spec.index_of(conv.id))
+    stride = properties.editors["stride"]
+    stride.lineEdit().selectAll()
+    qtbot.keyClicks(stride, "2")
+    qtbot.keyClick(stride, Qt.Key.Key_Return)
+    assert document.spec.layer(conv.id)["stride"] == 2 and document.undo_stack.count() == 1
+    assert properties.volumes.text().startswith("⚠ (32 − 3 + 2·1)/2 + 1 = 16.5")
+    assert memory.pages.currentWidget() is memory.invalid_label
+    qtbot.mouseClick(inspector.fix_button, Qt.MouseButton.LeftButton)
+    assert stride.value() == 1 and document.analysis.valid
+    assert properties.volumes.text() == "32×32×3 → 32×32×12"
+    assert memory.pages.currentIndex() == 0
+    assert document.undo_stack.count() == 2
+
+
+def test_columns_grow_to_fit_longer_texts_after_an_edit(open_document, qtbot):
+    document = open_document("alexnet")
+    panel = InspectorPanel(document)
+    qtbot.addWidget(panel)
+    panel.show()
+    conv1 = layer_named(document, "conv1")
+    document.set_params(conv1.id, stride=2)  # 55×55×96 becomes 109×109×96; pool2 breaks
+    assert document.analysis.info(conv1.id).output.width == 109
+    for column in range(panel.model.columnCount()):
+        assert panel.view.sizeHintForColumn(column) <= panel.view.columnWidth(column)
