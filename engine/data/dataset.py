@@ -26,7 +26,10 @@ class DataError(ConvNetError):
 
 @dataclass
 class DataSet:
-    """Images and labels split for training, validation and (where the format has one) test."""
+    """Images and labels split for training, validation and (where the format has one) test.
+
+    `notes` says what loading changed for the user (grey↔RGB conversion, resizing).
+    """
 
     name: str
     format: str
@@ -41,8 +44,7 @@ class DataSet:
 
     @property
     def volume(self) -> Volume:
-        _, height, width, depth = self.train_x.shape
-        return Volume(width, height, depth)
+        return image_volume(self.train_x)
 
 
 @dataclass
@@ -60,8 +62,13 @@ class Stored:
 
     @property
     def volume(self) -> Volume:
-        _, height, width, depth = self.x.shape
-        return Volume(width, height, depth)
+        return image_volume(self.x)
+
+
+def image_volume(x: np.ndarray) -> Volume:
+    """The W×H×D of a (N, H, W, D) image array."""
+    _, height, width, depth = x.shape
+    return Volume(width, height, depth)
 
 
 def check_labels(y: np.ndarray, n_classes: int, where: str) -> np.ndarray:
@@ -77,21 +84,34 @@ def check_labels(y: np.ndarray, n_classes: int, where: str) -> np.ndarray:
 
 
 def fit_volume(stored: Stored, volume: Volume | None) -> Stored:
-    """Check the stored images against the network's input; grey↔RGB is converted, size is not."""
+    """Fit the stored images to the network's input volume.
+
+    Grey↔RGB is converted, and images smaller than the input get a centred zero border (as
+    LeNet-5 padded MNIST's 28×28 digits to 32×32); anything else is an error naming both.
+    """
     if volume is None or volume == stored.volume:
         return stored
     have = stored.volume
-    if (have.width, have.height) != (volume.width, volume.height) or \
-            {have.depth, volume.depth} != {1, 3}:
+    pad_w, pad_h = volume.width - have.width, volume.height - have.height
+    if pad_w < 0 or pad_h < 0 or {have.depth, volume.depth} not in ({1, 3}, {volume.depth}):
         raise DataError(f"The {stored.name} images are {have} but the network's input is "
                         f"{volume}; change the input layer to {have} or choose a data set "
                         f"of {volume} images.")
-    convert = _to_rgb if volume.depth == 3 else _to_grey
-    stored.x = convert(stored.x)
-    if stored.test_x is not None:
-        stored.test_x = convert(stored.test_x)
-    kind = "grey to RGB" if volume.depth == 3 else "RGB to grey"
-    stored.notes.append(f"converted {kind} to match the network's input {volume}")
+    steps = []
+    if have.depth != volume.depth:
+        steps.append(_to_rgb if volume.depth == 3 else _to_grey)
+        kind = "grey to RGB" if volume.depth == 3 else "RGB to grey"
+        stored.notes.append(f"converted {kind} to match the network's input {volume}")
+    if pad_w or pad_h:
+        border = ((0, 0), (pad_h // 2, pad_h - pad_h // 2), (pad_w // 2, pad_w - pad_w // 2),
+                  (0, 0))
+        steps.append(lambda x: np.pad(x, border))
+        stored.notes.append(f"padded {have.width}×{have.height} to {volume.width}×"
+                            f"{volume.height} with a centred zero border")
+    for step in steps:
+        stored.x = step(stored.x)
+        if stored.test_x is not None:
+            stored.test_x = step(stored.test_x)
     return stored
 
 

@@ -15,7 +15,7 @@ from engine.spec import Volume
 RESOURCES = Path(__file__).resolve().parents[2] / "resources" / "data"
 DIGITS_FILE = RESOURCES / "uci_digits.npz"
 EMBEDDED = ("digits", "shapes")
-# Folder names the official archives extract to; pointing at their parent also works.
+# Folder names the official archives extract to; their parent works too if it holds no other.
 OFFICIAL_FOLDERS = ("cifar-10-batches-py", "cifar-10-batches-bin", "cifar-100-python")
 ARCHIVE_SUFFIXES = (".tar", ".gz", ".tgz", ".zip")
 
@@ -84,9 +84,9 @@ def _detect(folder: Path, volume: Volume | None) -> Stored:
         return cifar.load_cifar10_binary(folder)
     if idx.find(folder, "train-images-idx3-ubyte") or idx.find(folder, "train-labels-idx1-ubyte"):
         return idx.load_idx(folder)
-    official = [folder / n for n in OFFICIAL_FOLDERS if (folder / n).is_dir()]
-    if len(official) == 1:
-        return _detect(official[0], volume)
+    subfolders = [p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")]
+    if len(subfolders) == 1 and subfolders[0].name in OFFICIAL_FOLDERS:
+        return _detect(subfolders[0], volume)
     if looks_like_image_folder(folder):
         return load_image_folder(folder, volume)
     npz = sorted(folder.glob("*.npz"))

@@ -65,10 +65,14 @@ def test_cifar_pixel_layout_is_planes_to_nhwc(tmp_path):
         np.testing.assert_array_equal(stored.x, x)
 
 
-def test_parent_of_official_folder_is_accepted(tmp_path, rng):
+def test_parent_of_official_folder_is_accepted_when_it_holds_nothing_else(tmp_path, rng):
     x, y, test_x, test_y = _cifar_arrays(rng)
     write_cifar10_python(tmp_path / "cifar-10-batches-py", x, y, test_x, test_y)
+    (tmp_path / "cifar-10-python.tar.gz").write_bytes(b"the archive it came from")
     assert load_data(tmp_path).format == "cifar10-python"
+    (tmp_path / "other").mkdir()
+    with pytest.raises(DataError, match="No data set found"):
+        load_data(tmp_path)
 
 
 def test_cifar100_python_uses_fine_labels(tmp_path, rng):
@@ -117,6 +121,17 @@ def test_idx_grey_is_converted_to_an_rgb_network(tmp_path, rng):
     assert data.volume == Volume(28, 28, 3)
     np.testing.assert_array_equal(data.test_x[..., 2], x[:5, ..., 0])
     assert any("grey to RGB" in note for note in data.notes)
+
+
+def test_mnist_gets_a_zero_border_for_lenet5(tmp_path, rng):
+    x = random_images(rng, 20, 28, 28, 1)
+    folder = write_idx(tmp_path / "mnist", x[..., 0], np.arange(20) % 10, x[:5, ..., 0],
+                       np.arange(5))
+    data = load_data(folder, Volume(32, 32, 1))
+    assert data.volume == Volume(32, 32, 1)
+    np.testing.assert_array_equal(data.test_x[:, 2:30, 2:30], x[:5])
+    assert data.test_x.sum() == x[:5].sum()  # the border is zero
+    assert any("padded 28×28 to 32×32" in note for note in data.notes)
 
 
 def test_rgb_is_converted_to_grey_like_pillow(tmp_path, rng):
@@ -193,8 +208,10 @@ def test_npz_float_pixels_are_scaled_and_classes_counted(tmp_path, rng):
     assert _sorted_rows(data.train_x) == _sorted_rows(np.rint(x * 255).astype(np.uint8))
 
 
-def test_fixed_size_mismatch_names_both_volumes(tmp_path, rng):
+@pytest.mark.parametrize("volume", [Volume(8, 8, 1), Volume(32, 31, 3), Volume(32, 32, 4)])
+def test_fixed_size_mismatch_names_both_volumes(tmp_path, rng, volume):
     x, y, test_x, test_y = _cifar_arrays(rng)
     folder = write_cifar10_binary(tmp_path / "bin", x, y, test_x, test_y)
-    with pytest.raises(DataError, match="images are 32×32×3 but the network's input is 8×8×1"):
-        load_data(folder, Volume(8, 8, 1))
+    with pytest.raises(DataError, match=f"images are 32×32×3 but the network's input is "
+                                        f"{volume};"):
+        load_data(folder, volume)
