@@ -3,9 +3,9 @@
 Five shape classes (disk, square, triangle, ring, cross) at a random position, size and angle,
 and five texture classes (stripes at four orientations, a checkerboard) at a random period and
 phase. Colours are random — foreground and background differ in brightness but say nothing
-about the class — and every pixel gets uniform noise of up to ±NOISE. Position, phase and colour vary, so
-no fixed pixel weighting (a linear classifier) can tell the classes apart well, while local
-filters with pooling (a conv net) can.
+about the class — and every pixel gets uniform noise of up to ±NOISE. Position, phase and
+colour vary, so no fixed pixel weighting (a linear classifier) can tell the classes apart
+well, while local filters with pooling (a conv net) can.
 """
 
 from __future__ import annotations

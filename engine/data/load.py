@@ -7,7 +7,7 @@ from pathlib import Path
 
 from engine.data import cifar, idx
 from engine.data.dataset import DataError, DataSet, Stored, fit_volume, split
-from engine.data.folder import load_image_folder, looks_like_image_folder
+from engine.data.folder import class_folders, load_image_folder, looks_like_image_folder
 from engine.data.generated import CLASS_NAMES, generate
 from engine.data.npz import load_npz
 from engine.spec import Volume
@@ -26,7 +26,8 @@ def load_data(source: str | os.PathLike | None = None, volume: Volume | None = N
 
     None or "digits": the embedded UCI digits (8×8×1); "shapes": the generated 32×32×3 set;
     a path: the format found there. `volume` is the network's input: image folders are resized
-    to it, and grey↔RGB is converted for every format; other size mismatches raise DataError.
+    to it; other formats are converted grey↔RGB and zero-padded when smaller, and any other
+    mismatch raises DataError.
     """
     return split(fit_volume(read_stored(source, volume), volume), val_fraction, seed)
 
@@ -84,7 +85,7 @@ def _detect(folder: Path, volume: Volume | None) -> Stored:
         return cifar.load_cifar10_binary(folder)
     if idx.find(folder, "train-images-idx3-ubyte") or idx.find(folder, "train-labels-idx1-ubyte"):
         return idx.load_idx(folder)
-    subfolders = [p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")]
+    subfolders = class_folders(folder)
     if len(subfolders) == 1 and subfolders[0].name in OFFICIAL_FOLDERS:
         return _detect(subfolders[0], volume)
     if looks_like_image_folder(folder):

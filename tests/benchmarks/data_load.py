@@ -67,9 +67,10 @@ def main() -> None:
           f"({format_bytes(x.nbytes + test_x.nbytes)} as uint8, "
           f"{format_bytes(4 * (x.nbytes + test_x.nbytes))} as float32)")
     with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
         layouts = {
-            "python (pickled batches)": write_cifar10_python(Path(tmp) / "py", x, y, test_x, test_y),
-            "binary (3,073-byte records)": write_cifar10_binary(Path(tmp) / "bin", x, y, test_x,
+            "python (pickled batches)": write_cifar10_python(root / "py", x, y, test_x, test_y),
+            "binary (3,073-byte records)": write_cifar10_binary(root / "bin", x, y, test_x,
                                                                 test_y),
         }
         del x, test_x
