@@ -141,7 +141,10 @@ def restore(trainer: "Trainer", saved: Checkpoint, data: Any, control: Any,
                trainer.backend)
     if config.optimizer == saved.meta["config"]["optimizer"]:
         trainer.optimizer.load_state(saved.arrays["optim"], saved.meta["optimizer_steps"])
-    trainer.rng.bit_generator.state = saved.meta["rng"]
+    try:
+        trainer.rng.bit_generator.state = saved.meta["rng"]
+    except (TypeError, ValueError, KeyError):
+        raise CheckpointError("The checkpoint's random-generator state is damaged.") from None
     meta = saved.meta
     trainer.epoch, trainer.step, trainer.batch = meta["epoch"], meta["step"], meta["batch"]
     trainer.running = dict(meta["running"])

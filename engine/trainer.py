@@ -231,9 +231,10 @@ class Trainer:
         if c.flip or c.crop_pad:
             x = augment(x, self.rng, c.flip, c.crop_pad)
         labels = self.backend.asarray(self.data.train_y[rows], np.int64)
-        loss, scores = self.model.train_step(self.backend.asarray(x), labels)
-        weights, grads = self.model.weights_and_grads()
-        loss += weight_decay(xp, weights, grads, c.weight_decay)
+        with np.errstate(over="ignore", invalid="ignore"):  # the guard below reports it
+            loss, scores = self.model.train_step(self.backend.asarray(x), labels)
+            weights, grads = self.model.weights_and_grads()
+            loss += weight_decay(xp, weights, grads, c.weight_decay)
         broken = "loss" if not math.isfinite(loss) else (
             "gradient" if not all(math.isfinite(float(g.sum())) for _, _, g in
                                   self.model.parameters()) else None)

@@ -1,0 +1,55 @@
+"""`main.py train` and `main.py bench` end to end on the default template."""
+
+import json
+
+import pytest
+
+from main import main
+
+DEFAULT = "resources/networks/default.json"
+
+
+def test_train_saves_logs_and_resumes(tmp_path, capsys):
+    ckpt, log = tmp_path / "digits.ckpt", tmp_path / "log.jsonl"
+    assert main(["train", DEFAULT, "--epochs", "1", "--save", str(ckpt),
+                 "--json-log", str(log)]) == 0
+    out = capsys.readouterr().out
+    assert "UCI digits" in out and "epoch 1/1 step 51/51" in out and "images/s" in out
+    assert "validation accuracy" in out and ckpt.exists()
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    steps = [r for r in records if r["event"] == "step"]
+    epochs = [r for r in records if r["event"] == "epoch"]
+    assert len(steps) == 51 and len(epochs) == 1
+    assert epochs[0]["val_acc"] > 0.5  # well above chance (10%) after one epoch
+    assert main(["train", "--resume", str(ckpt), "--epochs", "2", "--lr", "0.005"]) == 0
+    out = capsys.readouterr().out
+    assert "epoch 2/2:" in out and "lr 0.005" in out
+
+
+def test_default_checkpoint_name_is_next_to_the_network(tmp_path, capsys):
+    net = tmp_path / "net.json"
+    net.write_text(open(DEFAULT, encoding="utf-8").read(), encoding="utf-8")
+    assert main(["train", str(net), "--epochs", "0"]) == 0
+    assert "Already trained for 0 epochs" in capsys.readouterr().out
+    assert main(["train", str(net), "--epochs", "1", "--batch-size", "128"]) == 0
+    assert (tmp_path / "net.ckpt").exists()
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["train"], "Name a network file to train"),
+    (["train", DEFAULT, "--resume", "x.ckpt"], "not both"),
+    (["train", "--resume", "missing.ckpt"], "does not exist"),
+    (["train", DEFAULT, "--lr", "-1"], "learning rate must be a positive number"),
+    (["train", DEFAULT, "--data", "no/such/folder"], "does not exist"),
+])
+def test_train_errors_are_one_line(argv, message, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err and err.count("\n") == 1
+
+
+def test_bench_prints_per_layer_times(capsys):
+    assert main(["bench", DEFAULT, "--batch-size", "8", "--repeats", "2"]) == 0
+    out = capsys.readouterr().out
+    for text in ("conv1", "pool2", "forward ms", "backward ms", "images/s"):
+        assert text in out

@@ -1,0 +1,32 @@
+"""A tiny learnable data set and network for trainer tests."""
+
+import numpy as np
+
+from engine.data import DataSet
+from engine.spec import make_layer, network
+
+
+def quadrant_data(n_train: int = 60, n_val: int = 15, seed: int = 0) -> DataSet:
+    """8×8×1 images whose class (0–2) is the quadrant that is bright."""
+    rng = np.random.default_rng(seed)
+
+    def make(n):
+        y = rng.integers(0, 3, n)
+        x = rng.integers(0, 60, (n, 8, 8, 1))
+        for i, label in enumerate(y):
+            r, c = divmod(int(label), 2)
+            x[i, 4 * r:4 * r + 4, 4 * c:4 * c + 4] += 150
+        return x.astype(np.uint8), y.astype(np.int64)
+
+    train_x, train_y = make(n_train)
+    val_x, val_y = make(n_val)
+    return DataSet("quadrants", "generated", ["top left", "top right", "bottom left"],
+                   train_x, train_y, val_x, val_y)
+
+
+def small_net(dropout: bool = False):
+    extra = [make_layer("dropout", p=0.3)] if dropout else []
+    return network("small", (8, 8, 1), make_layer("conv", "conv", filters=4, size=3),
+                   make_layer("relu"), make_layer("batchnorm"),
+                   make_layer("pool", "pool", mode="max", size=2, stride=2), *extra,
+                   make_layer("fc", "fc", units=3), make_layer("softmax"))
