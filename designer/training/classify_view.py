@@ -56,6 +56,7 @@ class ClassifyView(QtWidgets.QWidget):
         super().__init__(parent)
         self.setAcceptDrops(True)
         self.volume: Volume | None = None
+        self._submitted: np.ndarray | None = None
         self.samples: np.ndarray | None = None
         self.caption = QtWidgets.QLabel("Drop an image file here, open one, or pick a "
                                         "validation image.")
@@ -102,6 +103,7 @@ class ClassifyView(QtWidgets.QWidget):
         self.sample.setRange(0, max(len(samples) - 1, 0) if samples is not None else 0)
 
     def submit(self, image: np.ndarray) -> None:
+        self._submitted = image
         self.image_item.setImage(as_display(image), autoLevels=True)
         self._box.autoRange(padding=0.02)
         self.classify.emit(image)
@@ -115,6 +117,8 @@ class ClassifyView(QtWidgets.QWidget):
             self.error.emit(str(e))
 
     def show_prediction(self, prediction) -> None:
+        if prediction.image is not self._submitted:
+            return   # the answer for an image submitted before the one shown
         top = top_classes(prediction.probabilities, prediction.class_names)
         x = np.arange(len(top))
         self.bars.setOpts(x=x, height=[100 * p for _, p in top], width=0.6)

@@ -270,6 +270,8 @@ class TrainPanel(QtWidgets.QWidget):
         elif outcome == "opened" and h is not None:
             self._say(f"Checkpoint opened: {len(h['epoch'])} epochs, {len(h['step'])} "
                       f"iterations; validation accuracy {self._last_val_accuracy()}.")
+        if self.session is not None and outcome != "failed":
+            self.classify_view.submit(self.session.data.val_x[self.classify_view.sample.value()])
         self._update_buttons()
 
     def _last_val_accuracy(self) -> str:

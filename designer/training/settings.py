@@ -59,6 +59,11 @@ class DataPicker(QtWidgets.QWidget):
         self.volume: Volume | None = None
         self._cache: tuple[tuple, DataSet] | None = None
         self._ticket = 0
+        # Made before `_loaded`: children are deleted in order, so the pool's destructor
+        # waits for a load in flight while the object it reports through still exists.
+        self._pool = QtCore.QThreadPool(self)
+        self._pool.setMaxThreadCount(1)
+        self._pool.setExpiryTimeout(-1)
         self._loaded = _Loaded(self)
         self._loaded.done.connect(self._show_loaded)
         self.combo = QtWidgets.QComboBox()
@@ -135,7 +140,7 @@ class DataPicker(QtWidgets.QWidget):
         self._ticket += 1
         ticket, key = self._ticket, (self.source, self.volume)
         self.description.setPlainText("Loading…")
-        QtCore.QThreadPool.globalInstance().start(lambda: self._load(ticket, key))
+        self._pool.start(lambda: self._load(ticket, key))
 
     def _load(self, ticket: int, key: tuple) -> None:   # on a pool thread
         try:

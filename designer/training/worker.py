@@ -284,25 +284,28 @@ class TrainingWorker(QtCore.QObject):
     def _run(self, generation: int, trainer: Trainer, control: TrainControl) -> str:
         pending: list[StepEvent] = []
         last_steps = last_live = 0.0
-        for event in trainer.run():
-            now = time.monotonic()
-            if isinstance(event, StepEvent):
-                pending.append(event)
-            if pending and (isinstance(event, EpochEvent) or now - last_steps >= STEP_INTERVAL):
+        try:
+            for event in trainer.run():
+                now = time.monotonic()
+                if isinstance(event, StepEvent):
+                    pending.append(event)
+                if pending and (isinstance(event, EpochEvent) or self._pause.is_set()
+                                or now - last_steps >= STEP_INTERVAL):
+                    self._post(generation, "steps", pending)
+                    pending, last_steps = [], now
+                if isinstance(event, EpochEvent):
+                    self._post(generation, "epoch", event)
+                live = now - last_live >= LIVE_INTERVAL
+                if live:
+                    last_live = now
+                self._serve(generation, live)
+                while self._pause.is_set() and not control.stopped:
+                    self._wake.wait(LIVE_INTERVAL)
+                    self._wake.clear()
+                    self._serve(generation, watched=False)
+        finally:   # also when the trainer fails: every step it reported reaches the plots
+            if pending:
                 self._post(generation, "steps", pending)
-                pending, last_steps = [], now
-            if isinstance(event, EpochEvent):
-                self._post(generation, "epoch", event)
-            live = now - last_live >= LIVE_INTERVAL
-            if live:
-                last_live = now
-            self._serve(generation, live)
-            while self._pause.is_set() and not control.stopped:
-                self._wake.wait(LIVE_INTERVAL)
-                self._wake.clear()
-                self._serve(generation, watched=False)
-        if pending:
-            self._post(generation, "steps", pending)
         self._requests.ask("confusion")
         self._serve(generation, watched=True)
         return "stopped" if control.stopped else "completed"
