@@ -84,8 +84,8 @@ class TrainPanel(QtWidgets.QWidget):
                         for name in ("Train", "Pause", "Resume", "Stop")}
         self.open_button = QtWidgets.QPushButton("Open Checkpoint…")
         self.save_button = QtWidgets.QPushButton("Save Checkpoint…")
-        self.progress = QtWidgets.QProgressBar()
-        self.progress.setTextVisible(False)
+        self.progress = QtWidgets.QProgressBar()   # its text: epoch, iteration, speed, ETA
+        self.progress.setFormat("")
         self.status = QtWidgets.QLabel("Press Train to train the network on the data set.")
         self.status.setWordWrap(True)
         self._layout()
@@ -246,9 +246,9 @@ class TrainPanel(QtWidgets.QWidget):
         self.loss_plot.add_steps(events)
         e = events[-1]
         self.progress.setValue(min(e.step, self._total_steps))
-        self.status.setText(f"epoch {e.epoch}/{self.session.config.epochs} · iteration "
-                            f"{e.step}/{self._total_steps} · {e.images_per_s:,.0f} images/s · "
-                            f"ETA {duration(e.eta_s)}")
+        self.progress.setFormat(f"epoch {e.epoch}/{self.session.config.epochs} · iteration "
+                                f"{e.step}/{self._total_steps} · {e.images_per_s:,.0f} "
+                                f"images/s · ETA {duration(e.eta_s)}")
 
     def _on_failed(self, sentence: str) -> None:
         self._say(sentence)

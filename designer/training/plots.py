@@ -12,6 +12,7 @@ import pyqtgraph as pg
 from PySide6 import QtWidgets
 
 SMOOTHING = 0.95   # weight of the past in the smoothed loss (an exponential moving average)
+FIRST_SPAN = 100   # iterations: the x axis starts this long and doubles when the run outgrows it
 
 
 class Series:
@@ -56,6 +57,14 @@ def smoothed(values: np.ndarray, start: float | None) -> np.ndarray:
     return out
 
 
+def round_up(value: float) -> float:
+    """`value` rounded up to a half step of its decade (2.31 → 2.5, 0.43 → 0.45)."""
+    if value <= 0:
+        return 1.0
+    decade = 10 ** np.floor(np.log10(value))
+    return float(decade * np.ceil(2 * value / decade) / 2)
+
+
 def _plot(title: str, left: str, bottom: str) -> pg.PlotWidget:
     plot = pg.PlotWidget(title=title)
     plot.setLabel("left", left)
@@ -66,17 +75,23 @@ def _plot(title: str, left: str, bottom: str) -> pg.PlotWidget:
 
 
 class LossPlot(QtWidgets.QWidget):
-    """Loss per iteration (raw, faint, and smoothed) over the learning rate, x axes linked."""
+    """Loss per iteration (raw, faint, and smoothed) over the learning rate, x axes linked.
+
+    The axes grow in steps (x doubles, y jumps to a round top) instead of following every
+    new point: a range change re-ticks both plots' axes, which costs several times more
+    than drawing the curves and would stall the window 20 times a second. Zooming or
+    panning by hand stops this until the next run.
+    """
 
     def __init__(self, parent=None):
         super().__init__(parent)
         self.steps, self.loss, self.smooth, self.lr = Series(), Series(), Series(), Series()
         self.loss_plot = _plot("Loss", "loss (cross-entropy or hinge)", "iteration (steps)")
         self.raw_curve = self.loss_plot.plot(pen=pg.mkPen((120, 170, 255, 70)), name="loss")
-        self.smooth_curve = self.loss_plot.plot(pen=pg.mkPen((80, 140, 255), width=2),
+        self.smooth_curve = self.loss_plot.plot(pen=pg.mkPen((110, 170, 255)),
                                                 name="smoothed")
         self.lr_plot = _plot("", "learning rate", "iteration (steps)")
-        self.lr_curve = self.lr_plot.plot(pen=pg.mkPen((255, 170, 60), width=2),
+        self.lr_curve = self.lr_plot.plot(pen=pg.mkPen((255, 170, 60)),
                                           name="learning rate")
         self.lr_plot.setXLink(self.loss_plot)
         self.lr_plot.getAxis("left").enableAutoSIPrefix(False)
@@ -86,6 +101,9 @@ class LossPlot(QtWidgets.QWidget):
         self.log_scale = QtWidgets.QCheckBox("Log scale")
         self.log_scale.setToolTip("Show loss and learning rate on a logarithmic axis.")
         self.log_scale.toggled.connect(self._set_log)
+        self._following, self._right, self._tops = True, 0, {}
+        self.loss_plot.getViewBox().sigRangeChangedManually.connect(self._stop_following)
+        self.lr_plot.getViewBox().sigRangeChangedManually.connect(self._stop_following)
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.loss_plot, 3)
@@ -115,21 +133,42 @@ class LossPlot(QtWidgets.QWidget):
     def reset(self) -> None:
         for series in (self.steps, self.loss, self.smooth, self.lr):
             series.clear()
+        self._following, self._right, self._tops = True, 0, {}
         self._redraw()
 
     def _redraw(self) -> None:
         x = self.steps.values
-        self.raw_curve.setData(x, self.loss.values)
-        self.smooth_curve.setData(x, self.smooth.values)
-        self.lr_curve.setData(x, self.lr.values)
-        if len(self.lr) and not self.log_scale.isChecked():
-            # From 0, so a constant rate reads as a flat line at its value, not as noise.
-            self.lr_plot.setYRange(0, 1.1 * float(self.lr.values.max()), padding=0)
+        self.raw_curve.setData(x, self.loss.values, skipFiniteCheck=True)
+        self.smooth_curve.setData(x, self.smooth.values, skipFiniteCheck=True)
+        self.lr_curve.setData(x, self.lr.values, skipFiniteCheck=True)
+        if self._following and len(x):
+            self._grow_axes()
+
+    def _grow_axes(self) -> None:
+        right = max(self._right, FIRST_SPAN)
+        while right < self.steps.last:
+            right *= 2
+        if right != self._right:
+            self._right = right
+            self.loss_plot.setXRange(0, right, padding=0)
+        if self.log_scale.isChecked():
+            return
+        # From 0, so a constant learning rate reads as a flat line at its value, not as noise.
+        for plot, series, key in ((self.loss_plot, self.loss, "loss"), (self.lr_plot, self.lr, "lr")):
+            top = round_up(1.05 * float(series.values.max()))
+            if top != self._tops.get(key):
+                self._tops[key] = top
+                plot.setYRange(0, top, padding=0)
+
+    def _stop_following(self, *_) -> None:
+        self._following = False
 
     def _set_log(self, on: bool) -> None:
         self.loss_plot.setLogMode(y=on)
         self.lr_plot.setLogMode(y=on)
-        self.lr_plot.enableAutoRange(y=on)
+        for plot in (self.loss_plot, self.lr_plot):
+            plot.enableAutoRange(y=on)
+        self._tops = {}
         self._redraw()
 
 

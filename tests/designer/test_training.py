@@ -64,11 +64,12 @@ def test_a_tiny_run_completes_and_the_plots_hold_every_reported_point(qtbot, pan
     locks = collect(panel.locked)
     train(qtbot, panel)
     reported = [e for batch in steps for e in batch]
-    x, loss = panel.loss_plot.raw_curve.getData()
-    assert len(x) == len(reported) == 2 * 26 == len(panel.loss_plot.smooth_curve.getData()[1])
+    # xData/yData: everything set on the curves (getData is clipped to the view).
+    x, loss = panel.loss_plot.raw_curve.xData, panel.loss_plot.raw_curve.yData
+    assert len(x) == len(reported) == 2 * 26 == len(panel.loss_plot.smooth_curve.yData)
     assert list(x) == [e.step for e in reported]
     assert list(loss) == [e.loss for e in reported]
-    assert len(panel.loss_plot.lr_curve.getData()[1]) == len(reported)
+    assert list(panel.loss_plot.lr_curve.yData) == [e.lr for e in reported]
     epochs_x, train_acc = panel.accuracy_plot.train_curve.getData()
     assert list(epochs_x) == [1, 2] and list(train_acc) == [100 * e.train_acc for e in epochs]
     assert panel.accuracy_plot.val_curve.getData()[1][-1] > 50    # the digits are easy
@@ -183,7 +184,7 @@ def test_saving_then_opening_a_checkpoint_restores_network_charts_and_views(
     panel.settings.widgets["epochs"].setValue(2)
     train(qtbot, panel)
     trained = panel.document.spec
-    loss = panel.loss_plot.raw_curve.getData()[1].copy()
+    loss = panel.loss_plot.raw_curve.yData.copy()
     val = panel.accuracy_plot.val_curve.getData()[1].copy()
     matrix = panel.confusion_view.matrix.copy()
     path = tmp_path / "run.npz"
@@ -198,7 +199,7 @@ def test_saving_then_opening_a_checkpoint_restores_network_charts_and_views(
             assert other.open_checkpoint(path)
         assert blocker.args == ["opened"]
         assert other.document.spec == trained
-        assert np.array_equal(other.loss_plot.raw_curve.getData()[1], loss)
+        assert np.array_equal(other.loss_plot.raw_curve.yData, loss)
         assert np.array_equal(other.accuracy_plot.val_curve.getData()[1], val)
         assert np.array_equal(other.confusion_view.matrix, matrix)
         assert other.filters_view.tile_count == 16
