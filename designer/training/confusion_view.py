@@ -80,7 +80,7 @@ def confusion_html(matrix: np.ndarray, names: list[str]) -> str:
             for c in range(len(names)))
         acc = "—" if np.isnan(accuracy[r]) else f"{100 * accuracy[r]:.1f} %"
         rows.append(f'<tr><th align="left">{label}</th>{cells}<td align="right">{acc}</td></tr>')
-    return (f'<table cellspacing="0" cellpadding="3" border="1">'
+    return (f'<table cellspacing="0" cellpadding="2" border="1" style="font-size:small">'
             f"<tr><th></th>{head}<th>accuracy</th></tr>{''.join(rows)}</table>")
 
 

@@ -83,7 +83,7 @@ class DataPicker(QtWidgets.QWidget):
         self.description.setReadOnly(True)
         self.description.setFont(QtGui.QFontDatabase.systemFont(QtGui.QFontDatabase.FixedFont))
         self.description.setLineWrapMode(QtWidgets.QPlainTextEdit.NoWrap)
-        self.description.setMaximumHeight(130)
+        self.description.setMaximumHeight(100)
         row = QtWidgets.QHBoxLayout()
         row.addWidget(self.combo, 1)
         row.addWidget(self.open_button)
