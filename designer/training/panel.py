@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6 import QtCore, QtWidgets
+from PySide6 import QtCore, QtGui, QtWidgets
 
 from designer import dialogs
 from designer.training.activation_view import ActivationView
@@ -84,6 +84,9 @@ class TrainPanel(QtWidgets.QWidget):
                         for name in ("Train", "Pause", "Resume", "Stop")}
         self.open_button = QtWidgets.QPushButton("Open Checkpoint…")
         self.save_button = QtWidgets.QPushButton("Save Checkpoint…")
+        # The same two commands for the window's File menu.
+        self.open_action = QtGui.QAction("Open Checkpoint…", self)
+        self.save_action = QtGui.QAction("Save Checkpoint…", self)
         self.progress = QtWidgets.QProgressBar()   # its text: epoch, iteration, speed, ETA
         self.progress.setFormat("")
         self.status = QtWidgets.QLabel("Press Train to train the network on the data set.")
@@ -142,8 +145,10 @@ class TrainPanel(QtWidgets.QWidget):
         self.buttons["Pause"].clicked.connect(self.pause)
         self.buttons["Resume"].clicked.connect(self.resume)
         self.buttons["Stop"].clicked.connect(self.stop)
-        self.open_button.clicked.connect(self.open_checkpoint_dialog)
-        self.save_button.clicked.connect(self.save_checkpoint_dialog)
+        for control in (self.open_button.clicked, self.open_action.triggered):
+            control.connect(self.open_checkpoint_dialog)
+        for control in (self.save_button.clicked, self.save_action.triggered):
+            control.connect(self.save_checkpoint_dialog)
         self.activation_view.wanted.connect(w.watch_activations)
         self.filters_view.wanted.connect(w.watch_filters)
         self.confusion_view.requested.connect(w.request_confusion)
@@ -206,7 +211,7 @@ class TrainPanel(QtWidgets.QWidget):
         self.worker.stop()
         self._say("Stopping…")
 
-    def open_checkpoint_dialog(self) -> None:
+    def open_checkpoint_dialog(self, *_) -> None:
         if not self.worker.busy and self._may_replace_network():
             path = ask_checkpoint_path(self, save=False)
             if path:
@@ -221,7 +226,7 @@ class TrainPanel(QtWidgets.QWidget):
         self._update_buttons()
         return True
 
-    def save_checkpoint_dialog(self) -> None:
+    def save_checkpoint_dialog(self, *_) -> None:
         path = ask_checkpoint_path(self, save=True)
         if path:
             self.worker.save_checkpoint(path)
@@ -301,8 +306,10 @@ class TrainPanel(QtWidgets.QWidget):
         self.buttons["Pause"].setEnabled(training and not paused)
         self.buttons["Resume"].setEnabled(training and paused)
         self.buttons["Stop"].setEnabled(training)
-        self.open_button.setEnabled(not busy)
-        self.save_button.setEnabled(not busy and self.session is not None)
+        for control in (self.open_button, self.open_action):
+            control.setEnabled(not busy)
+        for control in (self.save_button, self.save_action):
+            control.setEnabled(not busy and self.session is not None)
         self.settings.setEnabled(not busy)
         self.picker.setEnabled(not busy)
 
@@ -311,5 +318,8 @@ class TrainPanel(QtWidgets.QWidget):
             if not ask_stop_training(self):
                 event.ignore()
                 return True
-            self.shutdown()
+            # Stopped here, but closed only on about_to_close: the window may still
+            # refuse to close (unsaved changes, Cancel), and then the panel goes on working.
+            self.worker.stop()
+            self.worker.wait()
         return super().eventFilter(watched, event)

@@ -146,6 +146,7 @@ class TrainingWorker(QtCore.QObject):
         self._pool.setExpiryTimeout(-1)     # one thread for the trainer's whole life
         self._generation = 0
         self._busy = False
+        self._closed = False
         self._control: TrainControl | None = None
         self._requests = _Requests()
         # Pausing happens here, between the trainer's events, rather than inside the trainer
@@ -171,7 +172,7 @@ class TrainingWorker(QtCore.QObject):
         """Start a run on `data`, loaded from `source` first when None; False while busy.
 
         `source` is what `load_data` takes (None: the embedded digits)."""
-        if self._busy:
+        if self._busy or self._closed:
             return False
         control = self._begin()
         self._submit(self._train, spec, config, source, data, control)
@@ -179,7 +180,7 @@ class TrainingWorker(QtCore.QObject):
 
     def open_checkpoint(self, path: str | Path) -> bool:
         """Load a checkpoint and the data it was trained on, to inspect it; False while busy."""
-        if self._busy:
+        if self._busy or self._closed:
             return False
         self._begin()
         self._submit(self._open, Path(path))
@@ -220,12 +221,19 @@ class TrainingWorker(QtCore.QObject):
         self._requests.ask("saved", (str(path),))
         self._serve_if_idle()
 
+    def wait(self, timeout_ms: int = 1000) -> bool:
+        """Wait for the thread to go idle (after `stop`); False if it took longer."""
+        return self._pool.waitForDone(timeout_ms)
+
     def shutdown(self, timeout_ms: int = 1000) -> bool:
-        """Stop any run and wait for the thread to go idle; False if it took longer."""
+        """Stop any run and wait for the thread to go idle; False if it took longer.
+
+        Nothing new starts afterwards (views hidden by the closing window still ask)."""
+        self._closed = True
         self.stop()
         self._generation += 1          # whatever is still in flight is stale now
         self._busy = False
-        return self._pool.waitForDone(timeout_ms)
+        return self.wait(timeout_ms)
 
     def _begin(self) -> TrainControl:
         self._generation += 1
@@ -240,7 +248,7 @@ class TrainingWorker(QtCore.QObject):
 
     def _serve_if_idle(self) -> None:
         self._wake.set()
-        if not self._busy:
+        if not self._busy and not self._closed:
             self._submit(self._serve_idle)
 
     @QtCore.Slot(int, str, object)

@@ -263,7 +263,10 @@ def test_twenty_start_stop_cycles_leak_no_threads(qtbot, panel):
 
 
 def test_closing_the_window_mid_training_stops_the_worker_within_a_second(
-        qtbot, window, monkeypatch, capfd):
+        qtbot, monkeypatch, capfd):
+    from designer.main_window import MainWindow
+    window = MainWindow()
+    window.show()
     panel = window.train_panel
     asked = []
     monkeypatch.setattr(panel_module, "ask_stop_training", lambda parent: asked.append(1) or True)
@@ -276,8 +279,8 @@ def test_closing_the_window_mid_training_stops_the_worker_within_a_second(
     assert time.monotonic() - began < 1.0
     assert asked == [1]
     assert not panel.worker.busy and panel.worker._pool.activeThreadCount() == 0
-    window.deleteLater()
-    qtbot.wait(10)
+    with qtbot.waitSignal(window.destroyed, timeout=RUN):
+        window.deleteLater()
     assert "Destroyed while thread" not in capfd.readouterr().err
 
 
@@ -290,3 +293,14 @@ def test_declining_to_stop_keeps_the_window_open_and_training(qtbot, window, mon
     with qtbot.waitSignal(panel.worker.finished, timeout=RUN):
         panel.stop()
     assert not window.document.locked
+
+
+def test_checkpoint_commands_are_in_the_file_menu_and_follow_the_run(qtbot, window):
+    panel = window.train_panel
+    texts = [a.text() for a in window.menuBar().actions()[0].menu().actions()]
+    assert "Open Checkpoint…" in texts and "Save Checkpoint…" in texts
+    assert not panel.save_action.isEnabled()          # nothing trained yet
+    panel.settings.widgets["batch_size"].setValue(64)
+    panel.settings.widgets["epochs"].setValue(1)
+    train(qtbot, panel)
+    assert panel.save_action.isEnabled() and panel.open_action.isEnabled()
