@@ -82,7 +82,7 @@ class LayerInfo:
     def workspace(self) -> int:
         """Floats per image, besides its output, that the layer keeps from its forward pass
         to its backward pass: a convolution's im2col matrix, batch norm's normalised input,
-        LRN's scale, dropout's mask, the padded input of a padded max pool."""
+        LRN's scale, dropout's mask."""
         if self.output is None or self.input is None:
             return 0
         t = self.layer.type
@@ -91,27 +91,18 @@ class LayerInfo:
             return self.output.width * self.output.height * f * f * self.input.depth
         if t in ("batchnorm", "lrn", "dropout"):
             return self.output.size
-        if t == "pool" and self.layer["mode"] == "max" and self.layer["pad"]:
-            return self.padded_input
         return 0
-
-    @property
-    def padded_input(self) -> int:
-        """Floats per image of the input volume with a window layer's zero-padding."""
-        if self.input is None:
-            return 0
-        if self.layer.type not in ("conv", "pool"):
-            return self.input.size
-        p = self.layer["pad"]
-        return (self.input.width + 2 * p) * (self.input.height + 2 * p) * self.input.depth
 
     @property
     def gradients(self) -> int:
         """Floats per image of gradients alive during this layer's backward pass: those
-        of its output and of its (padded) input."""
+        of its output and its input, plus an output-sized temporary where the backward
+        pass needs one (max pooling's routed share, the normalisations' corrections)."""
         if self.output is None or self.input is None:
             return 0
-        return self.output.size + self.padded_input
+        temporary = self.layer.type in ("batchnorm", "lrn") or (
+            self.layer.type == "pool" and self.layer["mode"] == "max")
+        return self.output.size * (2 if temporary else 1) + self.input.size
 
 
 @dataclass(frozen=True)
@@ -188,7 +179,7 @@ class Analysis:
         to the backward pass, together with each layer's workspace (im2col matrices and
         the like, see `LayerInfo.workspace`); the backward pass frees each gradient as
         soon as the layer below has used it, so only the largest pair of gradients
-        (one layer's output and input) is alive at once.
+        (one layer's output and input, see `LayerInfo.gradients`) is alive at once.
         """
         n, b = batch_size, BYTES_PER_FLOAT
         hidden = self.total_activations - (self.layers[0].allocated if self.layers else 0)

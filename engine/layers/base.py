@@ -8,6 +8,7 @@ Arrays are NHWC (batch, height, width, depth) float32 on the layer's backend.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from engine.backend import Backend
@@ -40,12 +41,44 @@ class Layer:
         self.grads[name] = self.xp.zeros_like(value)
 
 
-def windows(f: int, s: int, h2: int, w2: int):
-    """The F·F (i, j, rows, cols) slices that pick, for every output pixel, the input
-    pixel at window offset (i, j): the building block of im2col and pooling."""
+@dataclass(frozen=True)
+class Tap:
+    """Window offset (i, j) of an F×F window layer as slices: `rows`/`cols` pick, in the
+    padded input, the pixel each output sees at that offset; `out_rows`/`out_cols` are
+    the outputs whose pixel lies inside the unpadded input, at `in_rows`/`in_cols`."""
+
+    i: int
+    j: int
+    rows: slice
+    cols: slice
+    out_rows: slice
+    out_cols: slice
+    in_rows: slice
+    in_cols: slice
+
+
+def taps(f: int, s: int, p: int, h: int, w: int, h2: int, w2: int) -> list[Tap]:
+    """The F·F taps of a window layer on an H×W input: the building blocks of im2col
+    and pooling."""
+    result = []
     for i in range(f):
         for j in range(f):
-            yield i, j, slice(i, i + s * (h2 - 1) + 1, s), slice(j, j + s * (w2 - 1) + 1, s)
+            out_rows, in_rows = _inside(i, s, p, h, h2)
+            out_cols, in_cols = _inside(j, s, p, w, w2)
+            result.append(Tap(i, j, slice(i, i + s * (h2 - 1) + 1, s),
+                              slice(j, j + s * (w2 - 1) + 1, s),
+                              out_rows, out_cols, in_rows, in_cols))
+    return result
+
+
+def _inside(offset: int, s: int, p: int, size: int, size2: int) -> tuple[slice, slice]:
+    """Outputs r whose input pixel offset + s·r − p lies in [0, size), and those pixels."""
+    first = max(0, -(-(p - offset) // s))
+    last = min(size2 - 1, (size - 1 + p - offset) // s)
+    if first > last:
+        return slice(0, 0), slice(0, 0)
+    return (slice(first, last + 1),
+            slice(offset + s * first - p, offset + s * last - p + 1, s))
 
 
 def padded(xp: Any, x: Any, p: int, value: float = 0.0) -> Any:

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from engine.init import initial_weights
-from engine.layers.base import Backprop, Layer, padded, windows
+from engine.layers.base import Backprop, Layer, padded, taps
 
 
 class Conv(Layer):
@@ -33,8 +33,9 @@ class Conv(Layer):
         h2, w2, k = self.output.height, self.output.width, self.output.depth
         xpad = padded(xp, x, p)
         cols = xp.empty((n, h2, w2, f, f, d), dtype=x.dtype)
-        for i, j, rows, columns in windows(f, s, h2, w2):
-            cols[:, :, :, i, j, :] = xpad[:, rows, columns, :]
+        window_taps = taps(f, s, p, h, w, h2, w2)
+        for t in window_taps:
+            cols[:, :, :, t.i, t.j, :] = xpad[:, t.rows, t.cols, :]
         del xpad
         cols2 = cols.reshape(n * h2 * w2, f * f * d)
         weights = self.params["W"].reshape(f * f * d, k)
@@ -48,9 +49,9 @@ class Conv(Layer):
             if not self.input_grad:
                 return None
             dcols = xp.matmul(dy2, weights.T, out=cols2).reshape(cols.shape)
-            dxpad = xp.zeros((n, h + 2 * p, w + 2 * p, d), dtype=dy.dtype)
-            for i, j, rows, columns in windows(f, s, h2, w2):
-                dxpad[:, rows, columns, :] += dcols[:, :, :, i, j, :]
-            return dxpad[:, p:p + h, p:p + w, :] if p else dxpad
+            dx = xp.zeros((n, h, w, d), dtype=dy.dtype)
+            for t in window_taps:  # the padding's share of the gradient is dropped
+                dx[:, t.in_rows, t.in_cols, :] += dcols[:, t.out_rows, t.out_cols, t.i, t.j, :]
+            return dx
 
         return out.reshape(n, h2, w2, k), backprop

@@ -32,20 +32,23 @@ class BatchNorm(Layer):
         else:
             mean, var = self.buffers["mean"], self.buffers["var"]
         inv_std = 1 / xp.sqrt(var + eps)
-        xhat = (x2 - mean) * inv_std
-        y = xhat * self.params["gamma"] + self.params["beta"]
+        xhat = x2 - mean
+        xhat *= inv_std
+        y = xhat * self.params["gamma"]
+        y += self.params["beta"]
 
         def backprop(dy: Any) -> Any:
-            dy2 = dy.reshape(-1, shape[-1])
-            xp.sum(dy2 * xhat, axis=0, out=self.grads["gamma"])
+            # dx = γ/σ · (dy − Σdy/m − x̂·Σ(dy·x̂)/m), written to need one temporary
+            m = xhat.shape[0]
+            dy2 = dy.reshape(xhat.shape)
             xp.sum(dy2, axis=0, out=self.grads["beta"])
-            m = dy2.shape[0]
-            dxhat = dy2 * self.params["gamma"]
-            dx = dxhat * m
-            dx -= dxhat.sum(axis=0)
-            dx -= xhat * (dxhat * xhat).sum(axis=0)
-            dx *= inv_std * (1 / m)
-            return dx.reshape(shape)
+            self.grads["gamma"][...] = xp.einsum("ij,ij->j", dy2, xhat)
+            scale = self.params["gamma"] * inv_std
+            correction = xhat * (scale * self.grads["gamma"] / m)
+            dy2 *= scale
+            dy2 -= scale * self.grads["beta"] / m
+            dy2 -= correction
+            return dy2.reshape(shape)
 
         return y.reshape(shape), backprop
 
@@ -61,15 +64,20 @@ class LocalResponseNorm(Layer):
         scale = _window_sum(xp, x * x, before, after)
         scale *= alpha / n
         scale += k
-        y = x * scale ** -beta
+        y = scale ** -beta
+        y *= x
 
         def backprop(dy: Any) -> Any:
             # dL/dx_i = dy_i·s_i^−β − (2αβ/n)·x_i·Σ_{j: i in window(j)} dy_j·y_j/s_j
             ratio = dy * y
             ratio /= scale
-            dx = dy * scale ** -beta
-            dx -= (2 * alpha * beta / n) * x * _window_sum(xp, ratio, after, before)
-            return dx
+            window = _window_sum(xp, ratio, after, before)
+            del ratio
+            window *= x
+            window *= 2 * alpha * beta / n
+            dy *= scale ** -beta
+            dy -= window
+            return dy
 
         return y, backprop
 
@@ -77,7 +85,10 @@ class LocalResponseNorm(Layer):
 def _window_sum(xp: Any, a: Any, before: int, after: int) -> Any:
     """Σ a[..., c−before : c+after+1] along the depth axis, zeros beyond the edges."""
     d = a.shape[-1]
-    csum = xp.zeros(a.shape[:-1] + (d + before + after + 1,), dtype=a.dtype)
-    xp.cumsum(a, axis=-1, out=csum[..., before + 1:before + 1 + d])
-    csum[..., before + 1 + d:] = csum[..., before + d:before + d + 1]
-    return csum[..., before + after + 1:] - csum[..., :d]
+    out = a.copy()
+    for offset in range(1, max(before, after) + 1):
+        if offset <= before and offset < d:  # a[c − offset] adds to c
+            out[..., offset:] += a[..., :d - offset]
+        if offset <= after and offset < d:  # a[c + offset] adds to c
+            out[..., :d - offset] += a[..., offset:]
+    return out

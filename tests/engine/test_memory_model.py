@@ -1,0 +1,75 @@
+"""The memory model of engine.shapes counts what the engine really holds in a step."""
+
+import tracemalloc
+
+import numpy as np
+import pytest
+
+from engine.backend import NUMPY
+from engine.model import build
+from engine.optim import Optimizer
+from engine.shapes import analyse
+from engine.spec import make_layer as layer, network
+
+NETWORKS = {
+    "conv-pool": network("a", (32, 32, 3), layer("conv", filters=32), layer("relu"),
+                         layer("pool"), layer("conv", filters=64), layer("relu"),
+                         layer("pool"), layer("fc", units=10), layer("softmax")),
+    "batchnorm": network("b", (16, 16, 3), layer("conv", filters=16), layer("batchnorm"),
+                         layer("relu"), layer("pool", size=3, stride=1, pad=1),
+                         layer("conv", filters=32, size=4, stride=2), layer("tanh"),
+                         layer("fc", units=10), layer("softmax")),
+    "lrn-dropout": network("c", (16, 16, 3), layer("conv", filters=16, size=5, pad=2),
+                           layer("relu"), layer("lrn"), layer("pool", mode="avg"),
+                           layer("dropout"), layer("fc", units=32), layer("relu"),
+                           layer("sigmoid"), layer("fc", units=10), layer("svm")),
+    "gap": network("d", (16, 16, 3), layer("conv", filters=32), layer("leaky_relu"),
+                   layer("conv", filters=32), layer("relu"), layer("gap"),
+                   layer("fc", units=10), layer("softmax")),
+}
+
+
+def measured_peak(spec, batch, optimizer):
+    """Peak bytes NumPy allocates to build the model and run two training steps (the
+    second one with the optimizer's cache in place)."""
+    v = spec.input_volume
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((batch, v.height, v.width, v.depth), dtype=np.float32)
+    labels = rng.integers(0, 10, batch)
+    tracemalloc.start()
+    try:
+        model = build(spec, NUMPY, 0)
+        opt = Optimizer(optimizer, NUMPY)
+        batch_x = x.copy()
+        for _ in range(2):
+            model.train_step(batch_x, labels)
+            opt.step(model.parameters(), 0.01)
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+@pytest.mark.parametrize("name", sorted(NETWORKS))
+def test_predicted_memory_is_within_15_percent_of_measured(name, optimizer):
+    spec = NETWORKS[name]
+    predicted = analyse(spec).memory(32, optimizer).total
+    assert predicted / measured_peak(spec, 32, optimizer) == pytest.approx(1.0, abs=0.15)
+
+
+def test_activations_run_in_place_unless_their_input_is_still_needed():
+    spec = network("e", (8, 8, 1), layer("relu"), layer("conv", filters=2), layer("relu"),
+                   layer("sigmoid"), layer("fc", units=2), layer("softmax"))
+    assert [i.in_place for i in analyse(spec).layers] == [
+        False, False, False, True, False, False, False]
+
+
+def test_workspace_and_gradients_per_layer():
+    a = analyse(NETWORKS["batchnorm"])
+    conv, bn, relu, pool = a.layers[1:5]
+    assert conv.workspace == 16 * 16 * 3 * 3 * 3  # im2col: W2·H2 rows of F·F·D1
+    assert bn.workspace == bn.activations and relu.workspace == pool.workspace == 0
+    assert pool.gradients == 2 * pool.activations + pool.input.size
+    m = a.memory(8, "sgd")
+    assert m.workspace == 8 * 4 * sum(i.workspace for i in a.layers)
+    assert m.gradients == 8 * 4 * max(i.gradients for i in a.layers)
