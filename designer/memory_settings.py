@@ -23,7 +23,10 @@ def query_gpu_free_memory() -> tuple[int | None, str]:
         from engine.backend import gpu_free_memory
     except ImportError:
         return None, "GPU support is not part of this installation."
-    free = gpu_free_memory()
+    try:
+        free = gpu_free_memory()
+    except Exception as error:  # a CUDA driver error must not stop the designer from opening
+        return None, f"The GPU's free memory could not be read: {error}"
     if free is None:
         return None, "No GPU found: install CuPy (pip install cupy-cuda12x) on a machine with CUDA."
     return free, ""

@@ -131,3 +131,13 @@ def test_settings_are_shared_with_the_inspector_and_remembered(vgg, qtbot):
     panel.optimizer_combo.setCurrentIndex(panel.optimizer_combo.findData("rmsprop"))
     remembered = MemorySettings()
     assert (remembered.batch_size, remembered.optimizer) == (16, "rmsprop")
+
+
+def test_a_failing_gpu_query_leaves_the_gpu_budget_disabled(monkeypatch):
+    import engine.backend
+
+    def broken():
+        raise RuntimeError("cudaErrorInsufficientDriver")
+    monkeypatch.setattr(engine.backend, "gpu_free_memory", broken)
+    free, reason = memory_settings_module.query_gpu_free_memory()
+    assert free is None and "cudaErrorInsufficientDriver" in reason
