@@ -142,14 +142,8 @@ class InspectorModel(QtCore.QAbstractTableModel):
     def layer_ids(self) -> tuple[str, ...]:
         return self._ids
 
-    def info(self, row: int) -> LayerInfo | None:
-        return self._analysis.layers[row] if 0 <= row < len(self._ids) else None
-
     def cell(self, row: int, column: int) -> str:
         return self._cells[row][column]
-
-    def is_totals(self, row: int) -> bool:
-        return row == len(self._ids)
 
     # --- Qt model interface -------------------------------------------------------------
     def rowCount(self, parent=QtCore.QModelIndex()) -> int:
