@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from pathlib import Path
 
 from engine.errors import ConvNetError
 
@@ -21,7 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="convnet-designer",
         description="Design, size and train convolutional networks. "
-                    "Run without a command to open the window.",
+                    "Run without a command (or with a network file) to open the window.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, module_name in COMMANDS.items():
@@ -33,6 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] not in COMMANDS and (argv[0].endswith(".json") or Path(argv[0]).is_file()):
+        from designer.app import run_app
+        return run_app(argv[:1])
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:

@@ -6,12 +6,13 @@ which pushes one `SpecEdit` onto the undo stack.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from PySide6 import QtCore, QtGui
 
 from engine.shapes import Analysis, Fix, analyse
-from engine.spec import LayerSpec, NetworkSpec
+from engine.spec import LOSS_TYPES, LayerSpec, NetworkSpec, make_layer, new_id
 
 
 class SpecEdit(QtGui.QUndoCommand):
@@ -51,12 +52,17 @@ class SpecEdit(QtGui.QUndoCommand):
 
 
 class NetworkDocument(QtCore.QObject):
-    """A network being edited; emits `spec_changed` after every change, undo included."""
+    """A network being edited; emits `spec_changed` after every change, undo included.
+
+    While `locked` (e.g. during training) every edit method does nothing, so a view
+    that forgets to disable itself still cannot change the network under the trainer.
+    """
 
     spec_changed = QtCore.Signal()
     selection_changed = QtCore.Signal()
     path_changed = QtCore.Signal()
     dirty_changed = QtCore.Signal(bool)
+    locked_changed = QtCore.Signal(bool)
 
     def __init__(self, spec: NetworkSpec, path: str | Path | None = None, parent=None):
         super().__init__(parent)
@@ -64,8 +70,9 @@ class NetworkDocument(QtCore.QObject):
         self._analysis = analyse(spec)
         self._path = Path(path) if path else None
         self._selected: tuple[str, ...] = ()
+        self._locked = False
         self.undo_stack = QtGui.QUndoStack(self)
-        self.undo_stack.cleanChanged.connect(lambda clean: self.dirty_changed.emit(not clean))
+        self.undo_stack.cleanChanged.connect(self._clean_changed)
 
     # --- state -------------------------------------------------------------------------
     @property
@@ -88,8 +95,33 @@ class NetworkDocument(QtCore.QObject):
     def dirty(self) -> bool:
         return not self.undo_stack.isClean()
 
+    def _clean_changed(self, clean: bool) -> None:
+        self.dirty_changed.emit(not clean)
+
     def mark_saved(self) -> None:
         self.undo_stack.setClean()
+
+    def reset(self, spec: NetworkSpec, path: str | Path | None, dirty: bool = False) -> None:
+        """Show another network (a file just opened): a fresh undo history, nothing selected.
+
+        `dirty=True` (a recovered copy) keeps it modified until it is saved.
+        """
+        self.undo_stack.clear()
+        self._selected = ()
+        self._set_spec(spec)
+        self.set_path(path)
+        if dirty:
+            self.undo_stack.resetClean()
+        self.selection_changed.emit()
+
+    @property
+    def locked(self) -> bool:
+        return self._locked
+
+    def set_locked(self, locked: bool) -> None:
+        if locked != self._locked:
+            self._locked = locked
+            self.locked_changed.emit(locked)
 
     @property
     def selected_ids(self) -> tuple[str, ...]:
@@ -102,20 +134,51 @@ class NetworkDocument(QtCore.QObject):
             self.selection_changed.emit()
 
     def _set_spec(self, spec: NetworkSpec) -> None:
+        # Selection is pruned before spec_changed, so no slot sees an id that is gone.
+        ids = {l.id for l in spec.layers}
+        kept = tuple(i for i in self._selected if i in ids)
         self._spec = spec
         self._analysis = analyse(spec)
+        selection_changed, self._selected = kept != self._selected, kept
         self.spec_changed.emit()
-        self.select(self._selected)
+        if selection_changed:
+            self.selection_changed.emit()
 
     # --- edits: each is one undo step ---------------------------------------------------
     def edit(self, after: NetworkSpec, text: str, merge_key: str | None = None) -> None:
-        if after != self._spec:
+        if after != self._spec and not self._locked:
             self.undo_stack.push(SpecEdit(self, after, text, merge_key))
 
     def insert_layers(self, index: int, layers: list[LayerSpec], text: str | None = None) -> None:
+        if self._locked:
+            return
         names = ", ".join(l.name for l in layers)
         self.edit(self._spec.inserted(index, layers), text or f"Insert {names}")
         self.select([l.id for l in layers])
+
+    def default_insert_index(self) -> int:
+        """Where a new layer goes by default: at the end, but above a final loss layer."""
+        layers = self._spec.layers
+        return len(layers) - 1 if layers and layers[-1].type in LOSS_TYPES else len(layers)
+
+    def add_layer(self, type_key: str, index: int | None = None) -> None:
+        """A new layer of a catalogue type with its defaults and a fresh name like conv3."""
+        layer = make_layer(type_key, self._spec.unique_name(type_key.replace("_", "")))
+        at = self.default_insert_index() if index is None else index
+        self.insert_layers(at, [layer], f"Add {layer.kind.title} {layer.name}")
+
+    def paste_layers(self, index: int, layers: list[LayerSpec], text: str = "Paste") -> None:
+        """Insert copies of `layers` with fresh ids and names no other layer has."""
+        copies = fresh_copies(self._spec, layers)
+        if copies:
+            self.insert_layers(index, copies, f"{text} {', '.join(l.name for l in copies)}")
+
+    def duplicate_layers(self, layer_ids) -> None:
+        ids = set(layer_ids)
+        originals = [l for l in self._spec.layers if l.id in ids]
+        if originals:
+            after = max(self._spec.index_of(l.id) for l in originals) + 1
+            self.paste_layers(after, originals, "Duplicate")
 
     def remove_layers(self, layer_ids) -> None:
         ids = list(layer_ids)
@@ -142,3 +205,15 @@ class NetworkDocument(QtCore.QObject):
 
     def replace_spec(self, spec: NetworkSpec, text: str) -> None:
         self.edit(spec, text)
+
+
+def fresh_copies(spec: NetworkSpec, layers: list[LayerSpec]) -> list[LayerSpec]:
+    """Copies of `layers` with new ids, renamed (conv1 → conv3) where `spec` has the name."""
+    copies: list[LayerSpec] = []
+    for layer in layers:
+        so_far = spec.inserted(len(spec), copies)
+        name = layer.name
+        if any(l.name == name for l in so_far):
+            name = so_far.unique_name(name.rstrip("0123456789") or layer.type)
+        copies.append(replace(layer, id=new_id(), name=name))
+    return copies

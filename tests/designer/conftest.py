@@ -63,15 +63,21 @@ def _send_drag(widget, mime, pos, drop=True):
 @pytest.fixture
 def window(qtbot):
     """The real main window with the default network, shown offscreen."""
+    from PySide6 import QtWidgets
+
     from designer.main_window import MainWindow
     w = MainWindow()
-    qtbot.addWidget(w)
     w.resize(1300, 900)
     w.show()
     qtbot.waitExposed(w)
     yield w
-    w.document.mark_saved()  # so closing at teardown asks nothing
+    # Not qtbot.addWidget: it closes before fixtures end, and a modified window would ask.
+    w.document.mark_saved()
     w.close()
+    # Offscreen Qt crashes at exit if the clipboard still holds Python-made QMimeData.
+    QtWidgets.QApplication.clipboard().clear()
+    w.deleteLater()
+    QtCore.QCoreApplication.sendPostedEvents(None, QtCore.QEvent.Type.DeferredDelete)
 
 
 @pytest.fixture

@@ -1,0 +1,35 @@
+"""Starts the designer: the application object, the main window, a file or a recovery copy."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from PySide6 import QtCore, QtWidgets
+
+ORGANIZATION = "ConvNetDesigner"
+APPLICATION = "ConvNet Designer"
+
+
+def create_application(argv: list[str]) -> QtWidgets.QApplication:
+    """The QApplication, named so QSettings and QStandardPaths find the designer's folders."""
+    QtWidgets.QApplication.setHighDpiScaleFactorRoundingPolicy(
+        QtCore.Qt.HighDpiScaleFactorRoundingPolicy.PassThrough)
+    app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(argv)
+    app.setOrganizationName(ORGANIZATION)
+    app.setApplicationName(APPLICATION)
+    app.setApplicationDisplayName(APPLICATION)
+    return app
+
+
+def run_app(argv: list[str] | None = None) -> int:
+    """Open the window with the network file named in `argv` (or the default network)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    app = create_application(sys.argv[:1] + argv)
+    from designer.main_window import MainWindow  # after the QApplication exists
+
+    window = MainWindow()
+    window.show()
+    if not window.offer_recovery() and argv:
+        window.load(Path(argv[0]))
+    return app.exec()

@@ -1,0 +1,1 @@
+"""The layer palette and the canvas that draws and edits the layer stack."""

@@ -1,0 +1,48 @@
+"""Every question the designer asks the user, as small functions tests can replace."""
+
+from __future__ import annotations
+
+from PySide6 import QtWidgets
+
+NETWORK_FILTER = "Network files (*.json);;All files (*)"
+_Box = QtWidgets.QMessageBox
+
+
+def ask_save_changes(parent, name: str) -> str:
+    """'save', 'discard' or 'cancel' for a network with unsaved changes."""
+    box = _Box(_Box.Icon.Warning, "Unsaved changes",
+               f"'{name}' has unsaved changes. Save them before closing it?",
+               _Box.StandardButton.Save | _Box.StandardButton.Discard | _Box.StandardButton.Cancel,
+               parent)
+    box.setDefaultButton(_Box.StandardButton.Save)
+    answer = box.exec()
+    return {_Box.StandardButton.Save: "save",
+            _Box.StandardButton.Discard: "discard"}.get(_Box.StandardButton(answer), "cancel")
+
+
+def ask_open_path(parent, folder: str) -> str | None:
+    path, _ = QtWidgets.QFileDialog.getOpenFileName(parent, "Open network", folder, NETWORK_FILTER)
+    return path or None
+
+
+def ask_save_path(parent, suggested: str) -> str | None:
+    path, _ = QtWidgets.QFileDialog.getSaveFileName(parent, "Save network as", suggested,
+                                                    NETWORK_FILTER)
+    if path and "." not in path.rsplit("/", 1)[-1]:
+        path += ".json"
+    return path or None
+
+
+def show_error(parent, title: str, message: str) -> None:
+    """A failure the user should read: `message` is the error's one plain sentence."""
+    _Box.warning(parent, title, message)
+
+
+def ask_recover(parent, description: str) -> bool:
+    """True to reopen a recovery copy left by a crash, False to throw it away."""
+    answer = _Box.question(
+        parent, "Recover unsaved work?",
+        f"ConvNet Designer did not close normally. A recovery copy of {description} "
+        "was found. Open it? (No discards it.)",
+        _Box.StandardButton.Yes | _Box.StandardButton.No, _Box.StandardButton.Yes)
+    return answer == _Box.StandardButton.Yes

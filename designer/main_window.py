@@ -1,0 +1,328 @@
+"""The main window: palette, canvas, properties, inspector and memory docks, menus, files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from designer import dialogs
+from designer.canvas.icons import app_icon
+from designer.canvas.mime import network_file_from_mime
+from designer.canvas.palette import LayerPalette
+from designer.canvas.view import CanvasView, set_shortcut
+from designer.document import NetworkDocument
+from designer.files import (
+    Autosaver, add_recent_file, orphaned_recoveries, recent_files, remove_recent_file,
+)
+from designer.inspector import InspectorPanel
+from designer.memory_panel import MemoryPanel
+from designer.properties import PropertiesPanel
+from engine.errors import NetworkFileError
+from engine.netfile import load_network, save_network
+from engine.shapes import format_bytes
+from engine.spec import NetworkSpec, network
+
+Area = QtCore.Qt.DockWidgetArea
+Keys = QtGui.QKeySequence.StandardKey
+NETWORKS = Path(__file__).resolve().parent.parent / "resources" / "networks"
+TEMPLATES = (("LeNet-5", "lenet5.json"), ("AlexNet", "alexnet.json"), ("ZF Net", "zfnet.json"),
+             ("VGG-16", "vgg16.json"), ("CIFAR-10 example", "cifar10.json"),
+             ("Default (digits 8×8)", "default.json"))
+DEFAULT_NETWORK = NETWORKS / "default.json"
+APP_TITLE = "ConvNet Designer"
+STATUS_MS = 5000
+
+
+class MainWindow(QtWidgets.QMainWindow):
+    """One window edits one `NetworkDocument`; opening a file resets that document.
+
+    Others extend it through `add_dock_panel` (a dock listed in View) and
+    `set_editing_locked` (freeze the network, e.g. while training). `about_to_close`
+    is emitted once a close has been accepted, before the window goes away.
+    """
+
+    about_to_close = QtCore.Signal()
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setObjectName("MainWindow")
+        self.setWindowIcon(app_icon())
+        self.setMinimumSize(900, 560)
+        self.setAcceptDrops(True)
+        self.document = NetworkDocument(load_network(DEFAULT_NETWORK))
+        self.canvas = CanvasView(self.document)
+        self.setCentralWidget(self.canvas)
+        self.palette_view = LayerPalette()
+        self.palette_view.type_activated.connect(self.document.add_layer)
+        self.properties = PropertiesPanel(self.document)
+        self.inspector = InspectorPanel(self.document)
+        self.memory = MemoryPanel(self.document)
+        self.history = QtWidgets.QUndoView(self.document.undo_stack)
+        self.history.setEmptyLabel("<opened>")
+        self.docks: list[QtWidgets.QDockWidget] = []
+        self._build_docks()
+        self._build_menus()
+        self.summary = QtWidgets.QLabel()
+        self.statusBar().addPermanentWidget(self.summary)
+        self.autosaver = Autosaver(self.document, self)
+        self.document.spec_changed.connect(self._show_summary)
+        self.document.path_changed.connect(self._update_title)
+        self.document.spec_changed.connect(self._update_title)
+        self.document.dirty_changed.connect(self.setWindowModified)
+        self._show_summary()
+        self._update_title()
+        self._restore_layout()
+
+    # --- layout -------------------------------------------------------------------------
+    def add_dock_panel(self, widget: QtWidgets.QWidget, title: str,
+                       area: Area = Area.RightDockWidgetArea,
+                       tabify_with: QtWidgets.QDockWidget | None = None) -> QtWidgets.QDockWidget:
+        """Put `widget` in a dock listed in View; its place is remembered between runs."""
+        dock = QtWidgets.QDockWidget(title, self)
+        dock.setObjectName(title.replace(" ", "") + "Dock")
+        dock.setWidget(widget)
+        self.addDockWidget(area, dock)
+        if tabify_with is not None:
+            self.tabifyDockWidget(tabify_with, dock)
+        self.restoreDockWidget(dock)
+        self.docks.append(dock)
+        if hasattr(self, "view_menu"):
+            self.view_menu.addAction(dock.toggleViewAction())
+        return dock
+
+    def _build_docks(self) -> None:
+        self.palette_dock = self.add_dock_panel(self.palette_view, "Layers", Area.LeftDockWidgetArea)
+        self.properties_dock = self.add_dock_panel(self.properties, "Properties")
+        self.inspector_dock = self.add_dock_panel(self.inspector, "Inspector")
+        self.memory_dock = self.add_dock_panel(self.memory, "Memory", tabify_with=self.inspector_dock)
+        self.history_dock = self.add_dock_panel(self.history, "History", tabify_with=self.memory_dock)
+        self.history_dock.hide()
+        self.inspector_dock.raise_()
+        self.setCorner(QtCore.Qt.Corner.BottomLeftCorner, Area.LeftDockWidgetArea)
+        self.resizeDocks([self.palette_dock, self.properties_dock], [220, 600],
+                         QtCore.Qt.Orientation.Horizontal)
+        self.resizeDocks([self.properties_dock, self.inspector_dock], [280, 520],
+                         QtCore.Qt.Orientation.Vertical)
+
+    def _build_menus(self) -> None:
+        bar = self.menuBar()
+        file_menu = bar.addMenu("&File")
+        self.file_actions = {
+            "new": self._action(file_menu, "&New", self.new_network, Keys.New),
+            "open": self._action(file_menu, "&Open…", self.open_dialog, Keys.Open),
+        }
+        templates = file_menu.addMenu("Open &Template")
+        for title, file in TEMPLATES:
+            self._action(templates, title, lambda _=False, f=file: self.open_template(NETWORKS / f))
+        self.recent_menu = file_menu.addMenu("Open &Recent")
+        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        file_menu.addSeparator()
+        self._action(file_menu, "&Save", self.save, Keys.Save)
+        self._action(file_menu, "Save &As…", self.save_as, Keys.SaveAs)
+        file_menu.addSeparator()
+        quit_action = self._action(file_menu, "&Quit", self.close, QtGui.QKeySequence("Ctrl+Q"))
+        quit_action.setMenuRole(QtGui.QAction.MenuRole.QuitRole)
+        self.file_actions.update(templates=templates.menuAction(), recent=self.recent_menu.menuAction())
+
+        edit_menu = bar.addMenu("&Edit")
+        stack = self.document.undo_stack
+        self.undo_action = stack.createUndoAction(self, "&Undo")
+        set_shortcut(self.undo_action, Keys.Undo)
+        self.redo_action = stack.createRedoAction(self, "&Redo")
+        set_shortcut(self.redo_action, Keys.Redo)
+        edit_menu.addActions([self.undo_action, self.redo_action])
+        edit_menu.addSeparator()
+        for name in ("cut", "copy", "paste", "duplicate", "delete"):
+            edit_menu.addAction(self.canvas.actions[name])
+        edit_menu.addSeparator()
+        for name in ("rename", "select_all"):
+            edit_menu.addAction(self.canvas.actions[name])
+        edit_menu.addSeparator()
+        self._action(edit_menu, "&History…", self.show_history)
+
+        self.view_menu = bar.addMenu("&View")
+        for dock in self.docks:
+            self.view_menu.addAction(dock.toggleViewAction())
+
+    def _action(self, menu: QtWidgets.QMenu, text: str, slot, shortcut=None) -> QtGui.QAction:
+        action = menu.addAction(text)
+        action.triggered.connect(lambda _=False: slot())
+        if shortcut is not None:
+            set_shortcut(action, shortcut)
+        return action
+
+    def show_history(self) -> None:
+        self.history_dock.show()
+        self.history_dock.raise_()
+
+    def _restore_layout(self) -> None:
+        settings = QtCore.QSettings()
+        geometry = settings.value("window/geometry")
+        if geometry is None or not self.restoreGeometry(geometry):
+            self.resize(1440, 900)
+        state = settings.value("window/state")
+        if state is not None:
+            self.restoreState(state)
+
+    def _save_layout(self) -> None:
+        settings = QtCore.QSettings()
+        settings.setValue("window/geometry", self.saveGeometry())
+        settings.setValue("window/state", self.saveState())
+
+    # --- locking ------------------------------------------------------------------------
+    def set_editing_locked(self, locked: bool) -> None:
+        """Freeze the network (e.g. while it trains): no edits, no undo, no other file."""
+        self.document.set_locked(locked)
+        stack = self.document.undo_stack
+        self.undo_action.setEnabled(not locked and stack.canUndo())
+        self.redo_action.setEnabled(not locked and stack.canRedo())
+        for widget in (self.palette_view, self.properties, self.history):
+            widget.setEnabled(not locked)
+        for action in self.file_actions.values():
+            action.setEnabled(not locked)
+        self.statusBar().showMessage(
+            "The network is locked while it trains." if locked else "The network can be edited again.",
+            STATUS_MS)
+
+    # --- title and status ---------------------------------------------------------------
+    def display_name(self) -> str:
+        path = self.document.path
+        return path.name if path else self.document.spec.name
+
+    def _update_title(self) -> None:
+        self.setWindowTitle(f"{self.display_name()}[*] — {APP_TITLE}")
+        self.setWindowModified(self.document.dirty)
+
+    def _show_summary(self) -> None:
+        analysis = self.document.analysis
+        errors = len(analysis.errors)
+        if errors:
+            text = f"{errors} layer{'s' if errors > 1 else ''} with errors (red cards)"
+        elif analysis.network_error:
+            text = analysis.network_error
+        else:
+            memory = format_bytes(analysis.total_activations * 4)
+            text = (f"{len(analysis.layers)} layers · {analysis.total_params:,} parameters · "
+                    f"{memory} activations per image · output {analysis.output}")
+        self.summary.setText(text)
+
+    # --- files --------------------------------------------------------------------------
+    def maybe_save(self) -> bool:
+        """True when the current network may be replaced: saved, discarded or unchanged."""
+        if not self.document.dirty:
+            return True
+        answer = dialogs.ask_save_changes(self, self.display_name())
+        if answer == "save":
+            return self.save()
+        return answer == "discard"
+
+    def new_network(self) -> None:
+        if self.maybe_save():
+            self.document.reset(network("Untitled", (32, 32, 3)), None)
+            self.statusBar().showMessage("New network: drag layers from the palette.", STATUS_MS)
+
+    def open_dialog(self) -> None:
+        if self.maybe_save():
+            path = dialogs.ask_open_path(self, self._folder())
+            if path:
+                self.load(Path(path))
+
+    def open_path(self, path: Path) -> bool:
+        """Open a network file after asking about unsaved changes (recent files, drops)."""
+        return self.maybe_save() and self.load(Path(path))
+
+    def open_template(self, path: Path) -> bool:
+        """A template opens untitled, so saving it asks for a new file."""
+        spec = self.maybe_save() and self._read(path)
+        if spec:
+            self.document.reset(spec, None)
+            self.statusBar().showMessage(f"Opened the template {spec.name}", STATUS_MS)
+        return bool(spec)
+
+    def load(self, path: Path) -> bool:
+        """Replace the network with the file's; a bad file changes nothing and says why."""
+        spec = self._read(path)
+        if spec:
+            self.document.reset(spec, path)
+            add_recent_file(path)
+            self.statusBar().showMessage(f"Opened {path}", STATUS_MS)
+        return bool(spec)
+
+    def _read(self, path: Path) -> NetworkSpec | None:
+        try:
+            return load_network(path)
+        except NetworkFileError as e:
+            dialogs.show_error(self, "Cannot open network", str(e))
+            if not path.exists():
+                remove_recent_file(path)
+            return None
+
+    def save(self) -> bool:
+        return self._write(self.document.path) if self.document.path else self.save_as()
+
+    def save_as(self) -> bool:
+        name = self.document.path.name if self.document.path else self.document.spec.name
+        stem = "".join(c if c.isalnum() or c in "-_" else "_" for c in Path(name).stem) or "network"
+        path = dialogs.ask_save_path(self, str(Path(self._folder()) / f"{stem}.json"))
+        return self._write(Path(path)) if path else False
+
+    def _write(self, path: Path) -> bool:
+        try:
+            save_network(self.document.spec, path)
+        except NetworkFileError as e:
+            dialogs.show_error(self, "Cannot save network", str(e))
+            return False
+        self.document.set_path(path)
+        self.document.mark_saved()
+        add_recent_file(path)
+        self.statusBar().showMessage(f"Saved {path}", STATUS_MS)
+        return True
+
+    def _folder(self) -> str:
+        if self.document.path:
+            return str(self.document.path.parent)
+        recent = recent_files()
+        return str(recent[0].parent) if recent else str(Path.home())
+
+    def _fill_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        files = recent_files()
+        for i, path in enumerate(files, start=1):
+            action = self.recent_menu.addAction(f"&{i} {path.name}  —  {path.parent}")
+            action.triggered.connect(lambda _=False, p=path: self.open_path(p))
+        if not files:
+            self.recent_menu.addAction("No recent files").setEnabled(False)
+
+    def offer_recovery(self) -> bool:
+        """After a crash, offer the recovery copies it left; True if one was opened."""
+        for recovery in orphaned_recoveries():
+            if dialogs.ask_recover(self, recovery.describe()):
+                self.document.reset(recovery.spec, recovery.source, dirty=True)
+                recovery.discard()
+                self.autosaver.save_now()
+                self.statusBar().showMessage("Recovered unsaved work; save it to keep it.", STATUS_MS)
+                return True
+            recovery.discard()
+        return False
+
+    # --- window events ------------------------------------------------------------------
+    def dragEnterEvent(self, event: QtGui.QDragEnterEvent) -> None:
+        if network_file_from_mime(event.mimeData()) and not self.document.locked:
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QtGui.QDropEvent) -> None:
+        path = network_file_from_mime(event.mimeData())
+        if path and not self.document.locked:
+            event.acceptProposedAction()
+            # Open after the drop returns so a dialog does not run inside the drag.
+            QtCore.QTimer.singleShot(0, lambda: self.open_path(path))
+
+    def closeEvent(self, event: QtGui.QCloseEvent) -> None:
+        if not self.maybe_save():
+            event.ignore()
+            return
+        self._save_layout()
+        self.about_to_close.emit()
+        self.autosaver.close()
+        event.accept()

@@ -1,0 +1,257 @@
+"""The canvas and palette driven like a user would: drops, drags, clicks, keys, menus."""
+
+import html
+
+import pytest
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from designer.canvas.card import CARD_GAP, VolumeScale, card_summary, card_tooltip
+from designer.canvas.menus import build_context_menu
+from designer.canvas.mime import (
+    LAYER_TYPE_MIME, layer_ids_mime, layer_type_from_mime, layer_type_mime, layers_from_mime,
+    layers_mime,
+)
+from engine.shapes import analyse
+from engine.spec import CATALOGUE, make_layer, network
+
+Qt = QtCore.Qt
+
+
+def gap_point(canvas, gap):
+    """A point in the canvas viewport in the gap above card `gap`."""
+    rect = canvas.card_rect(gap)
+    return QtCore.QPoint(int(rect.center().x()), int(rect.top() - CARD_GAP / 2))
+
+
+def card_point(canvas, index):
+    return canvas.card_rect(index).center().toPoint()
+
+
+def click(qtbot, canvas, index, modifier=Qt.KeyboardModifier.NoModifier):
+    qtbot.mouseClick(canvas.viewport(), Qt.MouseButton.LeftButton, modifier, card_point(canvas, index))
+
+
+def names(document):
+    return [l.name for l in document.spec.layers]
+
+
+def test_palette_items_carry_their_type_in_the_shared_mime_type(window):
+    palette = window.palette_view
+    assert palette.mimeTypes() == [LAYER_TYPE_MIME]
+    for key, kind in CATALOGUE.items():
+        item = palette.item_for(key)
+        assert item.parent().text(0) == kind.group
+        assert layer_type_from_mime(palette.mimeData([item])) == key
+        assert html.escape(kind.description) in item.toolTip(0)
+        assert all(html.escape(p.label) in item.toolTip(0) for p in kind.params)
+        assert not item.icon(0).isNull()
+
+
+@pytest.mark.parametrize("key", list(CATALOGUE))
+def test_dropping_each_type_inserts_it_where_the_marker_shows(window, send_drag, key):
+    canvas, document = window.canvas, window.document
+    before = document.spec
+    send_drag(canvas, layer_type_mime(key), gap_point(canvas, 2), drop=False)
+    assert canvas.drop_gap == 2  # the insertion marker sits between cards 1 and 2
+    assert send_drag(canvas, layer_type_mime(key), gap_point(canvas, 2))
+    assert canvas.drop_gap is None
+    assert len(document.spec) == len(before) + 1
+    added = document.spec.layers[2]
+    assert added.type == key and dict(added.params) == CATALOGUE[key].defaults
+    assert document.selected_ids == (added.id,)
+    assert window.undo_action.text() == f"&Undo Add {CATALOGUE[key].title} {added.name}"
+    document.undo_stack.undo()
+    assert document.spec == before
+
+
+def test_drop_at_the_top_and_bottom_of_the_stack(window, send_drag):
+    canvas, document = window.canvas, window.document
+    send_drag(canvas, layer_type_mime("relu"), QtCore.QPoint(100, 1))
+    assert document.spec.layers[0].type == "relu"
+    send_drag(canvas, layer_type_mime("fc"), QtCore.QPoint(100, canvas.viewport().height() - 40))
+    assert document.spec.layers[-1].type == "fc"
+
+
+def test_foreign_drags_are_refused(window, send_drag):
+    mime = QtCore.QMimeData()
+    mime.setText("conv")
+    before = window.document.spec
+    assert not send_drag(window.canvas, mime, gap_point(window.canvas, 1))
+    assert not send_drag(window.canvas, layer_ids_mime(["not-a-layer"]), gap_point(window.canvas, 1))
+    assert window.document.spec == before
+
+
+def test_double_clicking_a_palette_type_adds_it_above_the_loss(window, qtbot):
+    palette = window.palette_view
+    rect = palette.visualItemRect(palette.item_for("dropout"))
+    qtbot.mouseClick(palette.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    qtbot.mouseDClick(palette.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    layers = window.document.spec.layers
+    assert layers[-2].type == "dropout" and layers[-1].type == "softmax"
+
+
+def test_click_ctrl_click_and_shift_click_select(window, qtbot):
+    canvas, document = window.canvas, window.document
+    ids = [l.id for l in document.spec.layers]
+    click(qtbot, canvas, 1)
+    assert document.selected_ids == (ids[1],)
+    click(qtbot, canvas, 4, Qt.KeyboardModifier.ShiftModifier)
+    assert document.selected_ids == tuple(ids[1:5])
+    click(qtbot, canvas, 3, Qt.KeyboardModifier.ControlModifier)
+    assert document.selected_ids == (ids[1], ids[2], ids[4])
+    click(qtbot, canvas, 6, Qt.KeyboardModifier.ControlModifier)
+    assert document.selected_ids == (ids[1], ids[2], ids[4], ids[6])
+    click(qtbot, canvas, 2)  # a plain click inside a selection keeps only that card
+    assert document.selected_ids == (ids[2],)
+    qtbot.keyClick(canvas, Qt.Key.Key_Down)
+    assert document.selected_ids == (ids[3],)
+
+
+def test_dragging_selected_cards_moves_them_in_one_undo_step(window, qtbot, send_drag):
+    canvas, document = window.canvas, window.document
+    original = document.spec
+    click(qtbot, canvas, 1)
+    click(qtbot, canvas, 2, Qt.KeyboardModifier.ShiftModifier)
+    moving = list(document.selected_ids)
+    assert send_drag(canvas, layer_ids_mime(moving), gap_point(canvas, 5))
+    assert document.spec == original.moved(moving, 5)
+    assert names(document)[1:5] == ["pool1", "conv2", "conv1", "relu1"]
+    assert window.undo_action.text() == "&Undo Move conv1, relu1"
+    document.undo_stack.undo()
+    assert document.spec == original
+
+
+def test_delete_key_removes_the_selection_and_undo_redo_restore_exactly(window, qtbot):
+    canvas, document = window.canvas, window.document
+    window.activateWindow()
+    original = document.spec
+    click(qtbot, canvas, 2)
+    click(qtbot, canvas, 3, Qt.KeyboardModifier.ControlModifier)
+    qtbot.keyClick(canvas, Qt.Key.Key_Delete)
+    assert names(document) == [n for n in names_of(original) if n not in ("relu1", "pool1")]
+    after = document.spec
+    qtbot.keyClick(canvas, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert document.spec == original
+    qtbot.keyClick(canvas, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    assert document.spec == after
+
+
+def names_of(spec):
+    return [l.name for l in spec.layers]
+
+
+def test_copy_paste_and_duplicate_make_fresh_ids_and_unique_names(window, qtbot):
+    canvas, document = window.canvas, window.document
+    click(qtbot, canvas, 1)  # conv1
+    qtbot.keyClick(canvas, Qt.Key.Key_C, Qt.KeyboardModifier.ControlModifier)
+    qtbot.keyClick(canvas, Qt.Key.Key_V, Qt.KeyboardModifier.ControlModifier)
+    pasted = document.spec.layers[2]
+    assert pasted.type == "conv" and pasted.name == "conv3"
+    assert pasted.id != document.spec.layers[1].id
+    assert dict(pasted.params) == dict(document.spec.layers[1].params)
+    assert document.selected_ids == (pasted.id,)
+    qtbot.keyClick(canvas, Qt.Key.Key_D, Qt.KeyboardModifier.ControlModifier)
+    assert names(document)[3] == "conv4"
+    assert len({l.id for l in document.spec.layers}) == len(document.spec)
+    assert window.undo_action.text() == "&Undo Duplicate conv4"
+
+
+def test_cut_then_paste_keeps_the_name(window, qtbot):
+    canvas, document = window.canvas, window.document
+    click(qtbot, canvas, 4)  # conv2
+    canvas.actions["cut"].trigger()
+    assert "conv2" not in names(document)
+    click(qtbot, canvas, 0)
+    canvas.actions["paste"].trigger()
+    assert names(document)[1] == "conv2"
+
+
+def test_clipboard_text_round_trips_and_rejects_garbage():
+    layers = [make_layer("conv", "c", filters=8), make_layer("dropout", "d", p=0.25)]
+    back = layers_from_mime(layers_mime(layers))
+    assert [(l.type, l.name, dict(l.params)) for l in back] == \
+        [(l.type, l.name, dict(l.params)) for l in layers]
+    for text in ("conv", "[1, 2]", '[{"type": "conv", "filters": -3}]', "{}"):
+        mime = QtCore.QMimeData()
+        mime.setText(text)
+        assert layers_from_mime(mime) == []
+
+
+def test_double_click_edits_the_name_inline(window, qtbot):
+    canvas, document = window.canvas, window.document
+    qtbot.mouseDClick(canvas.viewport(), Qt.MouseButton.LeftButton, pos=card_point(canvas, 1))
+    editor = canvas.findChild(QtWidgets.QLineEdit)
+    assert editor is not None and editor.text() == "conv1"
+    editor.setText("features")
+    qtbot.keyClick(editor, Qt.Key.Key_Return)
+    assert document.spec.layers[1].name == "features"
+    assert window.undo_action.text() == "&Undo Rename conv1 to features"
+    qtbot.mouseDClick(canvas.viewport(), Qt.MouseButton.LeftButton, pos=card_point(canvas, 2))
+    editor = canvas.findChild(QtWidgets.QLineEdit)
+    editor.setText("ignored")
+    qtbot.keyClick(editor, Qt.Key.Key_Escape)
+    assert document.spec.layers[2].name == "relu1"
+
+
+def type_action(menu, title):
+    return next(a for a in menu.actions() if a.text() == title and not a.isSeparator())
+
+
+def test_context_menu_inserts_above_and_below(window):
+    canvas, document = window.canvas, window.document
+    menu = build_context_menu(canvas, 3)
+    submenus = {a.text(): a.menu() for a in menu.actions() if a.menu()}
+    assert set(submenus) == {"Insert above", "Insert below"}
+    pooling = type_action(submenus["Insert above"], "Pooling")
+    pooling.trigger()
+    assert document.spec.layers[3].type == "pool"
+    fc = type_action(submenus["Insert below"], "Fully-connected")
+    fc.trigger()
+    assert document.spec.layers[4].type == "fc"
+    texts = [a.text() for a in menu.actions() if not a.menu() and not a.isSeparator()]
+    assert {"D&uplicate", "&Delete", "&Copy", "&Paste"} <= set(texts)
+
+
+def test_cards_summarise_hyperparameters_as_the_notes_write_them():
+    assert card_summary(make_layer("conv", filters=32, size=3, stride=1, pad=1)) == "CONV 3×3 ×32, S1 P1"
+    assert card_summary(make_layer("pool")) == "POOL max 2×2 S2"
+    assert card_summary(make_layer("fc", units=10)) == "FC 10"
+    assert card_summary(make_layer("dropout", p=0.5)) == "DROP p=0.5"
+    assert card_summary(make_layer("input", width=32, height=32, depth=3)) == "INPUT 32×32×3"
+
+
+def test_volume_blocks_shrink_with_space_and_grow_with_depth(open_document):
+    analysis = open_document("vgg16").analysis
+    scale = VolumeScale.of(analysis)
+    convs = [i for i in analysis.layers if i.layer.type == "conv"]
+    first, last = scale.block(convs[0].output), scale.block(convs[-1].output)
+    assert first.height() > last.height() and first.width() < last.width()
+
+
+def test_a_card_with_an_error_is_red_and_says_why(window, qtbot):
+    canvas, document = window.canvas, window.document
+    conv = document.spec.layers[1]
+    document.set_params(conv.id, stride=3, size=4, pad=0)
+    info = document.analysis.layers[1]
+    assert info.error and info.error in card_tooltip(info)
+    image = canvas.viewport().grab().toImage()
+    rect = canvas.card_rect(1)
+    bad = image.pixelColor(int(rect.center().x()), int(rect.bottom() - 3))
+    fine = image.pixelColor(int(rect.center().x()), int(canvas.card_rect(0).bottom() - 3))
+    assert bad.red() - bad.green() > fine.red() - fine.green() + 15
+
+
+def test_locked_canvas_refuses_edits(window, qtbot, send_drag):
+    canvas, document = window.canvas, window.document
+    before = document.spec
+    click(qtbot, canvas, 1)
+    window.set_editing_locked(True)
+    assert not send_drag(canvas, layer_type_mime("conv"), gap_point(canvas, 1))
+    canvas.delete_selected()
+    document.add_layer("relu")
+    assert document.spec == before
+    assert not canvas.actions["delete"].isEnabled() and canvas.actions["copy"].isEnabled()
+    assert not window.undo_action.isEnabled() and not window.palette_view.isEnabled()
+    window.set_editing_locked(False)
+    canvas.delete_selected()
+    assert len(document.spec) == len(before) - 1
