@@ -19,7 +19,6 @@ class Dropout(Layer):
         p = self.spec["p"]
         if not train:
             return x, lambda dy: dy
-        xp = self.xp
         keep = self.backend.random(self.rng, x.shape) >= p
         scale = keep.astype(x.dtype)
         scale *= 1.0 / (1.0 - p)
