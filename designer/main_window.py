@@ -18,6 +18,7 @@ from designer.files import (
 from designer.inspector import InspectorPanel
 from designer.memory_panel import MemoryPanel
 from designer.properties import PropertiesPanel
+from designer.training.panel import TrainPanel
 from engine.errors import NetworkFileError
 from engine.netfile import load_network, save_network
 from engine.shapes import format_bytes
@@ -58,6 +59,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.properties = PropertiesPanel(self.document)
         self.inspector = InspectorPanel(self.document)
         self.memory = MemoryPanel(self.document)
+        self.train_panel = TrainPanel(self.document)
         self.history = QtWidgets.QUndoView(self.document.undo_stack)
         self.history.setEmptyLabel("<opened>")
         self.docks: list[QtWidgets.QDockWidget] = []
@@ -73,6 +75,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._show_summary()
         self._update_title()
         self._restore_layout()
+        self.train_panel.attach(self)
 
     # --- layout -------------------------------------------------------------------------
     def add_dock_panel(self, widget: QtWidgets.QWidget, title: str,
@@ -96,7 +99,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.properties_dock = self.add_dock_panel(self.properties, "Properties")
         self.inspector_dock = self.add_dock_panel(self.inspector, "Inspector")
         self.memory_dock = self.add_dock_panel(self.memory, "Memory", tabify_with=self.inspector_dock)
-        self.history_dock = self.add_dock_panel(self.history, "History", tabify_with=self.memory_dock)
+        self.training_dock = self.add_dock_panel(self.train_panel, "Training",
+                                                 tabify_with=self.memory_dock)
+        self.history_dock = self.add_dock_panel(self.history, "History", tabify_with=self.training_dock)
         self.history_dock.hide()
         self.inspector_dock.raise_()
         self.setCorner(QtCore.Qt.Corner.BottomLeftCorner, Area.LeftDockWidgetArea)
@@ -120,6 +125,8 @@ class MainWindow(QtWidgets.QMainWindow):
         file_menu.addSeparator()
         self._action(file_menu, "&Save", self.save, Keys.Save)
         self._action(file_menu, "Save &As…", self.save_as, Keys.SaveAs)
+        file_menu.addSeparator()
+        file_menu.addActions([self.train_panel.open_action, self.train_panel.save_action])
         file_menu.addSeparator()
         quit_action = self._action(file_menu, "&Quit", self.close, QtGui.QKeySequence("Ctrl+Q"))
         quit_action.setMenuRole(QtGui.QAction.MenuRole.QuitRole)

@@ -50,11 +50,15 @@ def _send_drag(widget, mime, pos, drop=True):
     from PySide6 import QtGui, QtWidgets
     target = widget.viewport() if isinstance(widget, QtWidgets.QAbstractScrollArea) else widget
     actions = QtCore.Qt.DropAction.CopyAction | QtCore.Qt.DropAction.MoveAction
-    p = QtCore.QPointF(pos)
-    args = (p, actions, mime, QtCore.Qt.MouseButton.LeftButton, QtCore.Qt.KeyboardModifier.NoModifier)
-    events = [QtGui.QDragEnterEvent(*args), QtGui.QDragMoveEvent(*args)]
-    if drop:
-        events.append(QtGui.QDropEvent(*args))
+    rest = (actions, mime, QtCore.Qt.MouseButton.LeftButton, QtCore.Qt.KeyboardModifier.NoModifier)
+
+    def make(kind):  # PySide6 6.12 wants a QPointF where 6.11 wants a QPoint
+        try:
+            return kind(QtCore.QPointF(pos), *rest)
+        except TypeError:
+            return kind(QtCore.QPoint(pos), *rest)
+    kinds = (QtGui.QDragEnterEvent, QtGui.QDragMoveEvent) + ((QtGui.QDropEvent,) if drop else ())
+    events = [make(kind) for kind in kinds]
     for event in events:
         QtWidgets.QApplication.sendEvent(target, event)
     return events[-1].isAccepted()
