@@ -102,7 +102,8 @@ def run(args: argparse.Namespace) -> int:
           f"{len(data.val_x):,} validation images of {data.volume}; {c.optimizer}, lr {c.lr:g}, "
           f"{c.schedule} schedule, batch {c.batch_size}, {trainer.backend.name.upper()}")
     if trainer.epoch >= c.epochs:
-        print(f"Already trained for {trainer.epoch} epochs; ask for more with --epochs.")
+        done = f"{trainer.epoch} epoch{'s' if trainer.epoch != 1 else ''}"
+        print(f"Already trained for {done}; ask for more with --epochs.")
         return 0
     log = open(args.json_log, "a", encoding="utf-8") if args.json_log else None
     previous = signal.signal(signal.SIGINT, lambda *_: control.stop())
