@@ -306,7 +306,10 @@ class Trainer:
             else:
                 out, _ = self.model.forward(batch, train=False, upto=layer_id)
             outputs.append(self.backend.to_numpy(out).astype(np.float32, copy=False))
-        return np.concatenate(outputs) if outputs else np.zeros((0,), np.float32)
+        if not outputs:
+            v = self.model.analysis.layers[index].output
+            return np.zeros((0, v.height, v.width, v.depth), np.float32)
+        return np.concatenate(outputs)
 
     def weights(self, layer_id: str) -> dict[str, np.ndarray]:
         """Copies of a layer's parameters, e.g. conv {"W": (F, F, D1, K), "b": (K,)}."""

@@ -102,6 +102,7 @@ def test_inspection_returns_numpy():
     assert a.shape == (5, 8, 8, 4) and a.dtype == np.float32 and isinstance(a, np.ndarray)
     assert trainer.activations(pool, data.val_x[:5]).shape == (5, 4, 4, 4)
     assert trainer.activations(spec.layers[0].id, data.val_x[:2]).shape == (2, 8, 8, 1)
+    assert trainer.activations(pool, data.val_x[:0]).shape == (0, 4, 4, 4)
     probabilities = trainer.activations(loss, data.val_x[:5])
     np.testing.assert_allclose(probabilities.sum(axis=-1), 1, rtol=1e-5)
     w = trainer.weights(conv)
