@@ -80,8 +80,10 @@ class Recovery:
 def orphaned_recoveries() -> list[Recovery]:
     """Recovery copies of crashed windows, newest first; unreadable ones are removed."""
     folder = recovery_folder()
+    if not folder.exists():
+        return []
     found = []
-    for file in sorted(folder.glob("recovery-*.json")) if folder.exists() else ():
+    for file in sorted(folder.glob("recovery-*.json")):
         lock = _lock_for(file)
         if not lock.tryLock(0):
             continue  # its window is still running
@@ -93,6 +95,10 @@ def orphaned_recoveries() -> list[Recovery]:
         except (OSError, ValueError, KeyError, TypeError, NetworkFileError):
             file.unlink(missing_ok=True)
             lock.unlock()
+    for stray in folder.glob("recovery-*.lock"):
+        lock = _lock_for(stray)
+        if not stray.with_suffix(".json").exists() and lock.tryLock(0):
+            lock.unlock()  # a crash before the first autosave left only the lock
     return sorted(found, key=lambda r: r.saved, reverse=True)
 
 

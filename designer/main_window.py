@@ -76,14 +76,26 @@ class MainWindow(QtWidgets.QMainWindow):
         self._update_title()
         self._restore_layout()
         self.train_panel.attach(self)
+        self.canvas.setFocus()
 
     # --- layout -------------------------------------------------------------------------
     def add_dock_panel(self, widget: QtWidgets.QWidget, title: str,
                        area: Area = Area.RightDockWidgetArea,
-                       tabify_with: QtWidgets.QDockWidget | None = None) -> QtWidgets.QDockWidget:
-        """Put `widget` in a dock listed in View; its place is remembered between runs."""
+                       tabify_with: QtWidgets.QDockWidget | None = None,
+                       scrollable: bool = False) -> QtWidgets.QDockWidget:
+        """Put `widget` in a dock listed in View; its place is remembered between runs.
+
+        `scrollable` wraps a large panel in a scroll area, so its minimum size does not
+        squeeze the canvas: the dock can be made smaller than the panel, or floated.
+        """
         dock = QtWidgets.QDockWidget(title, self)
         dock.setObjectName(title.replace(" ", "") + "Dock")
+        if scrollable:
+            scroll = QtWidgets.QScrollArea()
+            scroll.setWidgetResizable(True)
+            scroll.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
+            scroll.setWidget(widget)
+            widget = scroll
         dock.setWidget(widget)
         self.addDockWidget(area, dock)
         if tabify_with is not None:
@@ -98,17 +110,14 @@ class MainWindow(QtWidgets.QMainWindow):
         self.palette_dock = self.add_dock_panel(self.palette_view, "Layers", Area.LeftDockWidgetArea)
         self.properties_dock = self.add_dock_panel(self.properties, "Properties")
         self.inspector_dock = self.add_dock_panel(self.inspector, "Inspector")
-        self.memory_dock = self.add_dock_panel(self.memory, "Memory", tabify_with=self.inspector_dock)
+        self.memory_dock = self.add_dock_panel(self.memory, "Memory", tabify_with=self.inspector_dock,
+                                               scrollable=True)
+        self.history_dock = self.add_dock_panel(self.history, "History", tabify_with=self.memory_dock)
         self.training_dock = self.add_dock_panel(self.train_panel, "Training",
-                                                 tabify_with=self.memory_dock)
-        self.history_dock = self.add_dock_panel(self.history, "History", tabify_with=self.training_dock)
+                                                 Area.BottomDockWidgetArea, scrollable=True)
         self.history_dock.hide()
         self.inspector_dock.raise_()
         self.setCorner(QtCore.Qt.Corner.BottomLeftCorner, Area.LeftDockWidgetArea)
-        self.resizeDocks([self.palette_dock, self.properties_dock], [220, 600],
-                         QtCore.Qt.Orientation.Horizontal)
-        self.resizeDocks([self.properties_dock, self.inspector_dock], [280, 520],
-                         QtCore.Qt.Orientation.Vertical)
 
     def _build_menus(self) -> None:
         bar = self.menuBar()
@@ -169,8 +178,16 @@ class MainWindow(QtWidgets.QMainWindow):
         if geometry is None or not self.restoreGeometry(geometry):
             self.resize(1440, 900)
         state = settings.value("window/state")
-        if state is not None:
-            self.restoreState(state)
+        self._needs_default_sizes = state is None or not self.restoreState(state)
+
+    def showEvent(self, event: QtGui.QShowEvent) -> None:
+        super().showEvent(event)
+        if self._needs_default_sizes:  # dock sizes only take once the window has its size
+            self._needs_default_sizes = False
+            horizontal, vertical = QtCore.Qt.Orientation.Horizontal, QtCore.Qt.Orientation.Vertical
+            self.resizeDocks([self.palette_dock, self.properties_dock], [220, 600], horizontal)
+            self.resizeDocks([self.training_dock], [260], vertical)
+            self.resizeDocks([self.properties_dock, self.inspector_dock], [280, 300], vertical)
 
     def _save_layout(self) -> None:
         settings = QtCore.QSettings()

@@ -36,7 +36,7 @@ class CanvasView(QtWidgets.QAbstractScrollArea):
         self._name_editor: QtWidgets.QLineEdit | None = None
         self.setAcceptDrops(True)
         self.setFocusPolicy(QtCore.Qt.FocusPolicy.StrongFocus)
-        self.setMinimumSize(380, 240)
+        self.setMinimumSize(460, 240)
         self.viewport().setBackgroundRole(QtGui.QPalette.ColorRole.Window)
         self.verticalScrollBar().setSingleStep(24)
         self.actions = self._make_actions()

@@ -68,7 +68,10 @@ def test_drop_at_the_top_and_bottom_of_the_stack(window, send_drag):
     canvas, document = window.canvas, window.document
     send_drag(canvas, layer_type_mime("relu"), QtCore.QPoint(100, 1))
     assert document.spec.layers[0].type == "relu"
-    send_drag(canvas, layer_type_mime("fc"), QtCore.QPoint(100, canvas.viewport().height() - 40))
+    bar = canvas.verticalScrollBar()
+    bar.setValue(bar.maximum())
+    below_last = canvas.card_rect(len(document.spec) - 1).bottom() + 4
+    send_drag(canvas, layer_type_mime("fc"), QtCore.QPoint(100, int(below_last)))
     assert document.spec.layers[-1].type == "fc"
 
 
