@@ -133,7 +133,8 @@ def paint_card(p: QtGui.QPainter, rect: QtCore.QRectF, info: LayerInfo, scale: V
 
     volume_rect = QtCore.QRectF(block_left - volume_width, line1.top(), volume_width, line1.height())
     p.setFont(bold)
-    p.setPen(error_color(palette) if info.output is None else text)
+    # Only the layer at fault is red; the layers below it just have nothing to show.
+    p.setPen(error_color(palette) if info.error else text if info.output is not None else muted)
     p.drawText(volume_rect, QtCore.Qt.AlignmentFlag.AlignRight | QtCore.Qt.AlignmentFlag.AlignVCenter,
                str(info.output) if info.output is not None else "no output")
     if info.output is not None:
