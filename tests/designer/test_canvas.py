@@ -258,3 +258,28 @@ def test_locked_canvas_refuses_edits(window, qtbot, send_drag):
     window.set_editing_locked(False)
     canvas.delete_selected()
     assert len(document.spec) == len(before) - 1
+
+
+def test_a_session_of_edits_undoes_to_the_exact_original_and_redoes_to_the_end(
+        window, qtbot, send_drag):
+    canvas, document = window.canvas, window.document
+    original = document.spec
+    send_drag(canvas, layer_type_mime("batchnorm"), gap_point(canvas, 2))
+    click(qtbot, canvas, 1)
+    click(qtbot, canvas, 2, Qt.KeyboardModifier.ShiftModifier)
+    send_drag(canvas, layer_ids_mime(document.selected_ids), gap_point(canvas, 6))
+    canvas.duplicate()
+    document.set_params(document.spec.layers[-2].id, units=12)
+    document.set_params(document.spec.layers[-2].id, units=14)  # merges with the step above
+    canvas.delete_selected()
+    document.rename_layer(document.spec.layers[1].id, "first")
+    final, steps = document.spec, document.undo_stack.count()
+    assert steps == 6
+    window.show_history()
+    assert window.history_dock.isVisible() and window.history.model().rowCount() == steps + 1
+    for _ in range(steps):
+        window.undo_action.trigger()
+    assert document.spec == original
+    for _ in range(steps):
+        window.redo_action.trigger()
+    assert document.spec == final
