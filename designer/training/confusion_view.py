@@ -34,10 +34,10 @@ class ConfusionView(QtWidgets.QWidget):
         self.compute.clicked.connect(self.requested)
         self.table = QtWidgets.QTableWidget()
         self.table.setEditTriggers(QtWidgets.QAbstractItemView.NoEditTriggers)
-        for header, size in ((self.table.horizontalHeader(), 38), (self.table.verticalHeader(), 20)):
+        for header in (self.table.horizontalHeader(), self.table.verticalHeader()):
             header.setSectionResizeMode(QtWidgets.QHeaderView.Fixed)
             header.setMinimumSectionSize(16)
-            header.setDefaultSectionSize(size)
+        self.table.verticalHeader().setDefaultSectionSize(20)
         top = QtWidgets.QHBoxLayout()
         top.addWidget(self.summary, 1)
         top.addWidget(self.compute)
@@ -52,6 +52,12 @@ class ConfusionView(QtWidgets.QWidget):
         n = len(names)
         if self.table.rowCount() != n:
             self._make_cells(names)
+        digits = "8" * len(str(int(matrix.max(initial=0))))
+        width = max(22, self.table.fontMetrics().horizontalAdvance(digits) + 10)
+        header = self.table.horizontalHeader()
+        if header.defaultSectionSize() != width:
+            header.setDefaultSectionSize(width)
+            self.table.setColumnWidth(n, 70)
         self.matrix = matrix
         shares = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
         accuracy = per_class_accuracy(matrix)
@@ -65,8 +71,8 @@ class ConfusionView(QtWidgets.QWidget):
                                           else f"{100 * accuracy[r]:.1f} %")
         total = matrix.sum()
         overall = np.trace(matrix) / total if total else 0.0
-        self.summary.setText(f"Validation set: {int(total)} images, {100 * overall:.1f} % "
-                             "correct. Rows: true class; columns: predicted class (by number).")
+        self.summary.setText(f"{int(total)} validation images, {100 * overall:.1f} % correct. "
+                             "Rows: true class; columns: predicted class.")
 
     def _make_cells(self, names: list[str]) -> None:
         n = len(names)
@@ -75,7 +81,6 @@ class ConfusionView(QtWidgets.QWidget):
         self.table.setHorizontalHeaderLabels([str(c) for c in range(n)] + ["accuracy"])
         self.table.setVerticalHeaderLabels([name if name == str(r) else f"{r} {name}"
                                             for r, name in enumerate(names)])
-        self.table.setColumnWidth(n, 70)
         for r in range(n):
             for c in range(n + 1):
                 item = QtWidgets.QTableWidgetItem()

@@ -128,8 +128,9 @@ class TrainPanel(QtWidgets.QWidget):
                        _boxed("Filters", self.filters_view),
                        _boxed("Classify", self.classify_view))):
             row = QtWidgets.QSplitter(QtCore.Qt.Horizontal)
-            for view in views:
+            for view, stretch in zip(views, (2, 2, 3)):
                 row.addWidget(view)
+                row.setStretchFactor(row.count() - 1, stretch)
             rows.addWidget(row)
         outer = QtWidgets.QSplitter(QtCore.Qt.Horizontal)
         outer.addWidget(side)
