@@ -283,3 +283,32 @@ def test_a_session_of_edits_undoes_to_the_exact_original_and_redoes_to_the_end(
     for _ in range(steps):
         window.redo_action.trigger()
     assert document.spec == final
+
+
+def test_pressing_and_moving_on_a_selected_card_starts_a_drag_of_the_selection(
+        window, qtbot, send_drag, monkeypatch):
+    canvas, document = window.canvas, window.document
+    started = []
+    monkeypatch.setattr(QtGui.QDrag, "exec", lambda drag, *a: started.append(drag.mimeData()))
+    click(qtbot, canvas, 1)
+    click(qtbot, canvas, 2, Qt.KeyboardModifier.ControlModifier)
+    start = card_point(canvas, 2)
+    qtbot.mousePress(canvas.viewport(), Qt.MouseButton.LeftButton, pos=start)
+    qtbot.mouseMove(canvas.viewport(), start + QtCore.QPoint(0, 40))
+    assert len(started) == 1 and document.selected_ids  # the selection survives the press
+    moved = document.spec.moved(document.selected_ids, 0)
+    send_drag(canvas, started[0], QtCore.QPoint(100, 1))
+    assert document.spec == moved and names(document)[:2] == ["conv1", "relu1"]
+
+
+def test_delete_typed_in_a_property_editor_edits_text_not_layers(window, qtbot):
+    document = window.document
+    document.select([document.spec.layers[1].id])
+    count = len(document.spec)
+    window.activateWindow()
+    for editor in (window.properties.name_edit,
+                   next(w for w in window.properties.findChildren(QtWidgets.QAbstractSpinBox)
+                        if w.isVisible())):
+        editor.setFocus()
+        qtbot.keyClick(editor, Qt.Key.Key_Delete)
+    assert len(document.spec) == count
