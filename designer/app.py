@@ -13,9 +13,12 @@ APPLICATION = "ConvNet Designer"
 
 def create_application(argv: list[str]) -> QtWidgets.QApplication:
     """The QApplication, named so QSettings and QStandardPaths find the designer's folders."""
-    QtWidgets.QApplication.setHighDpiScaleFactorRoundingPolicy(
-        QtCore.Qt.HighDpiScaleFactorRoundingPolicy.PassThrough)
-    app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(argv)
+    app = QtWidgets.QApplication.instance()
+    if app is None:
+        # Fractional scale factors (150 %) as they are, not rounded: crisp text and icons.
+        QtWidgets.QApplication.setHighDpiScaleFactorRoundingPolicy(
+            QtCore.Qt.HighDpiScaleFactorRoundingPolicy.PassThrough)
+        app = QtWidgets.QApplication(argv)
     app.setOrganizationName(ORGANIZATION)
     app.setApplicationName(APPLICATION)
     app.setApplicationDisplayName(APPLICATION)

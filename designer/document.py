@@ -63,6 +63,7 @@ class NetworkDocument(QtCore.QObject):
     path_changed = QtCore.Signal()
     dirty_changed = QtCore.Signal(bool)
     locked_changed = QtCore.Signal(bool)
+    edit_refused = QtCore.Signal(str)  # the text of an edit asked for while locked
 
     def __init__(self, spec: NetworkSpec, path: str | Path | None = None, parent=None):
         super().__init__(parent)
@@ -146,15 +147,18 @@ class NetworkDocument(QtCore.QObject):
 
     # --- edits: each is one undo step ---------------------------------------------------
     def edit(self, after: NetworkSpec, text: str, merge_key: str | None = None) -> None:
-        if after != self._spec and not self._locked:
+        if after == self._spec:
+            return
+        if self._locked:
+            self.edit_refused.emit(text)
+        else:
             self.undo_stack.push(SpecEdit(self, after, text, merge_key))
 
     def insert_layers(self, index: int, layers: list[LayerSpec], text: str | None = None) -> None:
-        if self._locked:
-            return
         names = ", ".join(l.name for l in layers)
         self.edit(self._spec.inserted(index, layers), text or f"Insert {names}")
-        self.select([l.id for l in layers])
+        if not self._locked:
+            self.select([l.id for l in layers])
 
     def default_insert_index(self) -> int:
         """Where a new layer goes by default: at the end, but above a final loss layer."""

@@ -72,6 +72,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.document.path_changed.connect(self._update_title)
         self.document.spec_changed.connect(self._update_title)
         self.document.dirty_changed.connect(self.setWindowModified)
+        self.document.edit_refused.connect(lambda text: self.statusBar().showMessage(
+            f"Not done: {text}. The network is locked while it trains; stop training to edit it.",
+            STATUS_MS))
         self._show_summary()
         self._update_title()
         self._restore_layout()
@@ -113,7 +116,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.memory_dock = self.add_dock_panel(self.memory, "Memory", tabify_with=self.inspector_dock,
                                                scrollable=True)
         self.history_dock = self.add_dock_panel(self.history, "History", tabify_with=self.memory_dock)
-        self.training_dock = self.add_dock_panel(self.train_panel, "Training",
+        self.training_dock = self.add_dock_panel(self.train_panel, "Train",
                                                  Area.BottomDockWidgetArea, scrollable=True)
         self.history_dock.hide()
         self.inspector_dock.raise_()

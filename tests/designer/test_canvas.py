@@ -253,6 +253,7 @@ def test_locked_canvas_refuses_edits(window, qtbot, send_drag):
     canvas.delete_selected()
     document.add_layer("relu")
     assert document.spec == before
+    assert "locked while it trains" in window.statusBar().currentMessage()
     assert not canvas.actions["delete"].isEnabled() and canvas.actions["copy"].isEnabled()
     assert not window.undo_action.isEnabled() and not window.palette_view.isEnabled()
     window.set_editing_locked(False)
