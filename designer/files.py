@@ -48,7 +48,8 @@ def add_recent_file(path: Path) -> None:
 
 
 def remove_recent_file(path: Path) -> None:
-    _store_recent([p for p in recent_files() if p != Path(path)])
+    gone = Path(path).resolve()
+    _store_recent([p for p in recent_files() if p != gone])
 
 
 # --- recovery copies ----------------------------------------------------------------------

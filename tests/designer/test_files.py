@@ -258,3 +258,14 @@ def test_main_opens_a_network_file_given_on_the_command_line(monkeypatch, tmp_pa
     path.write_text("{}")
     assert main.main([str(path)]) == 0
     assert opened == [[str(path)]]
+
+
+def test_a_recent_file_that_vanished_is_reported_and_dropped(window, answers, tmp_path):
+    given, asked = answers
+    path = tmp_path / "gone.json"
+    save_network(network("gone", (4, 4, 1), make_layer("fc", units=2)), path)
+    assert window.open_path(path) and recent_files() == [path.resolve()]
+    path.unlink()
+    assert not window.open_path(path)
+    assert asked[-1][0] == "error" and "does not exist" in asked[-1][1]
+    assert recent_files() == []
