@@ -32,6 +32,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from engine.backend import NUMPY  # noqa: E402
+from engine.errors import ConvNetError  # noqa: E402
 from engine.model import Model, build  # noqa: E402
 from engine.netfile import load_network  # noqa: E402
 from engine.optim import Optimizer  # noqa: E402
@@ -106,9 +107,13 @@ def main() -> int:
     import torch
 
     torch.set_num_threads(THREADS)
-    spec = load_network(args.network)
+    try:
+        spec = load_network(args.network)
+        ours = build(spec, NUMPY, 0)
+    except ConvNetError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     n = args.batch_size
-    ours = build(spec, NUMPY, 0)
     net, loss_fn = torch_model(ours)
     rng = np.random.default_rng(0)
     v = spec.input_volume
