@@ -6,8 +6,11 @@ import pytest
 
 from tests.engine.layer_helpers import build_layer, check_gradients, fits, run
 
-# (W, H, D) input, K filters, F, S, P: square and not, odd sizes, stride > 1, padding > 0
+# (W, H, D) input, K filters, F, S, P: square and not, odd sizes, stride > 1, padding > 0,
+# shallow inputs (tap-major im2col) and deep ones (pixel-major)
 CONV_CASES = [
+    ((6, 5, 8), 2, 3, 1, 1),
+    ((7, 5, 10), 2, 3, 2, 1),
     ((5, 5, 2), 3, 3, 1, 1),
     ((7, 5, 3), 2, 3, 2, 0),
     ((9, 7, 3), 4, 3, 2, 1),
