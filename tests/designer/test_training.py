@@ -333,3 +333,28 @@ def test_checkpoint_commands_are_in_the_file_menu_and_follow_the_run(qtbot, wind
     panel.settings.widgets["epochs"].setValue(1)
     train(qtbot, panel)
     assert panel.save_action.isEnabled() and panel.open_action.isEnabled()
+
+
+def test_an_image_dropped_on_classify_is_classified_at_the_input_size(
+        qtbot, panel, tmp_path, send_drag):
+    from PySide6 import QtCore
+    train(qtbot, panel)
+    path = tmp_path / "digit.png"
+    Image.fromarray(np.kron(panel.session.data.val_x[7][..., 0], np.ones((4, 4), np.uint8))
+                    ).save(path)
+    mime = QtCore.QMimeData()
+    mime.setUrls([QtCore.QUrl.fromLocalFile(str(path))])
+    with qtbot.waitSignal(panel.worker.prediction, timeout=RUN,
+                          check_params_cb=lambda p: p.image.shape == (8, 8, 1)):
+        assert send_drag(panel.classify_view, mime, QtCore.QPoint(20, 20))
+    assert panel.classify_view.caption.text().startswith("Most likely:")
+
+
+def test_log_scale_puts_loss_and_learning_rate_on_log_axes(qtbot, panel):
+    train(qtbot, panel)
+    plots = (panel.loss_plot.loss_plot, panel.loss_plot.lr_plot)
+    panel.loss_plot.log_scale.setChecked(True)
+    assert all(p.getPlotItem().ctrl.logYCheck.isChecked() for p in plots)
+    assert len(panel.loss_plot.raw_curve.yData) == 26
+    panel.loss_plot.log_scale.setChecked(False)
+    assert not any(p.getPlotItem().ctrl.logYCheck.isChecked() for p in plots)
