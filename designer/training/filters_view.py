@@ -1,4 +1,5 @@
-"""The first convolutional layer's filters as small images (the notes' edge and colour detectors)."""
+"""The first convolutional layer's filters as small images: the notes' edge and colour
+detectors."""
 
 from __future__ import annotations
 

@@ -154,10 +154,10 @@ class LossPlot(QtWidgets.QWidget):
         if self.log_scale.isChecked():
             return
         # From 0, so a constant learning rate reads as a flat line at its value, not as noise.
-        for plot, series, key in ((self.loss_plot, self.loss, "loss"), (self.lr_plot, self.lr, "lr")):
+        for plot, series in ((self.loss_plot, self.loss), (self.lr_plot, self.lr)):
             top = round_up(1.05 * float(series.values.max()))
-            if top != self._tops.get(key):
-                self._tops[key] = top
+            if top != self._tops.get(plot):
+                self._tops[plot] = top
                 plot.setYRange(0, top, padding=0)
 
     def _stop_following(self, *_) -> None:

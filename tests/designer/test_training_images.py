@@ -31,7 +31,8 @@ def test_activation_mosaic_has_one_tile_per_depth_slice(depth):
     m = activation_mosaic(maps)
     assert m.count == depth and m.ranges.shape == (depth, 2)
     rows = -(-depth // m.cols)
-    assert m.image.shape == (rows * (m.tile_height + GAP) - GAP, m.cols * (m.tile_width + GAP) - GAP, 3)
+    height = rows * (m.tile_height + GAP) - GAP
+    assert m.image.shape == (height, m.cols * (m.tile_width + GAP) - GAP, 3)
     assert 0 <= m.image.min() and m.image.max() <= 1
 
 
