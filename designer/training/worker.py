@@ -34,9 +34,8 @@ class Session:
 
     spec: NetworkSpec
     config: TrainConfig
-    class_names: list[str]
     history: dict[str, list]
-    data: DataSet | None
+    data: DataSet
     resumed: bool          # built from a checkpoint rather than for a new run
 
 
@@ -266,8 +265,8 @@ class TrainingWorker(QtCore.QObject):
     def _adopt(self, generation: int, trainer: Trainer, resumed: bool):
         self._trainer = trainer
         self._post(generation, "session_ready", Session(
-            trainer.spec, trainer.config, list(trainer.class_names),
-            {k: list(v) for k, v in trainer.history.items()}, trainer.data, resumed))
+            trainer.spec, trainer.config, {k: list(v) for k, v in trainer.history.items()},
+            trainer.data, resumed))
 
     def _train(self, generation: int, spec, config, source, data, control: TrainControl):
         outcome = "failed"
