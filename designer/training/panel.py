@@ -109,7 +109,7 @@ class TrainPanel(QtWidgets.QWidget):
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QtWidgets.QFrame.NoFrame)
         scroll.setMinimumWidth(form.sizeHint().width() + 20)
-        grid = QtWidgets.QGridLayout()     # below the scrolling form: always in view
+        grid = QtWidgets.QGridLayout()     # above the scrolling form: in view in a short dock
         for i, button in enumerate(self.buttons.values()):
             grid.addWidget(button, 0, i)
         grid.addWidget(self.open_button, 1, 0, 1, 2)
@@ -117,10 +117,10 @@ class TrainPanel(QtWidgets.QWidget):
         side = QtWidgets.QWidget()
         side_layout = QtWidgets.QVBoxLayout(side)
         side_layout.setContentsMargins(2, 2, 2, 2)
-        side_layout.addWidget(scroll, 1)
         side_layout.addLayout(grid)
         side_layout.addWidget(self.progress)
         side_layout.addWidget(self.status)
+        side_layout.addWidget(scroll, 1)
         rows = QtWidgets.QSplitter(QtCore.Qt.Vertical)
         for views in ((self.loss_plot, self.accuracy_plot, _boxed("Confusion matrix",
                                                                   self.confusion_view)),
