@@ -37,6 +37,13 @@ def read_image(path: str | Path, volume: Volume) -> np.ndarray:
     return array.reshape(volume.height, volume.width, volume.depth)
 
 
+def ask_image_path(parent) -> str | None:
+    """An image file chosen by the user, to classify."""
+    path, _ = QtWidgets.QFileDialog.getOpenFileName(
+        parent, "Classify Image", "", "Images (*.png *.jpg *.jpeg *.bmp *.gif *.tif *.tiff)")
+    return path or None
+
+
 def top_classes(probabilities: np.ndarray, names: list[str], k: int = TOP):
     """The k most probable classes, best first, as (name, probability) pairs."""
     order = np.argsort(probabilities)[::-1][:k]
@@ -128,8 +135,7 @@ class ClassifyView(QtWidgets.QWidget):
         self.caption.setText(f"Most likely: {name} ({100 * p:.1f} %).")
 
     def _open(self) -> None:
-        path, _ = QtWidgets.QFileDialog.getOpenFileName(
-            self, "Classify Image", "", "Images (*.png *.jpg *.jpeg *.bmp *.gif *.tif *.tiff)")
+        path = ask_image_path(self)
         if path:
             self.submit_file(path)
 

@@ -358,3 +358,15 @@ def test_log_scale_puts_loss_and_learning_rate_on_log_axes(qtbot, panel):
     assert len(panel.loss_plot.raw_curve.yData) == 26
     panel.loss_plot.log_scale.setChecked(False)
     assert not any(p.getPlotItem().ctrl.logYCheck.isChecked() for p in plots)
+
+
+def test_open_image_classifies_the_chosen_file(qtbot, panel, tmp_path, monkeypatch):
+    from designer.training import classify_view
+    train(qtbot, panel)
+    path = tmp_path / "grey.png"
+    Image.new("L", (8, 8), 128).save(path)
+    monkeypatch.setattr(classify_view, "ask_image_path", lambda parent: str(path))
+    with qtbot.waitSignal(panel.worker.prediction, timeout=RUN,
+                          check_params_cb=lambda p: bool((p.image == 128).all())):
+        panel.classify_view.open_button.click()
+    assert np.array_equal(panel.classify_view.image_item.image, np.full((8, 8), 128))
