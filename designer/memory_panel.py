@@ -23,6 +23,9 @@ PARTS = (  # MemoryEstimate field, label, tooltip
     ("workspace", "Workspace",
      "What layers keep from the forward to the backward pass besides their outputs: "
      "im2col matrices, dropout masks, normalised inputs"),
+    ("last_good", "Last good copy",
+     "A copy of the weights and optimizer cache from before the last update, which is put "
+     "back if the loss becomes NaN or infinite"),
 )
 OPTIMIZER_TITLES = {"sgd": "SGD", "momentum": "Momentum", "nesterov": "Nesterov momentum",
                     "rmsprop": "RMSProp", "adam": "Adam"}

@@ -151,6 +151,7 @@ def restore(trainer: "Trainer", saved: Checkpoint, data: Any, control: Any,
     trainer.history = {key: list(values) for key, values in meta["history"].items()}
     trainer.class_names = list(meta["class_names"])
     trainer.data_source = meta["data_source"]
+    trainer.last_good.save()
     return trainer
 
 

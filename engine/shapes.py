@@ -117,16 +117,18 @@ class MemoryEstimate:
     parameter_gradients: int
     optimizer_state: int
     workspace: int
+    last_good: int  # the NaN guard's copy of the weights and optimizer cache
+
+    PARTS = ("input_batch", "activations", "gradients", "parameters", "parameter_gradients",
+             "optimizer_state", "workspace", "last_good")
 
     @property
     def total(self) -> int:
-        return (self.input_batch + self.activations + self.gradients + self.parameters
-                + self.parameter_gradients + self.optimizer_state + self.workspace)
+        return sum(getattr(self, n) for n in self.PARTS)
 
     def as_dict(self) -> dict[str, int]:
-        names = ("batch_size", "input_batch", "activations", "gradients", "parameters",
-                 "parameter_gradients", "optimizer_state", "workspace")
-        return {**{n: getattr(self, n) for n in names}, "bytes": self.total}
+        return {"batch_size": self.batch_size, **{n: getattr(self, n) for n in self.PARTS},
+                "bytes": self.total}
 
 
 @dataclass(frozen=True)
@@ -179,7 +181,9 @@ class Analysis:
         to the backward pass, together with each layer's workspace (im2col matrices and
         the like, see `LayerInfo.workspace`); the backward pass frees each gradient as
         soon as the layer below has used it, so only the largest pair of gradients
-        (one layer's output and input, see `LayerInfo.gradients`) is alive at once.
+        (one layer's output and input, see `LayerInfo.gradients`) is alive at once. The
+        trainer also keeps one copy of the weights and optimizer cache from before the
+        last update, which its NaN guard restores (`engine.rollback`).
         """
         n, b = batch_size, BYTES_PER_FLOAT
         hidden = self.total_activations - (self.layers[0].allocated if self.layers else 0)
@@ -193,6 +197,7 @@ class Analysis:
             parameters=params * b,
             parameter_gradients=params * b,
             optimizer_state=params * b * OPTIMIZER_STATE_COPIES[optimizer],
+            last_good=params * b * (1 + OPTIMIZER_STATE_COPIES[optimizer]),
             workspace=n * sum(i.workspace for i in self.layers) * b,
         )
 

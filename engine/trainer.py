@@ -21,6 +21,7 @@ from engine.errors import ConvNetError
 from engine.losses import softmax_probabilities, weight_decay
 from engine.model import build
 from engine.optim import OPTIMIZERS, Optimizer
+from engine.rollback import LastGood
 from engine.schedules import SCHEDULES, learning_rate
 from engine.spec import NetworkSpec
 
@@ -166,6 +167,7 @@ class Trainer:
         self.rng = np.random.default_rng(config.seed)  # weights, then augmentation and dropout
         self.model = build(spec, self.backend, self.rng)
         self.optimizer = Optimizer(config.optimizer, self.backend, config.momentum)
+        self.last_good = LastGood(self.model, self.optimizer)
         self.normalizer = normalizer or Normalizer.fit(data.train_x, config.normalization)
         self.epoch = 0
         self.step = 0
@@ -239,11 +241,15 @@ class Trainer:
             "gradient" if not all(math.isfinite(float(g.sum())) for _, _, g in
                                   self.model.parameters()) else None)
         if broken:
+            self.last_good.restore()
             value = "NaN" if math.isnan(loss) or broken == "gradient" else "infinite"
-            kept = f"the weights of step {self.step}" if self.step else "the initial weights"
+            kept = (f"the weights from before step {self.step}'s update" if self.step
+                    else "the initial weights")
             raise TrainingError(
                 f"The {broken} became {value} at step {self.step + 1}; the learning rate "
-                f"{lr:g} is probably too high — try {lr / 10:g}. {kept.capitalize()} were kept.")
+                f"{lr:g} is probably too high — try {lr / 10:g}. {kept.capitalize()}, the last "
+                "that gave a finite loss, were kept.")
+        self.last_good.save()
         self.optimizer.step(self.model.parameters(), lr)
         self.running["loss"] += loss * len(rows)
         self.running["correct"] += int((scores.argmax(axis=1) == labels).sum())

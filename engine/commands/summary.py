@@ -87,7 +87,8 @@ def to_table(analysis: Analysis, batch_size: int, optimizer: str, budgets: list[
             ("input batch", m.input_batch), ("activations", m.activations),
             ("activation gradients", m.gradients), ("parameters", m.parameters),
             ("parameter gradients", m.parameter_gradients),
-            ("optimizer state", m.optimizer_state), ("im2col workspace", m.workspace),
+            ("optimizer state", m.optimizer_state), ("workspace (im2col…)", m.workspace),
+            ("last good copy", m.last_good),
         ):
             out.append(f"  {label:<22}{format_bytes(value):>12}")
         out.append(f"  {'total':<22}{format_bytes(m.total):>12}")

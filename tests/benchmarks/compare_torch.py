@@ -36,6 +36,7 @@ from engine.errors import ConvNetError  # noqa: E402
 from engine.model import Model, build  # noqa: E402
 from engine.netfile import load_network  # noqa: E402
 from engine.optim import Optimizer  # noqa: E402
+from engine.rollback import LastGood  # noqa: E402
 from engine.shapes import analyse, format_bytes  # noqa: E402
 
 LR = 0.01
@@ -90,8 +91,10 @@ def measure_memory(spec, batch: int, x: np.ndarray, y: np.ndarray) -> int:
     tracemalloc.start()
     model = build(spec, NUMPY, 0)
     optimizer = Optimizer("sgd", NUMPY)
+    last_good = LastGood(model, optimizer)
     batch_x = x.copy()  # the input batch counts too
     model.train_step(batch_x, y)
+    last_good.save()
     optimizer.step(model.parameters(), LR)
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
@@ -132,10 +135,12 @@ def main() -> int:
         return 1
 
     optimizer = Optimizer("sgd", NUMPY)
+    last_good = LastGood(ours, optimizer)
     torch_optimizer = torch.optim.SGD(net.parameters(), lr=LR)
 
     def our_step():
         ours.train_step(x, y)
+        last_good.save()  # the trainer's NaN guard copies the weights before each update
         optimizer.step(ours.parameters(), LR)
 
     def their_step():

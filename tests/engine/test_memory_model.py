@@ -8,6 +8,7 @@ import pytest
 from engine.backend import NUMPY
 from engine.model import build
 from engine.optim import Optimizer
+from engine.rollback import LastGood
 from engine.shapes import analyse
 from engine.spec import make_layer as layer, network
 
@@ -30,8 +31,8 @@ NETWORKS = {
 
 
 def measured_peak(spec, batch, optimizer):
-    """Peak bytes NumPy allocates to build the model and run two training steps (the
-    second one with the optimizer's cache in place)."""
+    """Peak bytes NumPy allocates to build the model and run two training steps as the
+    trainer does (the second one with the optimizer's cache and its last good copy)."""
     v = spec.input_volume
     rng = np.random.default_rng(0)
     x = rng.standard_normal((batch, v.height, v.width, v.depth), dtype=np.float32)
@@ -40,9 +41,11 @@ def measured_peak(spec, batch, optimizer):
     try:
         model = build(spec, NUMPY, 0)
         opt = Optimizer(optimizer, NUMPY)
+        last_good = LastGood(model, opt)
         batch_x = x.copy()
         for _ in range(2):
             model.train_step(batch_x, labels)
+            last_good.save()
             opt.step(model.parameters(), 0.01)
         return tracemalloc.get_traced_memory()[1]
     finally:

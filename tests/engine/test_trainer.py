@@ -81,15 +81,19 @@ def test_stop_while_paused_ends_the_run():
 def test_nan_guard_keeps_the_last_good_weights():
     trainer = Trainer(small_net(), quadrant_data(), TrainConfig(**{**FAST, "lr": 1e30,
                                                                    "optimizer": "sgd"}))
-    good = weights_of(trainer)
+    after_step = [weights_of(trainer)]  # after_step[k]: the weights once update k is made
     with pytest.raises(TrainingError) as e:
-        for _ in trainer.run():
-            good = weights_of(trainer)
+        for event in trainer.run():
+            if isinstance(event, StepEvent):
+                after_step.append(weights_of(trainer))
     message = str(e.value)
     assert f"at step {trainer.step + 1};" in message and "learning rate 1e+30" in message
     assert "were kept." in message and "\n" not in message
-    now = weights_of(trainer)
-    assert all(np.array_equal(a, b) for a, b in zip(now, good))
+    # update N made the loss of step N+1 blow up, so the weights from before it are kept
+    good = after_step[max(trainer.step - 1, 0)]
+    assert all(np.array_equal(a, b) for a, b in zip(weights_of(trainer), good))
+    loss, _ = trainer.evaluate("val")
+    assert np.isfinite(loss)
 
 
 def test_inspection_returns_numpy():
