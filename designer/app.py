@@ -5,7 +5,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from PySide6 import QtCore, QtWidgets
+import pyqtgraph as pg
+from PySide6 import QtCore, QtGui, QtWidgets
 
 ORGANIZATION = "ConvNetDesigner"
 APPLICATION = "ConvNet Designer"
@@ -22,6 +23,10 @@ def create_application(argv: list[str]) -> QtWidgets.QApplication:
     app.setOrganizationName(ORGANIZATION)
     app.setApplicationName(APPLICATION)
     app.setApplicationDisplayName(APPLICATION)
+    # Plots follow the system theme instead of pyqtgraph's fixed black background.
+    palette = app.palette()
+    pg.setConfigOptions(background=palette.color(QtGui.QPalette.ColorRole.Base),
+                        foreground=palette.color(QtGui.QPalette.ColorRole.Text), antialias=True)
     return app
 
 

@@ -179,7 +179,9 @@ class MainWindow(QtWidgets.QMainWindow):
         settings = QtCore.QSettings()
         geometry = settings.value("window/geometry")
         if geometry is None or not self.restoreGeometry(geometry):
-            self.resize(1440, 900)
+            screen = self.screen().availableGeometry()
+            self.resize(max(1024, int(screen.width() * 0.95)), max(700, int(screen.height() * 0.95)))
+            self.move(screen.center() - self.rect().center())
         state = settings.value("window/state")
         self._needs_default_sizes = state is None or not self.restoreState(state)
 
@@ -189,7 +191,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self._needs_default_sizes = False
             horizontal, vertical = QtCore.Qt.Orientation.Horizontal, QtCore.Qt.Orientation.Vertical
             self.resizeDocks([self.palette_dock, self.properties_dock], [220, 600], horizontal)
-            self.resizeDocks([self.training_dock], [260], vertical)
+            self.resizeDocks([self.training_dock], [int(self.height() * 0.5)], vertical)
             self.resizeDocks([self.properties_dock, self.inspector_dock], [280, 300], vertical)
 
     def _save_layout(self) -> None:

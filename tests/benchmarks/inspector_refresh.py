@@ -24,10 +24,6 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from designer.pyside_guard import protect_singletons  # noqa: E402
-
-protect_singletons()
-
 from PySide6 import QtCore, QtWidgets  # noqa: E402
 
 from designer.document import NetworkDocument  # noqa: E402

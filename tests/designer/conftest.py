@@ -3,14 +3,10 @@ from pathlib import Path
 
 import pytest
 
-from designer.pyside_guard import protect_singletons
+from PySide6 import QtCore
 
-protect_singletons()  # before any Qt call: PySide6 6.12 leaks references to None on Python 3.11
-
-from PySide6 import QtCore  # noqa: E402
-
-from designer.document import NetworkDocument  # noqa: E402
-from engine.netfile import load_network  # noqa: E402
+from designer.document import NetworkDocument
+from engine.netfile import load_network
 
 NETWORKS = Path(__file__).resolve().parents[2] / "resources" / "networks"
 
