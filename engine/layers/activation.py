@@ -3,6 +3,7 @@ when the analysis marks a layer in place it overwrites its input (saving one vol
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from typing import Any
 
 from engine.layers.base import Backprop, Layer
@@ -18,13 +19,13 @@ class Activation(Layer):
 
         return y, backprop
 
+    @abstractmethod
     def _apply(self, x: Any, out: Any) -> Any:
         """Write f(x) into `out` (which may be x) and return it."""
-        raise NotImplementedError
 
+    @abstractmethod
     def _slope(self, y: Any) -> Any:
         """f'(x) expressed through y = f(x)."""
-        raise NotImplementedError
 
 
 class ReLU(Activation):

@@ -8,6 +8,7 @@ Arrays are NHWC (batch, height, width, depth) float32 on the layer's backend.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -17,7 +18,7 @@ from engine.shapes import LayerInfo
 Backprop = Callable[[Any], Any]
 
 
-class Layer:
+class Layer(ABC):
     """A built layer: `params`, `grads` and `buffers` map names to device arrays."""
 
     def __init__(self, info: LayerInfo, backend: Backend):
@@ -33,8 +34,9 @@ class Layer:
         self.buffers: dict[str, Any] = {}  # state that is not trained, e.g. running means
         self.input_grad = True  # the model turns it off for the first layer
 
+    @abstractmethod
     def forward(self, x: Any, train: bool) -> tuple[Any, Backprop]:
-        raise NotImplementedError
+        """The layer's output for x and the closure that turns dy into dx."""
 
     def _add_param(self, name: str, value: Any) -> None:
         self.params[name] = value
