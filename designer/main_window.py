@@ -191,7 +191,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self._needs_default_sizes = False
             horizontal, vertical = QtCore.Qt.Orientation.Horizontal, QtCore.Qt.Orientation.Vertical
             self.resizeDocks([self.palette_dock, self.properties_dock], [220, 600], horizontal)
-            self.resizeDocks([self.training_dock], [int(self.height() * 0.5)], vertical)
+            self.resizeDocks([self.training_dock], [int(self.height() * 0.45)], vertical)
             self.resizeDocks([self.properties_dock, self.inspector_dock], [280, 300], vertical)
 
     def _save_layout(self) -> None:

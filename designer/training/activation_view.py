@@ -81,8 +81,7 @@ class ActivationView(QtWidgets.QWidget):
         self._input_box.autoRange(padding=0.02)
         self.grid.show_mosaic(picture.mosaic)
         w, h, d = picture.volume
-        self.caption.setText(f"{self.layer.currentText()}: output volume {w}×{h}×{d}, "
-                             f"{d} depth slices, each stretched to its own value range.")
+        self.caption.setText(f"{w}×{h}×{d}: {d} depth slices, each auto-contrasted")
 
     def _describe(self, index: int, low: float, high: float) -> str:
         return f"depth slice {index}: values {low:.3g} … {high:.3g}"

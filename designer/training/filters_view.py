@@ -36,10 +36,8 @@ class FiltersView(QtWidgets.QWidget):
             return
         self.grid.show_mosaic(picture.mosaic)
         f, _, depth, k = picture.shape
-        colour = "in RGB" if depth == 3 else ("in grey" if depth == 1
-                                              else f"averaged over their depth {depth}")
-        self.caption.setText(f"{picture.layer_name}: {k} filters of {f}×{f}×{depth}, {colour}, "
-                             "each stretched to its own value range.")
+        colour = "RGB" if depth == 3 else ("grey" if depth == 1 else f"mean of {depth} slices")
+        self.caption.setText(f"{picture.layer_name}: {k} filters of {f}×{f}×{depth} ({colour})")
 
     def reset(self) -> None:
         self.grid.reset()

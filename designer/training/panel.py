@@ -122,16 +122,19 @@ class TrainPanel(QtWidgets.QWidget):
         side_layout.addWidget(self.status)
         side_layout.addWidget(scroll, 1)
         rows = QtWidgets.QSplitter(QtCore.Qt.Vertical)
-        for views in ((self.loss_plot, self.accuracy_plot, _boxed("Confusion matrix",
-                                                                  self.confusion_view)),
-                      (_boxed("Activation maps", self.activation_view),
-                       _boxed("Filters", self.filters_view),
-                       _boxed("Classify", self.classify_view))):
+        for views, stretches in (
+                ((self.loss_plot, self.accuracy_plot,
+                  _boxed("Confusion matrix", self.confusion_view)), (2, 2, 3)),
+                ((_boxed("Activation maps", self.activation_view),
+                  _boxed("Filters", self.filters_view),
+                  _boxed("Classify", self.classify_view)), (4, 2, 3))):
             row = QtWidgets.QSplitter(QtCore.Qt.Horizontal)
-            for view, stretch in zip(views, (2, 2, 3)):
+            for view, stretch in zip(views, stretches):
                 row.addWidget(view)
                 row.setStretchFactor(row.count() - 1, stretch)
             rows.addWidget(row)
+        rows.setStretchFactor(0, 2)
+        rows.setStretchFactor(1, 3)  # the pictures need the room more than the curves
         outer = QtWidgets.QSplitter(QtCore.Qt.Horizontal)
         outer.addWidget(side)
         outer.addWidget(rows)

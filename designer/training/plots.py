@@ -86,11 +86,11 @@ class LossPlot(QtWidgets.QWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.steps, self.loss, self.smooth, self.lr = Series(), Series(), Series(), Series()
-        self.loss_plot = _plot("Loss", "loss (cross-entropy or hinge)", "iteration (steps)")
+        self.loss_plot = _plot("Loss", "loss", "iteration (steps)")
         self.raw_curve = self.loss_plot.plot(pen=pg.mkPen((120, 170, 255, 70)), name="loss")
         self.smooth_curve = self.loss_plot.plot(pen=pg.mkPen((110, 170, 255)),
                                                 name="smoothed")
-        self.lr_plot = _plot("", "learning rate", "iteration (steps)")
+        self.lr_plot = _plot("", "lr", "iteration (steps)")
         self.lr_curve = self.lr_plot.plot(pen=pg.mkPen((255, 170, 60)),
                                           name="learning rate")
         self.lr_plot.setXLink(self.loss_plot)
