@@ -97,6 +97,12 @@ class MemoryPanel(QtWidgets.QWidget):
             split.addWidget(value, row, 1)
             self.part_labels[key] = value
 
+        self.notes_label = QtWidgets.QLabel(toolTip=(
+            "The course notes' rule of thumb: add up all volumes, times 4 bytes, times 2 for "
+            "the gradients, plus the parameters (with their gradients and the optimizer "
+            "cache). This engine also keeps workspace such as im2col matrices and frees "
+            "activation gradients as the backward pass goes."))
+        self.notes_label.setWordWrap(True)
         self.fit_label = QtWidgets.QLabel()
         self.fit_label.setWordWrap(True)
         self.largest_label = QtWidgets.QLabel()
@@ -122,6 +128,7 @@ class MemoryPanel(QtWidgets.QWidget):
         numbers_layout = QtWidgets.QVBoxLayout(numbers)
         numbers_layout.setContentsMargins(0, 0, 0, 0)
         numbers_layout.addLayout(split)
+        numbers_layout.addWidget(self.notes_label)
         numbers_layout.addWidget(self.fit_label)
         numbers_layout.addLayout(largest_row)
         numbers_layout.addLayout(chart_row)
@@ -174,6 +181,8 @@ class MemoryPanel(QtWidgets.QWidget):
             self.part_labels[key].setText(
                 f"{format_bytes(part)}  ({100 * part / memory.total:.0f} %)")
         self.part_labels["total"].setText(format_bytes(memory.total))
+        self.notes_label.setText("The notes' rule of thumb gives "
+                                 f"{format_bytes(analysis.notes_rule_bytes(s.batch_size, s.optimizer))}.")
         budget = s.budget_bytes
         fits = memory.total <= budget
         verb = "fits in" if fits else "does not fit in"

@@ -201,6 +201,14 @@ class Analysis:
             workspace=n * sum(i.workspace for i in self.layers) * b,
         )
 
+    def notes_rule_bytes(self, batch_size: int, optimizer: str = "momentum") -> int:
+        """The notes' rule of thumb, for comparison with `memory`: every volume (input
+        included, in-place activations not) twice, for values and gradients, plus the
+        parameters, their gradients and the optimizer's cache, at float32."""
+        b = BYTES_PER_FLOAT
+        copies = 2 + OPTIMIZER_STATE_COPIES[optimizer]
+        return 2 * batch_size * self.total_activations * b + self.total_params * b * copies
+
     def largest_batch(self, budget_bytes: int, optimizer: str = "momentum") -> int:
         """The largest batch size whose training memory fits in `budget_bytes` (0 if none)."""
         one, two = self.memory(1, optimizer).total, self.memory(2, optimizer).total

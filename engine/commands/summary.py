@@ -92,6 +92,9 @@ def to_table(analysis: Analysis, batch_size: int, optimizer: str, budgets: list[
         ):
             out.append(f"  {label:<22}{format_bytes(value):>12}")
         out.append(f"  {'total':<22}{format_bytes(m.total):>12}")
+        out.append(f"  (the notes' rule of thumb — every volume twice, plus parameters, their "
+                   f"gradients and the optimizer cache — gives "
+                   f"{format_bytes(analysis.notes_rule_bytes(batch_size, optimizer))})")
         for gib in budgets:
             n = analysis.largest_batch(int(gib * GIB), optimizer)
             out.append(f"largest batch size in {gib:g} GiB: {n}")
@@ -130,6 +133,7 @@ def to_json(analysis: Analysis, batch_size: int, optimizer: str, budgets: list[f
         m = analysis.memory(batch_size, optimizer)
         data["memory"] = {
             **m.as_dict(), "optimizer": optimizer,
+            "notes_rule_bytes": analysis.notes_rule_bytes(batch_size, optimizer),
             "largest_batch": {f"{gib:g}GiB": analysis.largest_batch(int(gib * GIB), optimizer)
                               for gib in budgets},
         }

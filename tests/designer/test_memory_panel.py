@@ -141,3 +141,11 @@ def test_a_failing_gpu_query_leaves_the_gpu_budget_disabled(monkeypatch):
     monkeypatch.setattr(engine.backend, "gpu_free_memory", broken)
     free, reason = memory_settings_module.query_gpu_free_memory()
     assert free is None and "cudaErrorInsufficientDriver" in reason
+
+
+def test_notes_rule_of_thumb_is_shown_beside_the_engine_figure(qtbot, open_document):
+    document = open_document("vgg16")
+    panel = MemoryPanel(document)
+    qtbot.addWidget(panel)
+    expected = format_bytes(document.analysis.notes_rule_bytes(panel.batch_size, panel.optimizer))
+    assert expected in panel.notes_label.text()

@@ -176,3 +176,10 @@ def test_analysis_never_crashes_and_errors_name_a_layer(spec):
         for info in a.layers:
             if info.fix is not None:
                 info.fix.apply(spec)
+
+
+def test_notes_rule_of_thumb():
+    a = analyse(network("t", (32, 32, 3), conv(k=8), make_layer("relu", "r"),
+                        make_layer("fc", "fc", units=10), make_layer("softmax", "sm")))
+    volumes = 32 * 32 * 3 + 32 * 32 * 8 + 10 + 10  # input, conv, fc, softmax (ReLU in place)
+    assert a.notes_rule_bytes(4, "adam") == 2 * 4 * volumes * 4 + a.total_params * 4 * 4
