@@ -119,6 +119,10 @@ def run(args: argparse.Namespace) -> int:
               f"Continue with: python main.py train --resume {save_path} --epochs {c.epochs}")
         return 130
     print(f"Saved {save_path}")
+    if data.test_x is not None and len(data.test_x):
+        test_loss, test_acc = trainer.evaluate("test")
+        print(f"test accuracy {test_acc:.1%} (loss {test_loss:.4f}) on the {len(data.test_x):,} "
+              "images of the official test split")
     return 0
 
 

@@ -53,3 +53,18 @@ def test_bench_prints_per_layer_times(capsys):
     out = capsys.readouterr().out
     for text in ("conv1", "pool2", "forward ms", "backward ms", "images/s"):
         assert text in out
+
+
+def test_train_reports_accuracy_on_the_official_test_split(tmp_path, capsys):
+    from engine.data import load_data
+
+    digits = load_data("digits")
+    path = tmp_path / "digits.npz"
+    import numpy as np
+    np.savez(path, x=digits.train_x, y=digits.train_y, x_test=digits.val_x, y_test=digits.val_y)
+    assert main(["train", DEFAULT, "--data", str(path), "--epochs", "2",
+                 "--save", str(tmp_path / "d.ckpt")]) == 0
+    out = capsys.readouterr().out
+    line = next(l for l in out.splitlines() if l.startswith("test accuracy"))
+    assert f"on the {len(digits.val_x):,} images of the official test split" in line
+    assert float(line.split()[2].rstrip("%")) > 50
