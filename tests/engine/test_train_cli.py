@@ -2,8 +2,10 @@
 
 import json
 
+import numpy as np
 import pytest
 
+from engine.data import load_data
 from main import main
 
 DEFAULT = "resources/networks/default.json"
@@ -56,11 +58,8 @@ def test_bench_prints_per_layer_times(capsys):
 
 
 def test_train_reports_accuracy_on_the_official_test_split(tmp_path, capsys):
-    from engine.data import load_data
-
     digits = load_data("digits")
     path = tmp_path / "digits.npz"
-    import numpy as np
     np.savez(path, x=digits.train_x, y=digits.train_y, x_test=digits.val_x, y_test=digits.val_y)
     assert main(["train", DEFAULT, "--data", str(path), "--epochs", "2",
                  "--save", str(tmp_path / "d.ckpt")]) == 0
