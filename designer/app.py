@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -30,9 +31,19 @@ def create_application(argv: list[str]) -> QtWidgets.QApplication:
     return app
 
 
+def _no_display() -> bool:
+    """On Linux, whether Qt would find no screen to open a window on."""
+    return (sys.platform.startswith("linux") and not os.environ.get("QT_QPA_PLATFORM")
+            and not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"))
+
+
 def run_app(argv: list[str] | None = None) -> int:
     """Open the window with the network file named in `argv` (or the default network)."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    if _no_display():
+        print("error: there is no display to open the window on; run it on a desktop, or use "
+              "the headless commands (python main.py --help).", file=sys.stderr)
+        return 2
     app = create_application(sys.argv[:1] + argv)
     from designer.main_window import MainWindow  # after the QApplication exists
 

@@ -269,3 +269,14 @@ def test_a_recent_file_that_vanished_is_reported_and_dropped(window, answers, tm
     assert not window.open_path(path)
     assert asked[-1][0] == "error" and "does not exist" in asked[-1][1]
     assert recent_files() == []
+
+
+def test_no_display_is_one_sentence_not_a_crash(monkeypatch, capsys):
+    from designer import app
+
+    for name in ("QT_QPA_PLATFORM", "DISPLAY", "WAYLAND_DISPLAY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(app.sys, "platform", "linux")
+    assert app.run_app([]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: there is no display") and err.count("\n") == 1
