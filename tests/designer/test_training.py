@@ -208,6 +208,15 @@ def test_a_huge_learning_rate_shows_the_error_and_keeps_the_last_good_weights(
     assert len(errors) == 1
 
 
+def test_training_an_invalid_network_says_which_layer_and_trains_nothing(qtbot, panel, errors):
+    conv = panel.document.spec.layers[1]
+    panel.document.set_params(conv.id, stride=3)
+    train(qtbot, panel, outcome="failed")
+    assert len(errors) == 1 and f"'{conv.name}'" in errors[0] and "\n" not in errors[0]
+    assert "is not a whole number" in errors[0]
+    assert panel.buttons["Train"].isEnabled() and not panel.document.locked
+
+
 def test_saving_then_opening_a_checkpoint_restores_network_charts_and_views(
         qtbot, panel, open_document, tmp_path):
     panel.settings.widgets["epochs"].setValue(2)
