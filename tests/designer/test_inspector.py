@@ -7,12 +7,9 @@ from designer.memory_panel import MemoryPanel
 from designer.memory_settings import memory_settings
 from designer.properties import PropertiesPanel
 from engine.shapes import format_bytes
+from tests.designer.helpers import layer_named
 
 Qt = QtCore.Qt
-
-
-def layer_named(document, name):
-    return next(l for l in document.spec.layers if l.name == name)
 
 
 @pytest.fixture

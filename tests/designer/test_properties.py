@@ -5,12 +5,9 @@ from designer.inspector import InspectorPanel
 from designer.param_editors import ChoiceEditor, FloatEditor, IntEditor, decade_step, format_float
 from designer.properties import PropertiesPanel
 from engine.spec import CATALOGUE
+from tests.designer.helpers import layer_named
 
 Qt = QtCore.Qt
-
-
-def layer_named(document, name):
-    return next(l for l in document.spec.layers if l.name == name)
 
 
 @pytest.fixture
