@@ -387,11 +387,20 @@ def _loss_error(layer: LayerSpec, i: int, v: Volume) -> tuple[str, Fix] | None:
                         make_layer("fc", "fc", units=10)))
 
 
+def backward_reads_output(layer: LayerSpec) -> bool:
+    """Whether the layer's backward pass reads its own output: an activation's slope is
+    computed from y = f(x), max pooling finds the winning input by comparing it with y, and
+    LRN's correction term uses y. Nothing may overwrite such an output before that pass."""
+    t = layer.type
+    return t in ACTIVATION_TYPES or t == "lrn" or (t == "pool" and layer["mode"] == "max")
+
+
 def _in_place(layer: LayerSpec, below: LayerSpec) -> bool:
-    """Activations overwrite their input, since their backward pass needs only their
-    output, unless that input is the network's input or another activation's output
-    (which that activation still needs)."""
-    return layer.type in ACTIVATION_TYPES and below.type not in ACTIVATION_TYPES | {"input"}
+    """Activations overwrite their input, since their own backward pass needs only their
+    output, unless that input is the network's input or an output whose layer still reads
+    it in its backward pass (`backward_reads_output`)."""
+    return (layer.type in ACTIVATION_TYPES and below.type != "input"
+            and not backward_reads_output(below))
 
 
 def analyse(spec: NetworkSpec) -> Analysis:

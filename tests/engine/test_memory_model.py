@@ -67,6 +67,17 @@ def test_activations_run_in_place_unless_their_input_is_still_needed():
         False, False, False, True, False, False, False]
 
 
+def test_an_activation_after_a_max_pool_or_lrn_gets_memory_of_its_own():
+    """Their backward passes read their outputs, so an activation may not overwrite them;
+    after an average pool it may."""
+    spec = network("e", (8, 8, 2), layer("pool", mode="max"), layer("tanh"), layer("lrn"),
+                   layer("relu"), layer("pool", mode="avg"), layer("relu"),
+                   layer("fc", units=2), layer("softmax"))
+    infos = analyse(spec).layers
+    assert [i.in_place for i in infos[1:7]] == [False, False, False, False, False, True]
+    assert infos[2].allocated == infos[2].activations and infos[6].allocated == 0
+
+
 def test_workspace_and_gradients_per_layer():
     a = analyse(NETWORKS["batchnorm"])
     conv, bn, relu, pool = a.layers[1:5]
