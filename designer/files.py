@@ -17,7 +17,8 @@ from PySide6 import QtCore
 
 from designer.document import NetworkDocument
 from engine.errors import NetworkFileError
-from engine.netfile import atomic_write, spec_from_dict, spec_to_dict
+from engine.atomic import atomic_write
+from engine.netfile import spec_from_dict, spec_to_dict
 from engine.spec import NetworkSpec
 
 AUTOSAVE_INTERVAL_MS = 30_000

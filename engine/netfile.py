@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from engine.atomic import atomic_write
 from engine.errors import NetworkFileError
 from engine.spec import CATALOGUE, LayerSpec, NetworkSpec, ParamDef, new_id
 
@@ -25,21 +25,6 @@ FORMAT = "convnet-designer"
 VERSION = 1
 MAX_FILE_BYTES = 16 * 1024 * 1024
 _RESERVED = ("type", "name", "id")
-
-
-def atomic_write(path: str | os.PathLike, data: bytes) -> None:
-    """Write `data` to `path` so that a crash leaves either the old file or the new one."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def spec_to_dict(spec: NetworkSpec) -> dict[str, Any]:

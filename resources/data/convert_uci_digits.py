@@ -16,7 +16,7 @@ from sklearn.datasets import load_digits
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))
-from engine.netfile import atomic_write  # noqa: E402
+from engine.atomic import atomic_write  # noqa: E402
 
 
 def main() -> None:
