@@ -48,6 +48,10 @@ def main(argv: list[str] | None = None) -> int:
     except ConvNetError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except MemoryError:
+        print("error: this machine ran out of memory; try a smaller batch size, network or "
+              "data set.", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

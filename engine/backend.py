@@ -9,6 +9,7 @@ and the generator's state fits in a checkpoint.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -81,6 +82,27 @@ def gpu_free_memory() -> int | None:
         return None
     free, _total = cupy.cuda.runtime.memGetInfo()
     return int(free)
+
+
+def host_free_memory() -> int | None:
+    """Bytes of RAM the system can give a new allocation without swapping (Linux's
+    MemAvailable), or None where it cannot be read."""
+    try:
+        with open("/proc/meminfo", "rb") as f:
+            for line in f.read(65536).decode("ascii", "replace").splitlines():
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def free_memory(backend: Backend) -> int | None:
+    """Free bytes where `backend` allocates: the GPU's memory or the host's RAM."""
+    return gpu_free_memory() if backend.name == "gpu" else host_free_memory()
 
 
 def _cupy_backend() -> Backend:

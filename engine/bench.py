@@ -9,8 +9,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine.backend import Backend
+from engine.config import TrainConfig
 from engine.model import build
 from engine.optim import Optimizer
+from engine.run import check_memory
+from engine.shapes import analyse
 from engine.spec import NetworkSpec
 
 
@@ -38,6 +41,9 @@ class BenchResult:
 def benchmark(spec: NetworkSpec, batch_size: int, backend: Backend, repeats: int = 5,
               seed: int = 0) -> BenchResult:
     """Median times over `repeats` steps on random inputs, after one warm-up step."""
+    analysis = analyse(spec)
+    if analysis.valid:  # else build() below explains the first error
+        check_memory(analysis, TrainConfig(batch_size=batch_size, optimizer="sgd"), backend)
     model = build(spec, backend, seed)
     optimizer = Optimizer("sgd", backend)
     rng = np.random.default_rng(seed)

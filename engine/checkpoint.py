@@ -1,163 +1,440 @@
-"""Checkpoint files: one uncompressed NumPy .npz archive, read without pickle.
+"""Run files (checkpoints): saving and loading a `Run`, as one uncompressed NumPy .npz
+archive read without pickle.
 
-It holds a "meta" entry (JSON text: format, version, the network spec, the training
-settings, epoch/step/batch position, history, class names, data source, the random
-generator's state) and one array per parameter ("param/<layer id>/<name>"),
-batch-norm statistic ("buffer/..."), optimizer cache ("optim/<layer id>/<name>/<slot>")
-and normalisation statistic ("norm/..."). Together they let a run continue
-bit-for-bit where it stopped.
+Entries:
+- "meta": JSON text: format and version, the network spec, the settings, the run's name,
+  start time and network file, the position (epoch, offset in images, step), the sums of
+  the epoch in progress, the optimizer's step count, the random generator's state, the
+  class names and the data source;
+- "param/<layer id>/<name>", "buffer/<layer id>/<name>": weights and batch-norm statistics;
+- "optim/<layer id>/<name>/<slot>": the optimizer's cache;
+- "norm/mode|mean|std": the normaliser;
+- "history/<key>": the curves, one array per key.
+
+Loading checks every entry against the network the file itself describes before reading
+its values: declared shapes and types come first, so a damaged or hand-edited file costs
+no more memory than the network it names, and every problem is one sentence. Version-1
+files (position in batches, history inside "meta") still open.
 """
 
 from __future__ import annotations
 
-import io
 import json
+import math
 import os
+import stat
 import zipfile
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
+from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Callable
 
 import numpy as np
 
+from engine.atomic import atomic_write
+from engine.backend import Backend, free_memory, get_backend
+from engine.config import TrainConfig, TrainingError, config_from_dict
+from engine.data import Normalizer
+from engine.data.preprocess import MODES
 from engine.errors import NetworkFileError
-from engine.netfile import atomic_write, spec_from_dict, spec_to_dict
+from engine.model import build
+from engine.netfile import spec_from_dict, spec_to_dict
+from engine.optim import Optimizer
+from engine.run import HISTORY_EPOCH_KEYS, HISTORY_STEP_KEYS, Run, new_running
+from engine.shapes import OPTIMIZER_STATE_COPIES, Analysis, analyse, format_bytes
 from engine.spec import NetworkSpec
 
-if TYPE_CHECKING:
-    from engine.trainer import Trainer
-
 FORMAT = "convnet-designer-checkpoint"
-VERSION = 1
-_GROUPS = ("param", "buffer", "optim", "norm")
+VERSION = 2
+EXTENSION = ".ckpt"
+FILE_FILTER = f"Training runs (*{EXTENSION});;All files (*)"
+# The training record is small text (the history lives in arrays): a bound far above any
+# real one keeps a hostile file from declaring gigabytes of it.
+MAX_META_CHARS = 16 * 1024 * 1024
+MAX_HISTORY = 100_000_000  # steps; the curves of the longest run anyone will train
 
 
 class CheckpointError(NetworkFileError):
-    """A checkpoint that cannot be written, read, or continued."""
+    """A run file that cannot be written, read, or continued."""
 
 
-@dataclass
-class Checkpoint:
-    """A checkpoint as read from disk, with host (NumPy) arrays."""
+@dataclass(frozen=True)
+class RunSummary:
+    """What a list of runs shows, read without the weights."""
 
+    path: Path
+    name: str
+    created: str
     spec: NetworkSpec
-    meta: dict[str, Any]
-    arrays: dict[str, dict[str, np.ndarray]]  # group → name → array
+    data_name: str
+    epochs_done: int
+    epochs_planned: int
+    best_val_acc: float | None
 
 
-def save_checkpoint(trainer: "Trainer", path: str | os.PathLike) -> None:
-    to_numpy = trainer.backend.to_numpy
+# --- saving ----------------------------------------------------------------------------------
+def save_run(run: Run, path: str | os.PathLike) -> None:
+    """Write everything needed to continue `run` bit for bit, atomically, without pickle."""
+    to_numpy = run.backend.to_numpy
     meta = {
         "format": FORMAT, "version": VERSION,
-        "spec": spec_to_dict(trainer.spec),
-        "config": asdict(trainer.config),
-        "epoch": trainer.epoch, "step": trainer.step, "batch": trainer.batch,
-        "running": trainer.running,
-        "optimizer_steps": trainer.optimizer.steps,
-        "rng": trainer.rng.bit_generator.state,
-        "class_names": trainer.class_names,
-        "data_source": trainer.data_source,
-        "history": trainer.history,
+        "spec": spec_to_dict(run.spec), "config": asdict(run.config),
+        "name": run.name, "created": run.created, "network_file": run.network_file,
+        "epoch": run.epoch, "offset": run.offset, "step": run.step,
+        "running": run.running, "optimizer_steps": run.optimizer.steps,
+        "rng": run.rng.bit_generator.state, "class_names": run.class_names,
+        "data_source": run.data_source, "data_name": run.data_name,
     }
-    arrays = {"meta": np.array(json.dumps(meta))}
+    arrays = {"meta": np.array(json.dumps(meta, ensure_ascii=False))}
     groups = {
-        "param": {key: to_numpy(v) for key, v, _ in trainer.model.parameters()},
-        "buffer": {key: to_numpy(v) for key, v in trainer.model.buffers()},
-        "optim": trainer.optimizer.state(),
-        "norm": trainer.normalizer.to_state(),
+        "param": {key: to_numpy(v) for key, v, _ in run.model.parameters()},
+        "buffer": {key: to_numpy(v) for key, v in run.model.buffers()},
+        "optim": run.optimizer.state(),
+        "norm": run.normalizer.to_state(),
+        "history": {key: np.asarray(values, _history_dtype(key))
+                    for key, values in run.history.items()},
     }
     for group, named in groups.items():
         arrays.update({f"{group}/{name}": np.asarray(a) for name, a in named.items()})
-    buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
     try:
-        atomic_write(path, buffer.getvalue())
+        atomic_write(path, lambda f: np.savez(f, **arrays))
     except OSError as e:
-        raise CheckpointError(f"Could not save the checkpoint '{path}': {e.strerror or e}; "
+        raise CheckpointError(f"Could not save the run '{path}': {e.strerror or e}; "
                               "choose another folder or file name.") from None
 
 
-def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
-    """Read and check a checkpoint; every problem is one CheckpointError sentence."""
+def _history_dtype(key: str) -> Any:
+    return np.int64 if key in ("step", "epoch") else np.float64
+
+
+# --- loading ---------------------------------------------------------------------------------
+def load_run(path: str | os.PathLike, device: str | None = None) -> Run:
+    """Read and check a run file; `device` (cpu, gpu, auto) overrides the saved one.
+    Every problem is one CheckpointError sentence."""
     path = Path(path)
+    with _Archive(path) as archive:
+        meta = archive.meta()
+        spec, analysis = archive.network(meta)
+        config = archive.config(meta)
+        if device is not None:
+            config = TrainConfig(**{**asdict(config), "device": device})
+        backend = get_backend(config.device)
+        _check_room(analysis, config.optimizer, backend, path)
+        rng = np.random.default_rng()  # dropout draws from it: its state is set below
+        model = build(spec, backend, rng)
+        for key, value, _ in model.parameters():
+            value[...] = backend.asarray(archive.array(f"param/{key}", value.shape))
+        for key, value in model.buffers():
+            value[...] = backend.asarray(archive.array(f"buffer/{key}", value.shape))
+        optimizer = Optimizer(config.optimizer, backend, config.momentum)
+        steps = archive.count(meta, "optimizer_steps")
+        optimizer.load_state(archive.optimizer_cache(model, config.optimizer, steps), steps)
+        try:
+            rng.bit_generator.state = meta["rng"]
+        except (TypeError, ValueError, KeyError):
+            archive.fail("its random-generator state is damaged")
+        run = Run(spec, config, model, optimizer, archive.normalizer(spec), rng,
+                  archive.class_names(meta, analysis), archive.text_or_none(meta, "data_source"),
+                  **archive.identity(meta))
+        run.epoch, run.step = archive.count(meta, "epoch"), archive.count(meta, "step")
+        run.offset = archive.offset(meta, config)
+        run.running = archive.running(meta)
+        run.history = archive.history(meta)
+        archive.check_all_used()
+    return run
+
+
+def read_run_summary(path: str | os.PathLike) -> RunSummary:
+    """Name, network, data, epochs and best validation accuracy of a run file, without its
+    weights (for a list of runs)."""
+    path = Path(path)
+    with _Archive(path) as archive:
+        meta = archive.meta()
+        spec, _ = archive.network(meta)
+        config = archive.config(meta)
+        history = archive.history(meta)
+        identity = archive.identity(meta)
+    accuracies = [v for v in history["val_acc"] if math.isfinite(v)]
+    return RunSummary(path, identity["name"], identity["created"], spec, identity["data_name"],
+                      len(history["epoch"]), config.epochs, max(accuracies, default=None))
+
+
+def _check_room(analysis: Analysis, optimizer: str, backend: Backend, path: Path) -> None:
+    """The weights, their gradients and the optimizer's cache must fit before the model is
+    built from a file that may declare any network at all."""
+    m = analysis.memory(1, optimizer)
+    need = m.parameters + m.parameter_gradients + m.optimizer_state
+    free = free_memory(backend)
+    if free is not None and need > free:
+        raise CheckpointError(f"The network of '{path.name}' needs {format_bytes(need)} for its "
+                              f"weights alone but only {format_bytes(free)} is free; open it "
+                              "on a machine with more memory.")
+
+
+class _Archive:
+    """A run file opened for checking: each array is read only after its declared shape
+    and type match what the network needs."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.foreign = f"'{path.name}' is not a ConvNet Designer run file"
+        try:
+            mode = path.stat().st_mode
+        except FileNotFoundError:
+            raise CheckpointError(f"The run file '{path}' does not exist; check the path.") \
+                from None
+        except OSError as e:
+            raise CheckpointError(f"Could not read '{path}': {e.strerror or e}.") from None
+        if stat.S_ISDIR(mode):
+            raise CheckpointError(f"'{path}' is a folder, not a run file.")
+        if not stat.S_ISREG(mode):
+            raise CheckpointError(f"{self.foreign}: it is a device or a pipe, not a file.")
+        try:
+            self.zip = zipfile.ZipFile(path)
+            self.members = {info.filename[:-4]: info for info in self.zip.infolist()
+                            if info.filename.endswith(".npy")}
+        except (OSError, EOFError, ValueError, zipfile.BadZipFile, zipfile.LargeZipFile):
+            raise CheckpointError(f"{self.foreign}, or it is damaged (it cannot be read as an "
+                                  "archive of arrays).") from None
+        self.version = VERSION
+        self.used: set[str] = set()
+
+    def __enter__(self) -> "_Archive":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.zip.close()
+
+    def fail(self, problem: str) -> None:
+        raise CheckpointError(f"'{self.path.name}' is damaged or was edited by hand: {problem}; "
+                              "use another run file.")
+
+    # --- arrays ----------------------------------------------------------------------------
+    def _open(self, key: str):
+        """The member's stream positioned at its data, and its declared shape and dtype."""
+        info = self.members.get(key)
+        if info is None:
+            self.fail(f"the entry '{key}' is missing")
+        self.used.add(key)
+        try:
+            f = self.zip.open(info)
+            version = np.lib.format.read_magic(f)
+            reader = {(1, 0): np.lib.format.read_array_header_1_0,
+                      (2, 0): np.lib.format.read_array_header_2_0}.get(version)
+            if reader is None:
+                self.fail(f"the entry '{key}' has an unknown array format")
+            shape, fortran, dtype = reader(f, max_header_size=10_000)
+        except CheckpointError:
+            raise
+        except (OSError, EOFError, ValueError, TypeError, SyntaxError, zipfile.BadZipFile,
+                RuntimeError):
+            self.fail(f"the entry '{key}' cannot be read")
+        if dtype.hasobject:
+            self.fail(f"the entry '{key}' holds Python objects")
+        return f, shape, fortran, dtype
+
+    def _read(self, key: str, f, shape: tuple, fortran: bool, dtype: np.dtype) -> np.ndarray:
+        count = math.prod(shape)
+        try:
+            raw = f.read(count * dtype.itemsize)
+        except (OSError, EOFError, ValueError, zipfile.BadZipFile, RuntimeError):
+            self.fail(f"the entry '{key}' is damaged")
+        finally:
+            f.close()
+        if len(raw) != count * dtype.itemsize:
+            self.fail(f"the entry '{key}' is truncated")
+        a = np.frombuffer(raw, dtype, count)
+        return a.reshape(shape[::-1]).T if fortran else a.reshape(shape)
+
+    def array(self, key: str, shape: tuple[int, ...], kind: str = "f") -> np.ndarray:
+        """A numeric array that must have exactly `shape` (kind "f": float, finite; "i": int)."""
+        f, declared, fortran, dtype = self._open(key)
+        if tuple(declared) != tuple(shape):
+            f.close()
+            self.fail(f"the entry '{key}' has shape {tuple(declared)} but its network needs "
+                      f"{tuple(shape)}")
+        if dtype.kind not in ("f" if kind == "f" else "iu"):
+            f.close()
+            need = "floating-point numbers" if kind == "f" else "whole numbers"
+            self.fail(f"the entry '{key}' holds {dtype} values, not {need}")
+        a = self._read(key, f, declared, fortran, dtype)
+        if kind == "f":
+            a = a.astype(np.float64 if key.startswith("history/") else np.float32)
+            if not key.startswith("history/") and not np.isfinite(a).all():
+                self.fail(f"the entry '{key}' holds values that are not finite")
+        return a
+
+    def vector(self, key: str, limit: int, kind: str = "f") -> np.ndarray:
+        """A 1-D array of any length up to `limit`."""
+        f, declared, _, _ = self._open(key)
+        f.close()
+        if len(declared) != 1 or declared[0] > limit:
+            self.fail(f"the entry '{key}' has shape {tuple(declared)}, not a list of at most "
+                      f"{limit:,} values")
+        return self.array(key, tuple(declared), kind)
+
+    def text(self, key: str, limit: int) -> str:
+        f, shape, fortran, dtype = self._open(key)
+        if shape != () or dtype.kind != "U" or dtype.itemsize > 4 * limit:
+            f.close()
+            self.fail(f"the entry '{key}' is not a text of at most {limit:,} characters")
+        return str(self._read(key, f, shape, fortran, dtype)[()])
+
+    # --- the training record -----------------------------------------------------------------
+    def meta(self) -> dict:
+        if "meta" not in self.members:
+            raise CheckpointError(f"{self.foreign}: it has no readable training record.")
+        try:
+            meta = json.loads(self.text("meta", MAX_META_CHARS))
+        except (ValueError, RecursionError):
+            raise CheckpointError(f"{self.foreign}: it has no readable training record.") \
+                from None
+        if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+            raise CheckpointError(f"{self.foreign}: its training record has another format.")
+        version = meta.get("version")
+        if version not in (1, VERSION):
+            raise CheckpointError(f"'{self.path.name}' is a run file of format version "
+                                  f"{version}; this version reads versions 1 and {VERSION}.")
+        self.version = version
+        return meta
+
+    def field(self, meta: dict, key: str, check: Callable[[Any], bool], what: str) -> Any:
+        if key not in meta:
+            self.fail(f"its training record has no '{key}'")
+        if not check(meta[key]):
+            self.fail(f"its '{key}' is not {what}")
+        return meta[key]
+
+    def count(self, meta: dict, key: str) -> int:
+        return self.field(meta, key, lambda v: type(v) is int and 0 <= v < 2 ** 62,
+                          "a whole number of 0 or more")
+
+    def text_or_none(self, meta: dict, key: str) -> str | None:
+        return self.field(meta, key, lambda v: v is None or _is_text(v), "text")
+
+    def network(self, meta: dict) -> tuple[NetworkSpec, Analysis]:
+        try:
+            spec = spec_from_dict(self.field(meta, "spec", lambda v: isinstance(v, dict),
+                                             "a network"), self.path.name)
+        except NetworkFileError as e:
+            self.fail(f"its network cannot be read ({str(e).rstrip('.')})")
+        analysis = analyse(spec)
+        if not analysis.valid:
+            self.fail("its network has errors, so it cannot have been trained")
+        return spec, analysis
+
+    def config(self, meta: dict) -> TrainConfig:
+        try:
+            return config_from_dict(self.field(meta, "config", lambda v: isinstance(v, dict),
+                                               "a table of settings"))
+        except TrainingError as e:
+            self.fail(f"its settings are damaged ({str(e).rstrip('.')})")
+
+    def identity(self, meta: dict) -> dict[str, Any]:
+        if self.version == 1:
+            created = datetime.fromtimestamp(self.path.stat().st_mtime)
+            source = meta.get("data_source")
+            return {"name": self.path.stem, "created": created.isoformat(timespec="seconds"),
+                    "network_file": None, "data_name": source if _is_text(source) else "digits"}
+        return {"name": self.field(meta, "name", _is_text, "text"),
+                "created": self.field(meta, "created", _is_date, "a date and time"),
+                "network_file": self.text_or_none(meta, "network_file"),
+                "data_name": self.field(meta, "data_name", _is_text, "text")}
+
+    def class_names(self, meta: dict, analysis: Analysis) -> list[str]:
+        classes = analysis.output.depth
+        return list(self.field(
+            meta, "class_names",
+            lambda v: isinstance(v, list) and len(v) == classes and all(map(_is_text, v)),
+            f"a list of {classes} class names (one per class score of its network)"))
+
+    def offset(self, meta: dict, config: TrainConfig) -> int:
+        if self.version == 1:
+            return self.count(meta, "batch") * config.batch_size
+        return self.count(meta, "offset")
+
+    def running(self, meta: dict) -> dict:
+        if self.version == 1:  # it had no count of steps: its position was that count
+            meta["running"] = {**meta.get("running", {}), "steps": meta.get("batch")}
+
+        def ok(v):
+            return (isinstance(v, dict) and set(v) == set(new_running())
+                    and _is_number(v["loss"]) and all(type(v[k]) is int and v[k] >= 0
+                                                      for k in ("correct", "seen", "steps"))
+                    and v["correct"] <= v["seen"])
+        return dict(self.field(meta, "running", ok, "the sums of an epoch in progress"))
+
+    def history(self, meta: dict) -> dict[str, list]:
+        if self.version == 1:
+            def ok(v):
+                return (isinstance(v, dict)
+                        and set(v) == set(HISTORY_STEP_KEYS + HISTORY_EPOCH_KEYS)
+                        and all(isinstance(values, list) and all(map(_is_number, values))
+                                for values in v.values()))
+            saved = self.field(meta, "history", ok, "the curves of a run")
+            history = {key: list(values) for key, values in saved.items()}
+        else:
+            history = {key: self.vector(f"history/{key}", MAX_HISTORY,
+                                        "i" if key in ("step", "epoch") else "f").tolist()
+                       for key in HISTORY_STEP_KEYS + HISTORY_EPOCH_KEYS}
+        for keys in (HISTORY_STEP_KEYS, HISTORY_EPOCH_KEYS):
+            if len({len(history[k]) for k in keys}) != 1:
+                self.fail(f"its curves {', '.join(keys)} have different lengths")
+        return history
+
+    def normalizer(self, spec: NetworkSpec) -> Normalizer:
+        v = spec.input_volume
+        mode = self.text("norm/mode", 16)
+        if mode not in MODES:
+            self.fail(f"its normalisation '{mode}' is unknown")
+        shapes = {"channel": ((v.depth,), (v.depth,)), "image": ((v.height, v.width, v.depth),
+                                                                 (1,))}[mode]
+        mean, std = (self.array(f"norm/{k}", shape) for k, shape in zip(("mean", "std"), shapes))
+        if (std <= 0).any():
+            self.fail("its normalisation divides by a standard deviation that is not positive")
+        return Normalizer(mode, mean, std)
+
+    def optimizer_cache(self, model, optimizer: str, steps: int) -> dict[str, np.ndarray]:
+        """All of the optimizer's slots for every parameter, or none before its first step."""
+        copies = OPTIMIZER_STATE_COPIES[optimizer]
+        wanted = {f"optim/{key}/{i}": value.shape for key, value, _ in model.parameters()
+                  for i in range(copies)}
+        present = {k for k in self.members if k.startswith("optim/")}
+        if not present and (steps == 0 or copies == 0):
+            return {}
+        if present != set(wanted):
+            extra = sorted(present - set(wanted))
+            missing = sorted(set(wanted) - present)
+            self.fail(f"its optimizer cache {'lacks' if missing else 'has an unknown'} entry "
+                      f"'{(missing or extra)[0]}'")
+        return {key[len("optim/"):]: self.array(key, shape) for key, shape in wanted.items()}
+
+    def check_all_used(self) -> None:
+        unknown = sorted(set(self.members) - self.used)
+        if unknown:
+            self.fail(f"it holds an unknown entry '{unknown[0]}'")
+
+
+def _is_text(v: Any) -> bool:
+    """A str that is valid Unicode (JSON escapes can make lone surrogates)."""
+    if not isinstance(v, str):
+        return False
     try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise CheckpointError(f"The checkpoint '{path}' does not exist; check the path.") from None
-    except OSError as e:
-        raise CheckpointError(f"Could not read '{path}': {e.strerror or e}.") from None
-    foreign = f"'{path.name}' is not a ConvNet Designer checkpoint"
+        v.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _is_date(v: Any) -> bool:
+    if not _is_text(v):
+        return False
     try:
-        with np.load(io.BytesIO(raw), allow_pickle=False) as archive:
-            entries = {name: archive[name] for name in archive.files}
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile, zipfile.LargeZipFile):
-        raise CheckpointError(f"{foreign}, or it is damaged (it cannot be read as an archive of "
-                              "arrays).") from None
-    try:
-        meta = json.loads(str(entries.pop("meta")))
-    except (KeyError, ValueError):
-        raise CheckpointError(f"{foreign}: it has no readable training record.") from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise CheckpointError(f"{foreign}: its training record has another format.")
-    if meta.get("version") != VERSION:
-        raise CheckpointError(f"'{path.name}' is a checkpoint of format version "
-                              f"{meta.get('version')}; this version reads version {VERSION}.")
-    from engine.trainer import TrainConfig
-
-    needed = {"spec", "config", "epoch", "step", "batch", "running", "optimizer_steps", "rng",
-              "class_names", "data_source", "history"}
-    missing = sorted(needed - set(meta))
-    config_names = {f.name for f in fields(TrainConfig)}
-    if missing or not isinstance(meta["config"], dict) or set(meta["config"]) != config_names:
-        raise CheckpointError(f"'{path.name}' is an incomplete checkpoint "
-                              f"({missing[0] if missing else 'its settings'} is missing or wrong).")
-    spec = spec_from_dict(meta["spec"], path.name)
-    arrays: dict[str, dict[str, np.ndarray]] = {group: {} for group in _GROUPS}
-    for name, value in entries.items():
-        group, _, rest = name.partition("/")
-        if group not in arrays:
-            raise CheckpointError(f"{foreign}: it holds an unknown entry '{name}'.")
-        arrays[group][rest] = value
-    return Checkpoint(spec, meta, arrays)
-
-
-def restore(trainer: "Trainer", saved: Checkpoint, data: Any, control: Any,
-            overrides: dict[str, Any]) -> "Trainer":
-    """Set up `trainer` (a bare instance) from `saved`, with settings in `overrides` changed.
-
-    With a different optimizer than the saved one, its cache starts empty."""
-    from engine.data import Normalizer, load_data
-    from engine.trainer import TrainConfig
-
-    config = TrainConfig(**{**saved.meta["config"], **overrides})
-    if data is None:
-        data = load_data(saved.meta["data_source"], volume=saved.spec.input_volume)
-    if len(data.class_names) != len(saved.meta["class_names"]):
-        raise CheckpointError(f"The checkpoint was trained on {len(saved.meta['class_names'])} "
-                              f"classes but '{data.name}' has {len(data.class_names)}.")
-    trainer._setup(saved.spec, data, config, control, Normalizer.from_state(saved.arrays["norm"]))
-    _copy_into(trainer.model.parameters(), saved.arrays["param"], trainer.backend)
-    _copy_into(((k, v, None) for k, v in trainer.model.buffers()), saved.arrays["buffer"],
-               trainer.backend)
-    if config.optimizer == saved.meta["config"]["optimizer"]:
-        trainer.optimizer.load_state(saved.arrays["optim"], saved.meta["optimizer_steps"])
-    try:
-        trainer.rng.bit_generator.state = saved.meta["rng"]
-    except (TypeError, ValueError, KeyError):
-        raise CheckpointError("The checkpoint's random-generator state is damaged.") from None
-    meta = saved.meta
-    trainer.epoch, trainer.step, trainer.batch = meta["epoch"], meta["step"], meta["batch"]
-    trainer.running = dict(meta["running"])
-    trainer.history = {key: list(values) for key, values in meta["history"].items()}
-    trainer.class_names = list(meta["class_names"])
-    trainer.data_source = meta["data_source"]
-    trainer.last_good.save()
-    return trainer
-
-
-def _copy_into(targets, saved: dict[str, np.ndarray], backend) -> None:
-    for key, value, _ in targets:
-        if key not in saved or saved[key].shape != value.shape:
-            raise CheckpointError(f"The checkpoint's arrays do not match its network "
-                                  f"(entry '{key}' is missing or has the wrong shape).")
-        value[...] = backend.asarray(saved[key], value.dtype)
+        datetime.fromisoformat(v)
+    except ValueError:
+        return False
+    return True

@@ -18,8 +18,9 @@ from designer.training.filters_view import FiltersView
 from designer.training.plots import AccuracyPlot, LossPlot
 from designer.training.settings import DataPicker, TrainSettings
 from designer.training.worker import TrainingWorker
+from engine.checkpoint import EXTENSION, FILE_FILTER
 
-CHECKPOINT_FILTER = "Checkpoints (*.npz);;All files (*)"
+
 
 
 def ask_stop_training(parent) -> bool:
@@ -34,12 +35,12 @@ def ask_stop_training(parent) -> bool:
 def ask_checkpoint_path(parent, save: bool) -> str | None:
     if save:
         path, _ = QtWidgets.QFileDialog.getSaveFileName(parent, "Save Checkpoint",
-                                                        "checkpoint.npz", CHECKPOINT_FILTER)
-        if path and not path.lower().endswith(".npz"):
-            path += ".npz"
+                                                        f"run{EXTENSION}", FILE_FILTER)
+        if path and not path.lower().endswith(EXTENSION):
+            path += EXTENSION
     else:
         path, _ = QtWidgets.QFileDialog.getOpenFileName(parent, "Open Checkpoint", "",
-                                                        CHECKPOINT_FILTER)
+                                                        FILE_FILTER)
     return path or None
 
 

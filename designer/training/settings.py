@@ -14,7 +14,7 @@ from engine.errors import ConvNetError
 from engine.optim import OPTIMIZERS
 from engine.schedules import SCHEDULES
 from engine.spec import Volume
-from engine.trainer import NORMALIZATIONS, TrainConfig
+from engine.config import NORMALIZATIONS, TrainConfig
 
 EMBEDDED = (("UCI digits (embedded, 8×8×1)", "digits", Volume(8, 8, 1)),
             ("Generated shapes (embedded, 32×32×3)", "shapes", Volume(32, 32, 3)))

@@ -19,10 +19,13 @@ import numpy as np
 from PySide6 import QtCore
 
 from designer.training.images import Mosaic, activation_mosaic, as_display, filter_mosaic
+from engine.checkpoint import load_run, save_run
+from engine.config import TrainConfig
 from engine.data import DataSet, load_data
 from engine.errors import ConvNetError
+from engine.run import Run
 from engine.spec import NetworkSpec
-from engine.trainer import EpochEvent, StepEvent, TrainConfig, TrainControl, Trainer
+from engine.trainer import EpochEvent, StepEvent, TrainControl, Trainer
 
 STEP_INTERVAL = 0.05   # s: at most 20 metric updates a second reach the GUI
 LIVE_INTERVAL = 0.4    # s: how often live activation maps and filters are recomputed
@@ -264,8 +267,9 @@ class TrainingWorker(QtCore.QObject):
 
     def _adopt(self, generation: int, trainer: Trainer, resumed: bool):
         self._trainer = trainer
+        run = trainer.run
         self._post(generation, "session_ready", Session(
-            trainer.spec, trainer.config, {k: list(v) for k, v in trainer.history.items()},
+            run.spec, run.config, {k: list(v) for k, v in run.history.items()},
             trainer.data, resumed))
 
     def _train(self, generation: int, spec, config, source, data, control: TrainControl):
@@ -278,8 +282,7 @@ class TrainingWorker(QtCore.QObject):
             if control.stopped:
                 outcome = "stopped"
                 return
-            trainer = Trainer(spec, data, config, control)
-            trainer.data_source = source     # kept in checkpoints, to reload the same data
+            trainer = Trainer(Run.start(spec, data, config, source), data, control)
             self._adopt(generation, trainer, resumed=False)
             self._post(generation, "status", "Training…")
             outcome = self._run(generation, trainer, control)
@@ -292,7 +295,7 @@ class TrainingWorker(QtCore.QObject):
         pending: list[StepEvent] = []
         last_steps = last_live = 0.0
         try:
-            for event in trainer.run():
+            for event in trainer.train():
                 now = time.monotonic()
                 if isinstance(event, StepEvent):
                     pending.append(event)
@@ -319,8 +322,10 @@ class TrainingWorker(QtCore.QObject):
 
     def _open(self, generation: int, path: Path):
         try:
-            trainer = Trainer.from_checkpoint(path)   # also loads the data it was trained on
-            self._post(generation, "data_ready", (trainer.data_source, trainer.data))
+            run = load_run(path)
+            data = load_data(run.data_source, run.spec.input_volume)
+            trainer = Trainer(run, data)
+            self._post(generation, "data_ready", (run.data_source, data))
             self._adopt(generation, trainer, resumed=True)
             self._requests.ask("confusion")
             self._serve(generation, watched=True)
@@ -344,25 +349,25 @@ class TrainingWorker(QtCore.QObject):
 
     def _compute_activations(self, layer_id: str, sample: int) -> ActivationPicture:
         image = self._trainer.data.val_x[sample]
-        maps = self._trainer.activations(layer_id, image[None])[0]
+        maps = self._trainer.run.activations(layer_id, image[None])[0]
         h, w, d = maps.shape
         return ActivationPicture(layer_id, sample, as_display(image), activation_mosaic(maps),
                                  (w, h, d))
 
     def _compute_filters(self) -> FilterPicture | None:
-        conv = next((l for l in self._trainer.spec.layers if l.type == "conv"), None)
+        conv = next((l for l in self._trainer.run.spec.layers if l.type == "conv"), None)
         if conv is None:
             return None
-        weights = self._trainer.weights(conv.id)["W"]
+        weights = self._trainer.run.weights(conv.id)["W"]
         return FilterPicture(conv.id, conv.name, filter_mosaic(weights), weights.shape)
 
     def _compute_confusion(self) -> Confusion:
-        return Confusion(self._trainer.confusion_matrix("val"), list(self._trainer.class_names))
+        return Confusion(self._trainer.confusion_matrix("val"), list(self._trainer.run.class_names))
 
     def _compute_prediction(self, image: np.ndarray) -> Prediction:
-        probabilities = self._trainer.predict(image[None])[0]
-        return Prediction(image, probabilities, list(self._trainer.class_names))
+        probabilities = self._trainer.run.predict(image[None])[0]
+        return Prediction(image, probabilities, list(self._trainer.run.class_names))
 
     def _compute_saved(self, path: str) -> str:
-        self._trainer.save_checkpoint(path)
+        save_run(self._trainer.run, path)
         return path

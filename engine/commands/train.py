@@ -1,8 +1,9 @@
-"""Train a network on a data set (default: the embedded digits) and save a checkpoint.
+"""Train a network on a data set (default: the embedded digits) and keep the run.
 
-Without --save, the checkpoint is written next to the network file with the extension
-.ckpt (a resumed run writes back to the checkpoint it came from). Ctrl-C stops after
-the current batch and saves; `--resume FILE.ckpt --epochs N` continues exactly there.
+Without --save, the run is written to a `runs` folder beside the network file (the user's
+data folder for a template), at every epoch's end and when training stops; the window lists
+the same runs. Ctrl-C stops after the current batch and saves; `--resume FILE.ckpt --epochs
+N` continues exactly there, also with another batch size or learning rate.
 """
 
 from __future__ import annotations
@@ -17,20 +18,22 @@ from pathlib import Path
 from typing import TextIO
 
 from engine.backend import DEVICES
+from engine.checkpoint import EXTENSION, load_run
+from engine.config import NORMALIZATIONS, TrainConfig, TrainingError
 from engine.errors import ConvNetError
 from engine.netfile import load_network
 from engine.optim import OPTIMIZERS
+from engine.run import Run, check_trainable
+from engine.runs import new_run_path, runs_folder
 from engine.schedules import SCHEDULES
-from engine.trainer import (
-    NORMALIZATIONS, EpochEvent, StepEvent, TrainConfig, TrainControl, Trainer,
-)
+from engine.trainer import EpochEvent, StepEvent, TrainControl, Trainer
 
 _BAR = 24
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("network", nargs="?", help="a network file (.json)")
-    parser.add_argument("--resume", metavar="FILE.ckpt", help="continue a saved run")
+    parser.add_argument("--resume", metavar=f"FILE{EXTENSION}", help="continue a saved run")
     parser.add_argument("--data", metavar="PATH",
                         help="a data set: a folder or file on disk, or 'digits' / 'shapes' "
                              "(default: the embedded digits)")
@@ -55,7 +58,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
         parser.add_argument(flag, type=kind, default=None, help=help_, **extra)
     parser.add_argument("--flip", action="store_true", default=None,
                         help="augment with random left-right flips")
-    parser.add_argument("--save", metavar="FILE.ckpt", help="where to save the checkpoint")
+    parser.add_argument("--save", metavar=f"FILE{EXTENSION}",
+                        help="where to keep the run (default: a runs folder beside the network "
+                             "file, or the run file given to --resume)")
     parser.add_argument("--json-log", metavar="FILE",
                         help="write one JSON line per step and per epoch to FILE")
 
@@ -65,60 +70,76 @@ def _overrides(args: argparse.Namespace) -> dict:
     return {k: v for k, v in vars(args).items() if k in names and v is not None}
 
 
-def _start(args: argparse.Namespace, control: TrainControl) -> tuple[Trainer, Path]:
-    from engine.data import EMBEDDED, load_data
+def _data_source(args: argparse.Namespace) -> str | None:
+    from engine.data import EMBEDDED
+
+    if args.data is None or args.data in EMBEDDED:
+        return args.data
+    return str(Path(args.data).expanduser().resolve())
+
+
+def _start(args: argparse.Namespace) -> tuple[Run, Path]:
+    """The run to train and where to keep it."""
+    from engine.data import load_data
 
     if args.resume and args.network:
-        raise ConvNetError("Give either a network file or --resume FILE.ckpt, not both.")
-    data_source = args.data
-    if data_source is not None and data_source not in EMBEDDED:
-        data_source = str(Path(data_source).expanduser().resolve())
+        raise ConvNetError(f"Give either a network file or --resume FILE{EXTENSION}, not both.")
     if args.resume:
-        data = None
-        if data_source is not None:
-            from engine.checkpoint import load_checkpoint
-
-            volume = load_checkpoint(args.resume).spec.input_volume
-            data = load_data(data_source, volume=volume)
-        trainer = Trainer.from_checkpoint(args.resume, data, control, **_overrides(args))
-        if data_source is not None:
-            trainer.data_source = data_source
-        return trainer, Path(args.save or args.resume)
+        changes = _overrides(args)
+        run = load_run(args.resume, changes.pop("device", None))
+        run.continued(**changes)
+        if args.data is not None:
+            run.data_source = _data_source(args)
+        return run, Path(args.save or args.resume)
     if not args.network:
-        raise ConvNetError("Name a network file to train, or continue a run with --resume "
-                           "FILE.ckpt.")
+        raise ConvNetError(f"Name a network file to train, or continue a run with --resume "
+                           f"FILE{EXTENSION}.")
     spec = load_network(args.network)
-    data = load_data(data_source, volume=spec.input_volume)
-    trainer = Trainer(spec, data, TrainConfig(**_overrides(args)), control)
-    trainer.data_source = data_source
-    return trainer, Path(args.save or Path(args.network).with_suffix(".ckpt"))
+    source = _data_source(args)
+    config = TrainConfig(**_overrides(args))
+    check_trainable(spec, config)  # before a data set is loaded for nothing
+    data = load_data(source, volume=spec.input_volume)
+    network_file = str(Path(args.network).resolve())
+    run = Run.start(spec, data, config, source, network_file=network_file)
+    keep = Path(args.save) if args.save else new_run_path(
+        runs_folder(network_file), spec.name, run.created)
+    keep.parent.mkdir(parents=True, exist_ok=True)
+    return run, keep
 
 
 def run(args: argparse.Namespace) -> int:
-    control = TrainControl()
-    trainer, save_path = _start(args, control)
-    c, data = trainer.config, trainer.data
-    print(f"{trainer.spec.name}: {data.name}, {len(data.train_x):,} training and "
+    from engine.data import load_data
+
+    run, keep = _start(args)
+    c = run.config
+    data = load_data(run.data_source, volume=run.spec.input_volume)
+    print(f"{run.spec.name}: {data.name}, {len(data.train_x):,} training and "
           f"{len(data.val_x):,} validation images of {data.volume}; {c.optimizer}, lr {c.lr:g}, "
-          f"{c.schedule} schedule, batch {c.batch_size}, {trainer.backend.name.upper()}")
-    if trainer.epoch >= c.epochs:
-        done = f"{trainer.epoch} epoch{'s' if trainer.epoch != 1 else ''}"
+          f"{c.schedule} schedule, batch {c.batch_size}, {run.backend.name.upper()}")
+    if run.finished:
+        done = f"{run.epoch} epoch{'s' if run.epoch != 1 else ''}"
         print(f"Already trained for {done}; ask for more with --epochs.")
         return 0
+    control = TrainControl()
+    trainer = Trainer(run, data, control, keep_at=keep)
+    print(f"The run is kept in {keep}")
     log = open(args.json_log, "a", encoding="utf-8") if args.json_log else None
     previous = signal.signal(signal.SIGINT, lambda *_: control.stop())
     try:
-        _train(trainer, save_path, sys.stdout, log)
+        _train(trainer, sys.stdout, log)
+    except TrainingError as e:
+        print(file=sys.stdout)
+        raise TrainingError(f"{e} The run was saved as it was then: continue it with "
+                            f"python main.py train --resume {keep} and a smaller --lr.") from None
     finally:
         signal.signal(signal.SIGINT, previous)
         if log:
             log.close()
     if control.stopped:
-        trainer.save_checkpoint(save_path)
-        print(f"\nStopped at epoch {trainer.epoch + 1}, step {trainer.step}; saved {save_path}. "
-              f"Continue with: python main.py train --resume {save_path} --epochs {c.epochs}")
+        print(f"\nStopped in epoch {run.epoch + 1} after step {run.step}; saved {keep}. "
+              f"Continue with: python main.py train --resume {keep} --epochs {c.epochs}")
         return 130
-    print(f"Saved {save_path}")
+    print(f"Saved {keep}")
     if data.test_x is not None and len(data.test_x):
         test_loss, test_acc = trainer.evaluate("test")
         print(f"test accuracy {test_acc:.1%} (loss {test_loss:.4f}) on the {len(data.test_x):,} "
@@ -126,10 +147,10 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _train(trainer: Trainer, save_path: Path, out: TextIO, log: TextIO | None) -> None:
+def _train(trainer: Trainer, out: TextIO, log: TextIO | None) -> None:
     tty = out.isatty()
-    epochs = trainer.config.epochs
-    for event in trainer.run():
+    epochs = trainer.run.config.epochs
+    for event in trainer.train():
         if log:
             kind = "step" if isinstance(event, StepEvent) else "epoch"
             record = {k: (None if isinstance(v, float) and not math.isfinite(v) else v)
@@ -145,18 +166,16 @@ def _train(trainer: Trainer, save_path: Path, out: TextIO, log: TextIO | None) -
                       f"(loss {event.train_loss:.4f}), validation accuracy "
                       f"{event.val_acc:.1%} (loss {event.val_loss:.4f})\n")
             out.flush()
-            trainer.save_checkpoint(save_path)
 
 
 def _progress(e: StepEvent, epochs: int, out: TextIO, tty: bool) -> None:
-    done = (e.step - 1) % e.steps_per_epoch + 1
     eta = f"{int(e.eta_s // 60)}:{int(e.eta_s % 60):02d}"
-    text = (f"epoch {e.epoch}/{epochs} step {done}/{e.steps_per_epoch}  loss {e.loss:.4f}  "
+    text = (f"epoch {e.epoch}/{epochs} step {e.batch}/{e.batches}  loss {e.loss:.4f}  "
             f"lr {e.lr:.3g}  {e.images_per_s:,.0f} images/s  ETA {eta}")
     if tty:
-        filled = _BAR * done // e.steps_per_epoch
+        filled = _BAR * e.batch // e.batches
         out.write(f"\r\033[K[{'#' * filled}{'.' * (_BAR - filled)}] {text}")
         out.flush()
-    elif done == e.steps_per_epoch or done % max(1, e.steps_per_epoch // 10) == 0:
+    elif e.batch == e.batches or e.batch % max(1, e.batches // 10) == 0:
         out.write(text + "\n")
         out.flush()

@@ -11,6 +11,7 @@ from engine.layers.conv import Conv
 from engine.layers.dense import Dense
 from engine.layers.dropout import Dropout
 from engine.layers.norm import BatchNorm, LocalResponseNorm
+from engine.layers.params import buffer_shapes, parameter_shapes
 from engine.layers.pool import GlobalAveragePool, Pool
 from engine.shapes import LayerInfo
 
@@ -33,4 +34,4 @@ def make_layer(info: LayerInfo, backend: Backend, rng: np.random.Generator,
     return _PLAIN[t](info, backend)
 
 
-__all__ = ["Layer", "make_layer"]
+__all__ = ["Layer", "buffer_shapes", "make_layer", "parameter_shapes"]

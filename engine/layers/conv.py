@@ -20,6 +20,7 @@ import numpy as np
 
 from engine.init import initial_weights
 from engine.layers.base import Backprop, Layer, Tap, padded, taps
+from engine.layers.params import parameter_shapes
 
 TAP_MAJOR_BELOW_DEPTH = 8
 
@@ -27,11 +28,11 @@ TAP_MAJOR_BELOW_DEPTH = 8
 class Conv(Layer):
     def __init__(self, info, backend, rng: np.random.Generator, relu_follows: bool):
         super().__init__(info, backend)
-        f, d, k = self.spec["size"], self.input.depth, self.spec["filters"]
-        fan_in, fan_out = f * f * d, f * f * k
-        w = initial_weights(rng, (f, f, d, k), fan_in, fan_out, relu_follows)
+        shapes = parameter_shapes(info)
+        f, _, d, k = shapes["W"]
+        w = initial_weights(rng, shapes["W"], f * f * d, f * f * k, relu_follows)
         self._add_param("W", backend.asarray(w))
-        self._add_param("b", backend.zeros((k,)))
+        self._add_param("b", backend.zeros(shapes["b"]))
 
     def forward(self, x: Any, train: bool) -> tuple[Any, Backprop]:
         xp = self.xp

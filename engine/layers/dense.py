@@ -8,15 +8,17 @@ import numpy as np
 
 from engine.init import initial_weights
 from engine.layers.base import Backprop, Layer
+from engine.layers.params import parameter_shapes
 
 
 class Dense(Layer):
     def __init__(self, info, backend, rng: np.random.Generator, relu_follows: bool):
         super().__init__(info, backend)
-        inputs, units = self.input.size, self.spec["units"]
-        w = initial_weights(rng, (inputs, units), inputs, units, relu_follows)
+        shapes = parameter_shapes(info)
+        inputs, units = shapes["W"]
+        w = initial_weights(rng, shapes["W"], inputs, units, relu_follows)
         self._add_param("W", backend.asarray(w))
-        self._add_param("b", backend.zeros((units,)))
+        self._add_param("b", backend.zeros(shapes["b"]))
 
     def forward(self, x: Any, train: bool) -> tuple[Any, Backprop]:
         xp = self.xp

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from engine.layers.base import Backprop, Layer
+from engine.layers.params import buffer_shapes, parameter_shapes
 
 
 class BatchNorm(Layer):
@@ -12,10 +15,11 @@ class BatchNorm(Layer):
 
     def __init__(self, info, backend):
         super().__init__(info, backend)
-        d = self.output.depth
-        self._add_param("gamma", backend.asarray([1.0] * d))
-        self._add_param("beta", backend.zeros((d,)))
-        self.buffers = {"mean": backend.zeros((d,)), "var": backend.asarray([1.0] * d)}
+        shapes, buffers = parameter_shapes(info), buffer_shapes(info)
+        self._add_param("gamma", backend.asarray(np.ones(shapes["gamma"])))
+        self._add_param("beta", backend.zeros(shapes["beta"]))
+        self.buffers = {"mean": backend.zeros(buffers["mean"]),
+                        "var": backend.asarray(np.ones(buffers["var"]))}
 
     def forward(self, x: Any, train: bool) -> tuple[Any, Backprop]:
         xp = self.xp

@@ -11,8 +11,7 @@ from designer.canvas.mime import (
     LAYER_TYPE_MIME, layer_ids_mime, layer_type_from_mime, layer_type_mime, layers_from_mime,
     layers_mime,
 )
-from engine.shapes import analyse
-from engine.spec import CATALOGUE, make_layer, network
+from engine.spec import CATALOGUE, make_layer
 
 Qt = QtCore.Qt
 

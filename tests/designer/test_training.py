@@ -95,12 +95,14 @@ def test_metric_updates_are_batched_and_at_most_twenty_a_second(qtbot, monkeypat
     monkeypatch.setattr(worker_module.time, "monotonic", lambda: clock[0])
 
     class FakeTrainer:
-        class_names = ["a", "b"]
+        class run:
+            class_names = ["a", "b"]
 
-        def run(self):
+        def train(self):
             for step in range(1, 1001):
                 clock[0] += 0.001
-                yield StepEvent(1 + step // 500, step, 500, 1.0, 0.1, 100.0, 1.0)
+                yield StepEvent(1 + step // 500, step, (step - 1) % 500 + 1, 500, 1.0, 0.1,
+                                100.0, 1.0)
                 if step % 500 == 0:
                     yield EpochEvent(step // 500, 0.5, 0.5, 1.0, 1.0)
 
@@ -204,7 +206,7 @@ def test_a_huge_learning_rate_shows_the_error_and_keeps_the_last_good_weights(
         panel.worker.watch_filters(True)
     assert np.isfinite(blocker.args[0].mosaic.ranges).all()
     with qtbot.waitSignal(panel.worker.saved, timeout=RUN):
-        panel.worker.save_checkpoint(tmp_path / "after-error.npz")
+        panel.worker.save_checkpoint(tmp_path / "after-error.ckpt")
     assert len(errors) == 1
 
 
@@ -225,7 +227,7 @@ def test_saving_then_opening_a_checkpoint_restores_network_charts_and_views(
     loss = panel.loss_plot.raw_curve.yData.copy()
     val = panel.accuracy_plot.val_curve.getData()[1].copy()
     matrix = panel.confusion_view.matrix.copy()
-    path = tmp_path / "run.npz"
+    path = tmp_path / "run.ckpt"
     with qtbot.waitSignal(panel.worker.saved, timeout=RUN):
         panel.worker.save_checkpoint(path)
 
@@ -353,9 +355,11 @@ def test_an_image_dropped_on_classify_is_classified_at_the_input_size(
                     ).save(path)
     mime = QtCore.QMimeData()
     mime.setUrls([QtCore.QUrl.fromLocalFile(str(path))])
+    # The answer for the dropped image, not one for a validation image asked for before it.
     with qtbot.waitSignal(panel.worker.prediction, timeout=RUN,
-                          check_params_cb=lambda p: p.image.shape == (8, 8, 1)):
+                          check_params_cb=lambda p: p.image is panel.classify_view._submitted):
         assert send_drag(panel.classify_view, mime, QtCore.QPoint(20, 20))
+    assert panel.classify_view._submitted.shape == (8, 8, 1)
     assert panel.classify_view.caption.text().startswith("Most likely:")
 
 

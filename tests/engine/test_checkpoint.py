@@ -1,91 +1,165 @@
-"""Checkpoints: resuming continues bit-for-bit; damaged or foreign files are one sentence."""
+"""Run files: continuing is bit-for-bit, also with another batch size; every damaged,
+foreign or hand-edited file is one sentence, read without unbounded allocation."""
 
 import io
 import json
+import os
+import stat
+import zipfile
 
 import numpy as np
 import pytest
 
-from engine.checkpoint import CheckpointError, load_checkpoint
-from engine.trainer import StepEvent, TrainConfig, Trainer
-from tests.engine.trainer_helpers import quadrant_data, small_net
+from engine.checkpoint import CheckpointError, load_run, read_run_summary, save_run
+from engine.config import TrainingError
+from engine.run import Run
+from engine.trainer import StepEvent, Trainer
+from tests.engine.trainer_helpers import make_trainer, quadrant_data, small_net
 
 CONFIG = dict(batch_size=16, lr=0.05, epochs=2, optimizer="adam", flip=True, crop_pad=1,
               schedule="step", step_epochs=1, gamma=0.5, seed=3)
 
 
-def state(trainer):
+def state(run):
     """Every array of the run, keyed by layer position rather than layer id."""
-    position = {layer.id: str(i) for i, layer in enumerate(trainer.model.layers)}
+    position = {layer.id: str(i) for i, layer in enumerate(run.model.layers)}
 
     def key(name):
         layer_id, _, rest = name.partition("/")
         return position[layer_id] + "/" + rest
 
-    arrays = {key(k): trainer.backend.to_numpy(v).copy() for k, v, _ in trainer.model.parameters()}
-    arrays |= {"buffer " + key(k): trainer.backend.to_numpy(v).copy()
-               for k, v in trainer.model.buffers()}
-    arrays |= {"optim " + key(k): v for k, v in trainer.optimizer.state().items()}
+    arrays = {key(k): run.backend.to_numpy(v).copy() for k, v, _ in run.model.parameters()}
+    arrays |= {"buffer " + key(k): run.backend.to_numpy(v).copy()
+               for k, v in run.model.buffers()}
+    arrays |= {"optim " + key(k): v for k, v in run.optimizer.state().items()}
     return arrays
 
 
-def assert_same_run(a, b):
+def assert_same_run(a: Run, b: Run):
     sa, sb = state(a), state(b)
     assert sa.keys() == sb.keys()
     assert all(np.array_equal(sa[k], sb[k]) for k in sa)
     assert a.history == b.history
-    assert (a.epoch, a.step, a.batch) == (b.epoch, b.step, b.batch)
+    assert (a.epoch, a.step, a.offset) == (b.epoch, b.step, b.offset)
 
 
 @pytest.fixture
 def straight():
-    trainer = Trainer(small_net(dropout=True), quadrant_data(), TrainConfig(**CONFIG))
-    list(trainer.run())
-    return trainer
+    trainer = make_trainer(small_net(dropout=True), **CONFIG)
+    list(trainer.train())
+    return trainer.run
 
 
 def test_two_epochs_equal_one_plus_resumed_one(straight, tmp_path):
-    first = Trainer(straight.spec, quadrant_data(), TrainConfig(**{**CONFIG, "epochs": 1}))
-    list(first.run())
-    first.save_checkpoint(tmp_path / "run.ckpt")
-    resumed = Trainer.from_checkpoint(tmp_path / "run.ckpt", quadrant_data(), epochs=2)
+    first = make_trainer(straight.spec, **{**CONFIG, "epochs": 1})
+    list(first.train())
+    save_run(first.run, tmp_path / "run.ckpt")
+    resumed = load_run(tmp_path / "run.ckpt")
+    resumed.continued(epochs=2)
     assert resumed.config == straight.config
-    list(resumed.run())
+    list(Trainer(resumed, quadrant_data()).train())
     assert_same_run(resumed, straight)
 
 
 def test_resume_from_the_middle_of_an_epoch(straight, tmp_path):
-    first = Trainer(straight.spec, quadrant_data(), TrainConfig(**CONFIG))
-    for event in first.run():
+    first = make_trainer(straight.spec, **CONFIG)
+    for event in first.train():
         if isinstance(event, StepEvent) and event.step == 6:
             first.control.stop()
-    first.save_checkpoint(tmp_path / "mid.ckpt")
-    resumed = Trainer.from_checkpoint(tmp_path / "mid.ckpt", quadrant_data())
-    assert (resumed.epoch, resumed.batch) == (1, 2)
-    list(resumed.run())
+    save_run(first.run, tmp_path / "mid.ckpt")
+    resumed = load_run(tmp_path / "mid.ckpt")
+    assert (resumed.epoch, resumed.offset) == (1, 32)
+    list(Trainer(resumed, quadrant_data()).train())
     assert_same_run(resumed, straight)
 
 
-def test_checkpoint_keeps_everything_the_gui_needs(straight, tmp_path):
+def test_another_batch_size_mid_epoch_trains_every_image_of_the_epoch_once(tmp_path,
+                                                                            monkeypatch):
+    trained = []
+    original = Trainer._train_batch
+    monkeypatch.setattr(Trainer, "_train_batch",
+                        lambda self, rows, lr: trained.append(rows.copy()) or original(
+                            self, rows, lr))
+    first = make_trainer(**{**CONFIG, "epochs": 1, "batch_size": 20})
+    for event in first.train():
+        if event.step == 2:
+            first.control.stop()
+    save_run(first.run, tmp_path / "mid.ckpt")
+    resumed = load_run(tmp_path / "mid.ckpt")
+    resumed.continued(batch_size=16)
+    events = list(Trainer(resumed, quadrant_data()).train())
+    rows = np.concatenate(trained)
+    assert sorted(rows) == list(range(60))  # each of the 60 images once, none skipped
+    assert [len(r) for r in trained] == [20, 20, 16, 4]
+    assert [(e.batch, e.batches) for e in events[:2]] == [(3, 4), (4, 4)]  # 2 done before
+
+
+def test_the_summary_and_everything_the_window_needs_are_kept(straight, tmp_path):
     path = tmp_path / "run.ckpt"
     straight.data_source = "digits"
-    straight.save_checkpoint(path)
-    saved = load_checkpoint(path)
-    assert saved.spec == straight.spec
-    assert saved.meta["class_names"] == straight.class_names
-    assert saved.meta["history"] == json.loads(json.dumps(straight.history))
-    assert saved.meta["data_source"] == "digits"
-    assert set(saved.arrays["norm"]) == {"mode", "mean", "std"}
-    restored = Trainer.from_checkpoint(path, quadrant_data())
+    save_run(straight, path)
+    summary = read_run_summary(path)
+    assert (summary.name, summary.spec, summary.epochs_done) == (straight.name, straight.spec, 2)
+    assert summary.best_val_acc == max(straight.history["val_acc"])
+    restored = load_run(path)
+    assert restored.class_names == straight.class_names
+    assert restored.history == straight.history and restored.data_source == "digits"
     x = quadrant_data().val_x
     np.testing.assert_array_equal(restored.predict(x), straight.predict(x))
 
 
-def test_checkpoint_is_a_plain_npz_without_pickles(straight, tmp_path):
+def test_a_run_file_is_a_plain_npz_without_pickles(straight, tmp_path):
     path = tmp_path / "run.ckpt"
-    straight.save_checkpoint(path)
+    save_run(straight, path)
     with np.load(path, allow_pickle=False) as archive:
         assert "meta" in archive.files and all(archive[k].dtype != object for k in archive.files)
+
+
+def test_version_1_files_still_open(straight, tmp_path):
+    """The format before runs: position in batches and the curves inside the record."""
+    entries = read_entries(save(straight, tmp_path))
+    meta = json.loads(str(entries["meta"]))
+    meta["history"] = {k: list(v) for k, v in straight.history.items()}
+    for key in ("offset", "name", "created", "network_file", "data_name"):
+        del meta[key]
+    meta |= {"version": 1, "batch": 0}
+    entries = {k: v for k, v in entries.items() if not k.startswith("history/")}
+    entries["meta"] = np.array(json.dumps(meta))
+    old = write_entries(tmp_path / "old run.ckpt", entries)
+    run = load_run(old)
+    assert run.history == straight.history and run.name == "old run"
+    assert (run.epoch, run.offset) == (2, 0)
+
+
+# --- damaged, foreign and hand-edited files ---------------------------------------------------
+def save(run, tmp_path):
+    path = tmp_path / "run.ckpt"
+    save_run(run, path)
+    return path
+
+
+def read_entries(path):
+    with np.load(path, allow_pickle=False) as archive:
+        return {k: archive[k] for k in archive.files}
+
+
+def write_entries(path, entries):
+    buffer = io.BytesIO()
+    np.savez(buffer, **entries)
+    path.write_bytes(buffer.getvalue())
+    return path
+
+
+def edited(run, tmp_path, change_entries=None, change_meta=None):
+    path = save(run, tmp_path)
+    entries = read_entries(path)
+    if change_meta:
+        meta = json.loads(str(entries["meta"]))
+        change_meta(meta)
+        entries["meta"] = np.array(json.dumps(meta))
+    if change_entries:
+        change_entries(entries)
+    return write_entries(path, entries)
 
 
 def one_sentence(error):
@@ -94,48 +168,170 @@ def one_sentence(error):
     return text
 
 
+def refused(path, *fragments):
+    with pytest.raises(CheckpointError) as e:
+        load_run(path)
+    text = one_sentence(e.value)
+    for fragment in fragments:
+        assert fragment in text
+    return text
+
+
 @pytest.mark.parametrize("content,expected", [
-    (b"", "is not a ConvNet Designer checkpoint"),
-    (b"\x00garbage" * 100, "is not a ConvNet Designer checkpoint"),
+    (b"", "is not a ConvNet Designer run file"),
+    (b"\x00garbage" * 100, "is not a ConvNet Designer run file"),
     (b'{"format": "convnet-designer", "version": 1, "layers": []}',
-     "is not a ConvNet Designer checkpoint"),
+     "is not a ConvNet Designer run file"),
 ])
 def test_foreign_files_are_refused(tmp_path, content, expected):
     path = tmp_path / "x.ckpt"
     path.write_bytes(content)
-    with pytest.raises(CheckpointError) as e:
-        load_checkpoint(path)
-    assert expected in one_sentence(e.value)
+    refused(path, expected)
 
 
 def test_truncated_and_other_npz_files_are_refused(straight, tmp_path):
-    path = tmp_path / "run.ckpt"
-    straight.save_checkpoint(path)
+    path = save(straight, tmp_path)
     raw = path.read_bytes()
     path.write_bytes(raw[: len(raw) // 2])
-    with pytest.raises(CheckpointError) as e:
-        load_checkpoint(path)
-    one_sentence(e.value)
-    buffer = io.BytesIO()
-    np.savez(buffer, weights=np.ones(3))
-    path.write_bytes(buffer.getvalue())
-    with pytest.raises(CheckpointError, match="no readable training record") as e:
-        load_checkpoint(path)
-    one_sentence(e.value)
-    with pytest.raises(CheckpointError, match="does not exist"):
-        load_checkpoint(tmp_path / "missing.ckpt")
+    refused(path)
+    write_entries(path, {"weights": np.ones(3)})
+    refused(path, "no readable training record")
+    refused(tmp_path / "missing.ckpt", "does not exist")
+    refused(tmp_path, "is a folder")
 
 
-def test_a_checkpoint_of_another_network_shape_is_refused(straight, tmp_path):
-    path = tmp_path / "run.ckpt"
-    straight.save_checkpoint(path)
-    with np.load(path, allow_pickle=False) as archive:
-        entries = {k: archive[k] for k in archive.files}
-    key = next(k for k in entries if k.startswith("param/") and k.endswith("/W"))
-    entries[key] = entries[key][..., :1]
-    buffer = io.BytesIO()
-    np.savez(buffer, **entries)
-    path.write_bytes(buffer.getvalue())
-    with pytest.raises(CheckpointError, match="do not match its network") as e:
-        Trainer.from_checkpoint(path, quadrant_data())
+def test_devices_and_pipes_are_refused_without_reading_them(tmp_path):
+    fifo = tmp_path / "pipe.ckpt"
+    os.mkfifo(fifo)
+    refused(fifo, "not a file")
+    if os.path.exists("/dev/zero"):
+        refused("/dev/zero", "not a file")
+
+
+def drop(key_start):
+    def change(entries):
+        del entries[next(k for k in entries if k.startswith(key_start))]
+    return change
+
+
+def reshape_first(key_start, shape):
+    def change(entries):
+        key = next(k for k in entries if k.startswith(key_start))
+        entries[key] = np.zeros(shape, np.float32)
+    return change
+
+
+def set_meta(key, value):
+    return lambda meta: meta.__setitem__(key, value)
+
+
+@pytest.mark.parametrize("entries,meta,fragment", [
+    (reshape_first("param/", (1, 2)), None, "has shape (1, 2) but its network needs"),
+    (reshape_first("optim/", (7,)), None, "has shape (7,) but its network needs"),
+    (drop("optim/"), None, "its optimizer cache lacks entry"),
+    (drop("param/"), None, "is missing"),
+    (drop("buffer/"), None, "is missing"),
+    (drop("norm/mean"), None, "'norm/mean' is missing"),
+    (drop("history/loss"), None, "'history/loss' is missing"),
+    (lambda e: e.__setitem__("extra/thing", np.ones(2)), None, "unknown entry 'extra/thing'"),
+    (lambda e: e.__setitem__("optim/nowhere/W/0", np.ones(2)), None, "unknown entry"),
+    (lambda e: e.__setitem__(next(k for k in e if k.startswith("param/")),
+                             np.full_like(e[next(k for k in e if k.startswith("param/"))],
+                                          np.nan)), None, "not finite"),
+    (lambda e: e.__setitem__(next(k for k in e if k.startswith("param/")),
+                             e[next(k for k in e if k.startswith("param/"))].astype(np.int32)),
+     None, "not floating-point numbers"),
+    (lambda e: e.__setitem__("history/loss", np.ones(3)), None, "different lengths"),
+    (lambda e: e.__setitem__("norm/std", -e["norm/std"]), None, "not positive"),
+    (lambda e: e.__setitem__("norm/mode", np.array("median")), None, "'median' is unknown"),
+    (None, set_meta("epoch", "two"), "'epoch' is not a whole number"),
+    (None, set_meta("offset", -3), "'offset' is not a whole number"),
+    (None, set_meta("step", 2.5), "'step' is not a whole number"),
+    (None, set_meta("running", {"loss": 0}), "'running' is not"),
+    (None, set_meta("class_names", ["a"]), "a list of 3 class names"),
+    (None, set_meta("class_names", ["a", 2, "c"]), "a list of 3 class names"),
+    (None, set_meta("class_names", ["a", "\ud800", "c"]), "a list of 3 class names"),
+    (None, set_meta("rng", {"state": 1}), "random-generator state is damaged"),
+    (None, set_meta("name", 7), "'name' is not text"),
+    (None, set_meta("created", "yesterday"), "'created' is not a date"),
+    (None, set_meta("optimizer_steps", None), "'optimizer_steps' is not a whole number"),
+    (None, lambda m: m["config"].__setitem__("lr", "fast"), "'lr' is not a float value"),
+    (None, lambda m: m["config"].__setitem__("batch_size", True), "'batch_size' is not"),
+    (None, lambda m: m["config"].pop("seed"), "lack 'seed'"),
+    (None, lambda m: m["config"].__setitem__("lr", -1.0), "learning rate must be"),
+    (None, lambda m: m.pop("data_name"), "has no 'data_name'"),
+    (None, lambda m: m["spec"]["layers"].pop(1), "its network"),
+    (None, set_meta("spec", []), "'spec' is not a network"),
+])
+def test_hand_edited_run_files_are_one_sentence(straight, tmp_path, entries, meta, fragment):
+    refused(edited(straight, tmp_path, entries, meta), "is damaged or was edited by hand",
+            fragment)
+
+
+def test_sgd_runs_keep_no_cache_and_adam_runs_before_a_step_none(tmp_path):
+    for optimizer, epochs in (("sgd", 1), ("adam", 0)):
+        trainer = make_trainer(optimizer=optimizer, epochs=epochs, batch_size=32)
+        list(trainer.train())
+        assert load_run(save(trainer.run, tmp_path)).optimizer.slots == {}
+
+
+def test_declared_sizes_are_checked_before_anything_is_allocated(straight, tmp_path):
+    """A header that announces a trillion floats, or a training record of gigabytes, is
+    refused from its header alone."""
+    path = save(straight, tmp_path)
+    entries = read_entries(path)
+    key = next(k for k in entries if k.startswith("param/"))
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        header, {"descr": "<f4", "fortran_order": False, "shape": (10 ** 13,)})
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, value in entries.items():
+            member = io.BytesIO()
+            np.save(member, value)
+            forged = header.getvalue() + b"\0" * 64
+            archive.writestr(name + ".npy", forged if name == key else member.getvalue())
+    refused(path, f"'{key}' has shape (10000000000000,)")
+    write_entries(path, {"meta": np.array("x" * 20_000_000)})
+    refused(path, "'meta' is not a text of at most")
+
+
+def test_a_continued_run_keeps_its_normalisation():
+    trainer = make_trainer(epochs=1)
+    with pytest.raises(TrainingError, match="keeps its normalization"):
+        trainer.run.continued(normalization="image")
+
+
+# --- saving ----------------------------------------------------------------------------------
+def test_saving_keeps_the_file_mode_and_writes_through_links(straight, tmp_path):
+    target = tmp_path / "real.ckpt"
+    save_run(straight, target)
+    os.chmod(target, 0o640)
+    link = tmp_path / "link.ckpt"
+    link.symlink_to(target)
+    save_run(straight, link)
+    assert link.is_symlink() and stat.S_IMODE(target.stat().st_mode) == 0o640
+    assert load_run(link).step == straight.step
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link.ckpt", "real.ckpt"]
+
+
+def test_a_new_file_gets_the_umask_mode(straight, tmp_path):
+    old = os.umask(0o027)
+    try:
+        save_run(straight, tmp_path / "new.ckpt")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "new.ckpt").stat().st_mode) == 0o640
+
+
+def test_a_failed_save_leaves_the_old_file_and_no_temporary(straight, tmp_path, monkeypatch):
+    path = save(straight, tmp_path)
+    before = path.read_bytes()
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(np, "savez", full_disk)
+    with pytest.raises(CheckpointError, match="No space left on device") as e:
+        save_run(straight, path)
     one_sentence(e.value)
+    assert path.read_bytes() == before and os.listdir(tmp_path) == ["run.ckpt"]

@@ -1,10 +1,12 @@
 """`main.py train` and `main.py bench` end to end on the default template."""
 
 import json
+import signal
 
 import numpy as np
 import pytest
 
+from engine.checkpoint import load_run
 from engine.data import load_data
 from main import main
 
@@ -28,13 +30,49 @@ def test_train_saves_logs_and_resumes(tmp_path, capsys):
     assert "epoch 2/2:" in out and "lr 0.005" in out
 
 
-def test_default_checkpoint_name_is_next_to_the_network(tmp_path, capsys):
+def test_runs_are_kept_in_a_runs_folder_beside_the_network(tmp_path, capsys):
     net = tmp_path / "net.json"
     net.write_text(open(DEFAULT, encoding="utf-8").read(), encoding="utf-8")
     assert main(["train", str(net), "--epochs", "0"]) == 0
     assert "Already trained for 0 epochs" in capsys.readouterr().out
     assert main(["train", str(net), "--epochs", "1", "--batch-size", "128"]) == 0
-    assert (tmp_path / "net.ckpt").exists()
+    (run,) = (tmp_path / "runs").glob("*.ckpt")
+    assert f"Saved {run}" in capsys.readouterr().out
+    assert load_run(run).network_file == str(net)
+
+
+def test_runs_of_a_template_go_to_the_user_data_folder(isolated_user_data, capsys):
+    assert main(["train", DEFAULT, "--epochs", "1", "--batch-size", "128"]) == 0
+    assert len(list((isolated_user_data / "runs").glob("*.ckpt"))) == 1
+
+
+def test_a_diverging_run_is_saved_and_says_where(tmp_path, capsys):
+    keep = tmp_path / "diverged.ckpt"
+    assert main(["train", DEFAULT, "--epochs", "3", "--lr", "1e6", "--optimizer", "sgd",
+                 "--save", str(keep)]) == 2
+    err = capsys.readouterr().err
+    assert "became NaN" in err and f"--resume {keep}" in err and err.count("\n") == 1
+    run = load_run(keep)
+    digits = load_data("digits")
+    assert np.isfinite(run.evaluate(digits.val_x, digits.val_y)[0])
+
+
+def test_stopping_saves_the_run_where_it_stopped(tmp_path, capsys, monkeypatch):
+    import engine.commands.train as train_command
+
+    original = train_command._progress
+
+    def interrupt_at_step_5(event, *args):
+        original(event, *args)
+        if event.step == 5:
+            signal.raise_signal(signal.SIGINT)
+
+    monkeypatch.setattr(train_command, "_progress", interrupt_at_step_5)
+    keep = tmp_path / "stopped.ckpt"
+    assert main(["train", DEFAULT, "--epochs", "2", "--save", str(keep)]) == 130
+    assert "Continue with" in capsys.readouterr().out
+    run = load_run(keep)
+    assert (run.step, run.offset) == (5, 5 * 32)
 
 
 @pytest.mark.parametrize("argv,message", [
@@ -67,3 +105,32 @@ def test_train_reports_accuracy_on_the_official_test_split(tmp_path, capsys):
     line = next(l for l in out.splitlines() if l.startswith("test accuracy"))
     assert f"on the {len(digits.val_x):,} images of the official test split" in line
     assert float(line.split()[2].rstrip("%")) > 50
+
+
+@pytest.mark.parametrize("command", ["train", "bench"])
+@pytest.mark.parametrize("hidden", [
+    [{"type": "fc", "name": "fc1", "units": 1_000_000}, {"type": "fc", "name": "fc2",
+                                                        "units": 1_000_000}],
+    [{"type": "conv", "name": "c", "filters": 65536, "size": 3, "stride": 1, "pad": 1},
+     {"type": "gap", "name": "gap"}],
+])
+def test_a_network_too_big_for_memory_is_refused_before_allocating(tmp_path, capsys, command,
+                                                                    hidden):
+    import tracemalloc
+
+    side = 4096 if hidden[0]["type"] == "conv" else 8
+    layers = [{"type": "input", "name": "input", "width": side, "height": side, "depth": 3},
+              *hidden, {"type": "fc", "name": "scores", "units": 10},
+              {"type": "softmax", "name": "loss"}]
+    net = tmp_path / "huge.json"
+    net.write_text(json.dumps({"format": "convnet-designer", "version": 1, "name": "huge",
+                               "layers": layers}), encoding="utf-8")
+    tracemalloc.start()
+    try:
+        assert main([command, str(net)]) == 2
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    err = capsys.readouterr().err
+    assert "GiB but only" in err and "is free" in err and err.count("\n") == 1
+    assert peak < 64 * 2 ** 20

@@ -2,8 +2,11 @@
 
 import numpy as np
 
+from engine.config import TrainConfig
 from engine.data import DataSet
+from engine.run import Run
 from engine.spec import make_layer, network
+from engine.trainer import TrainControl, Trainer
 
 
 def quadrant_data(n_train: int = 60, n_val: int = 15, seed: int = 0) -> DataSet:
@@ -30,3 +33,11 @@ def small_net(dropout: bool = False):
                    make_layer("relu"), make_layer("batchnorm"),
                    make_layer("pool", "pool", mode="max", size=2, stride=2), *extra,
                    make_layer("fc", "fc", units=3), make_layer("softmax"))
+
+
+def make_trainer(spec=None, data=None, control: TrainControl | None = None, keep_at=None,
+                 **config) -> Trainer:
+    """A trainer of a fresh run of `spec` (default: the small net) on `data` (quadrants)."""
+    data = data if data is not None else quadrant_data()
+    run = Run.start(spec or small_net(), data, TrainConfig(**config), "quadrants")
+    return Trainer(run, data, control, keep_at)

@@ -1,0 +1,96 @@
+"""A training run's settings, the checks they must pass, and which of them a run may
+change when it is continued."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+from engine.backend import DEVICES
+from engine.data.preprocess import MODES as NORMALIZATIONS
+from engine.errors import ConvNetError
+from engine.optim import OPTIMIZERS
+from engine.schedules import SCHEDULES
+
+# Settings a continued run keeps: its normaliser was fitted with the one, and the order of
+# its images and every random draw so far came from the other.
+FIXED_WHEN_CONTINUED = ("normalization", "seed")
+
+
+class TrainingError(ConvNetError):
+    """Training cannot start or cannot go on; the message says why and what to change."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    optimizer: str = "momentum"  # one of engine.optim.OPTIMIZERS
+    lr: float = 0.01
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    schedule: str = "constant"  # one of engine.schedules.SCHEDULES
+    step_epochs: int = 10
+    gamma: float = 0.1
+    batch_size: int = 32
+    epochs: int = 10
+    seed: int = 0
+    device: str = "cpu"  # cpu | gpu | auto
+    flip: bool = False
+    crop_pad: int = 0
+    normalization: str = "channel"  # one of engine.data.preprocess.MODES
+
+    def check(self) -> None:
+        """Raise a TrainingError naming the first setting that cannot work."""
+        for name, value, allowed in (
+            ("optimizer", self.optimizer, OPTIMIZERS), ("schedule", self.schedule, SCHEDULES),
+            ("device", self.device, DEVICES), ("normalization", self.normalization, NORMALIZATIONS),
+        ):
+            if value not in allowed:
+                raise TrainingError(f"The {name} '{value}' is unknown; use one of "
+                                    f"{', '.join(allowed)}.")
+        for name, ok, rule in (
+            ("learning rate", math.isfinite(self.lr) and self.lr > 0, "a positive number"),
+            ("momentum", 0 <= self.momentum < 1, "at least 0 and below 1"),
+            ("weight decay", math.isfinite(self.weight_decay) and self.weight_decay >= 0,
+             "0 or more"),
+            ("step length in epochs", self.step_epochs >= 1, "at least 1"),
+            ("decay factor gamma", 0 < self.gamma <= 1, "above 0 and at most 1"),
+            ("batch size", self.batch_size >= 1, "at least 1"),
+            ("number of epochs", self.epochs >= 0, "0 or more"),
+            ("crop padding", self.crop_pad >= 0, "0 or more pixels"),
+            ("seed", 0 <= self.seed < 2 ** 63, "a whole number from 0"),
+        ):
+            if not ok:
+                raise TrainingError(f"The {name} must be {rule}.")
+
+    def continued(self, **changes: Any) -> "TrainConfig":
+        """These settings with `changes` for a run that goes on from where it is."""
+        for name in FIXED_WHEN_CONTINUED:
+            if name in changes and changes[name] != getattr(self, name):
+                raise TrainingError(f"A continued run keeps its {name} ({getattr(self, name)}); "
+                                    f"start a new run to train with {name} {changes[name]}.")
+        return replace(self, **changes)
+
+
+def config_from_dict(values: Any) -> TrainConfig:
+    """Settings read from a file: every field present with the type it must have, or a
+    TrainingError naming the first that is not."""
+    if not isinstance(values, dict):
+        raise TrainingError("The saved settings are not a table of values.")
+    expected = {f.name: f.type for f in fields(TrainConfig)}
+    missing = sorted(set(expected) - set(values))
+    unknown = sorted(set(values) - set(expected))
+    if missing or unknown:
+        raise TrainingError(f"The saved settings {'lack' if missing else 'have an unknown'} "
+                            f"'{(missing or unknown)[0]}'.")
+    for name, kind in expected.items():
+        value = values[name]
+        ok = {"str": isinstance(value, str), "bool": isinstance(value, bool),
+              "int": isinstance(value, int) and not isinstance(value, bool),
+              "float": isinstance(value, (int, float)) and not isinstance(value, bool)}[kind]
+        if not ok:
+            raise TrainingError(f"The saved setting '{name}' is not a {kind} value.")
+    config = TrainConfig(**{k: float(v) if expected[k] == "float" else v
+                            for k, v in values.items()})
+    config.check()
+    return config

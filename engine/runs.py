@@ -1,0 +1,77 @@
+"""Where runs are kept: a `runs` folder beside the network file they were started from, or
+the user's data folder for a network that has no file of its own (a template, a new
+network) or whose folder cannot be written. `main.py train` and the window use the same
+places, so the window lists the runs the command line trained.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from datetime import datetime
+from pathlib import Path
+
+from engine.checkpoint import EXTENSION, CheckpointError, RunSummary, read_run_summary
+
+RUNS = "runs"
+# Overrides the user's data folder (tests, portable setups).
+HOME_VARIABLE = "CONVNET_DESIGNER_HOME"
+APP_FOLDER = ("ConvNetDesigner", "ConvNet Designer")  # organisation, application
+
+
+def user_data_folder() -> Path:
+    """The designer's own folder in the user's data location (as Qt's AppDataLocation)."""
+    if os.environ.get(HOME_VARIABLE):
+        return Path(os.environ[HOME_VARIABLE])
+    if sys.platform == "win32":
+        base = Path(os.environ.get("APPDATA") or Path.home() / "AppData" / "Roaming")
+    elif sys.platform == "darwin":
+        base = Path.home() / "Library" / "Application Support"
+    else:
+        base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    return base.joinpath(*APP_FOLDER)
+
+
+def runs_folder(network_file: str | os.PathLike | None) -> Path:
+    """The folder that keeps the runs of the network saved at `network_file`."""
+    if network_file is not None:
+        folder = Path(network_file).resolve().parent
+        if os.access(folder, os.W_OK) and not _inside_installation(folder):
+            return folder / RUNS
+    return user_data_folder() / RUNS
+
+
+def new_run_path(folder: Path, network_name: str, created: str) -> Path:
+    """A file name for a new run that no other run in `folder` has:
+    NETWORK-YYYYMMDD-HHMMSS.ckpt."""
+    stem = re.sub(r"[^\w.-]+", "_", network_name).strip("._") or "run"
+    stamp = datetime.fromisoformat(created).strftime("%Y%m%d-%H%M%S")
+    path = folder / f"{stem}-{stamp}{EXTENSION}"
+    n = 2
+    while path.exists():
+        path = folder / f"{stem}-{stamp}-{n}{EXTENSION}"
+        n += 1
+    return path
+
+
+def list_runs(folder: Path) -> tuple[list[RunSummary], list[str]]:
+    """The runs in `folder`, newest first, and one sentence for each file that is not one."""
+    runs, problems = [], []
+    try:
+        files = sorted(folder.glob(f"*{EXTENSION}"))
+    except OSError:
+        return [], []
+    for file in files:
+        try:
+            runs.append(read_run_summary(file))
+        except CheckpointError as e:
+            problems.append(str(e))
+    runs.sort(key=lambda r: r.created, reverse=True)
+    return runs, problems
+
+
+def _inside_installation(folder: Path) -> bool:
+    """Whether `folder` belongs to the program's own resources (its templates live there)."""
+    resources = Path(__file__).resolve().parents[1] / "resources"
+    return folder == resources or resources in folder.parents
