@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from engine.resources import network_template
 from main import main
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,14 +45,14 @@ def test_vgg16_volumes_and_memory(capsys):
 
 
 def test_table_output(capsys):
-    assert main(["summary", str(ROOT / "resources/networks/alexnet.json"), "--batch-size", "8"]) == 0
+    assert main(["summary", str(network_template("alexnet")), "--batch-size", "8"]) == 0
     out = capsys.readouterr().out
     assert "55×55×96" in out and "34,944 (34,848+96)" in out
     assert "training memory at batch size 8" in out and "largest batch size in 4 GiB" in out
 
 
 def test_invalid_network_prints_every_error_with_fix_and_exits_1(tmp_path, capsys):
-    data = json.loads((ROOT / "resources/networks/cifar10.json").read_text())
+    data = json.loads(network_template("cifar10").read_text())
     data["layers"][1]["stride"] = 2
     data["layers"].append({"type": "relu", "name": "late"})
     path = tmp_path / "bad.json"
