@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TextIO
 
 from engine.backend import DEVICES
+from engine.commands.network_arg import HELP, network_file
 from engine.errors import ConvNetError
 from engine.netfile import load_network
 from engine.optim import OPTIMIZERS
@@ -29,7 +30,7 @@ _BAR = 24
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("network", nargs="?", help="a network file (.json)")
+    parser.add_argument("network", nargs="?", help=HELP)
     parser.add_argument("--resume", metavar="FILE.ckpt", help="continue a saved run")
     parser.add_argument("--data", metavar="PATH",
                         help="a data set: a folder or file on disk, or 'digits' / 'shapes' "
@@ -87,11 +88,12 @@ def _start(args: argparse.Namespace, control: TrainControl) -> tuple[Trainer, Pa
     if not args.network:
         raise ConvNetError("Name a network file to train, or continue a run with --resume "
                            "FILE.ckpt.")
-    spec = load_network(args.network)
+    network = network_file(args.network)
+    spec = load_network(network)
     data = load_data(data_source, volume=spec.input_volume)
     trainer = Trainer(spec, data, TrainConfig(**_overrides(args)), control)
     trainer.data_source = data_source
-    return trainer, Path(args.save or Path(args.network).with_suffix(".ckpt"))
+    return trainer, Path(args.save or network.with_suffix(".ckpt"))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 from engine.data import load_data
+from engine.resources import network_template
 from main import main
 
-DEFAULT = "resources/networks/default.json"
+DEFAULT = "default"  # a template, named as a user names it
 
 
 def test_train_saves_logs_and_resumes(tmp_path, capsys):
@@ -30,7 +31,7 @@ def test_train_saves_logs_and_resumes(tmp_path, capsys):
 
 def test_default_checkpoint_name_is_next_to_the_network(tmp_path, capsys):
     net = tmp_path / "net.json"
-    net.write_text(open(DEFAULT, encoding="utf-8").read(), encoding="utf-8")
+    net.write_bytes(network_template(DEFAULT).read_bytes())
     assert main(["train", str(net), "--epochs", "0"]) == 0
     assert "Already trained for 0 epochs" in capsys.readouterr().out
     assert main(["train", str(net), "--epochs", "1", "--batch-size", "128"]) == 0
