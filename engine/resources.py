@@ -33,6 +33,11 @@ def network_template(name: str) -> Path:
     return _root() / "networks" / f"{name}.json"
 
 
+def is_bundled(path: Path) -> bool:
+    """Whether `path` lies inside the app's own resources (which are not the user's to write)."""
+    return Path(path).resolve().is_relative_to(_root().resolve())
+
+
 def embedded_digits_file() -> Path:
     """The embedded UCI digits (.npz); `ATTRIBUTION.md` beside it credits the source."""
     return _root() / "data" / "uci_digits.npz"

@@ -1,7 +1,8 @@
 """Train a network on a data set (default: the embedded digits) and save a checkpoint.
 
 Without --save, the checkpoint is written next to the network file with the extension
-.ckpt (a resumed run writes back to the checkpoint it came from). Ctrl-C stops after
+.ckpt, or in the working directory for a template or a folder that cannot be written
+(a resumed run writes back to the checkpoint it came from). Ctrl-C stops after
 the current batch and saves; `--resume FILE.ckpt --epochs N` continues exactly there.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import signal
 import sys
 from dataclasses import asdict
@@ -21,6 +23,7 @@ from engine.commands.network_arg import HELP, network_file
 from engine.errors import ConvNetError
 from engine.netfile import load_network
 from engine.optim import OPTIMIZERS
+from engine.resources import is_bundled
 from engine.schedules import SCHEDULES
 from engine.trainer import (
     NORMALIZATIONS, EpochEvent, StepEvent, TrainConfig, TrainControl, Trainer,
@@ -93,7 +96,15 @@ def _start(args: argparse.Namespace, control: TrainControl) -> tuple[Trainer, Pa
     data = load_data(data_source, volume=spec.input_volume)
     trainer = Trainer(spec, data, TrainConfig(**_overrides(args)), control)
     trainer.data_source = data_source
-    return trainer, Path(args.save or network.with_suffix(".ckpt"))
+    return trainer, Path(args.save or default_checkpoint_path(network))
+
+
+def default_checkpoint_path(network: Path) -> Path:
+    """`my_net.json` → `my_net.ckpt` beside it; in the working directory when the network is
+    one of the app's templates or its folder cannot be written."""
+    if is_bundled(network) or not os.access(network.resolve().parent, os.W_OK):
+        return Path(network.with_suffix(".ckpt").name)
+    return network.with_suffix(".ckpt")
 
 
 def run(args: argparse.Namespace) -> int:

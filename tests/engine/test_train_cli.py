@@ -1,10 +1,13 @@
 """`main.py train` and `main.py bench` end to end on the default template."""
 
 import json
+import os
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from engine.commands.train import default_checkpoint_path
 from engine.data import load_data
 from engine.resources import network_template
 from main import main
@@ -36,6 +39,21 @@ def test_default_checkpoint_name_is_next_to_the_network(tmp_path, capsys):
     assert "Already trained for 0 epochs" in capsys.readouterr().out
     assert main(["train", str(net), "--epochs", "1", "--batch-size", "128"]) == 0
     assert (tmp_path / "net.ckpt").exists()
+
+
+def test_a_template_trains_into_the_working_directory(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", DEFAULT, "--epochs", "1", "--batch-size", "128"]) == 0
+    assert "Saved default.ckpt" in capsys.readouterr().out
+    assert (tmp_path / "default.ckpt").exists()
+    assert not list(network_template(DEFAULT).parent.glob("*.ckpt"))
+
+
+def test_an_unwritable_folder_puts_the_checkpoint_in_the_working_directory(tmp_path, monkeypatch):
+    net = tmp_path / "net.json"
+    assert default_checkpoint_path(net) == net.with_suffix(".ckpt")
+    monkeypatch.setattr(os, "access", lambda path, mode: False)
+    assert default_checkpoint_path(net) == Path("net.ckpt")
 
 
 @pytest.mark.parametrize("argv,message", [

@@ -9,7 +9,7 @@ import pytest
 
 from engine.errors import NetworkFileError
 from engine.resources import (
-    PACKAGE, embedded_digits_file, icon, network_template, templates,
+    PACKAGE, embedded_digits_file, icon, is_bundled, network_template, templates,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,8 +34,9 @@ def test_resources_ship_except_screenshots_and_the_conversion_tool():
 
 def test_the_app_finds_its_own_files():
     assert set(templates()) >= {"lenet5", "alexnet", "zfnet", "vgg16", "cifar10", "default"}
-    assert network_template("lenet5").is_file()
+    assert network_template("lenet5").is_file() and is_bundled(network_template("lenet5"))
     assert embedded_digits_file().is_file() and icon("app.svg").is_file()
+    assert not is_bundled(ROOT / "README.md")
 
 
 def test_an_unknown_template_names_the_templates():
