@@ -21,16 +21,16 @@ from designer.properties import PropertiesPanel
 from designer.training.panel import TrainPanel
 from engine.errors import NetworkFileError
 from engine.netfile import load_network, save_network
+from engine.resources import network_template
 from engine.shapes import format_bytes
 from engine.spec import NetworkSpec, network
 
 Area = QtCore.Qt.DockWidgetArea
 Keys = QtGui.QKeySequence.StandardKey
-NETWORKS = Path(__file__).resolve().parent.parent / "resources" / "networks"
-TEMPLATES = (("LeNet-5", "lenet5.json"), ("AlexNet", "alexnet.json"), ("ZF Net", "zfnet.json"),
-             ("VGG-16", "vgg16.json"), ("CIFAR-10 example", "cifar10.json"),
-             ("Default (digits 8×8)", "default.json"))
-DEFAULT_NETWORK = NETWORKS / "default.json"
+TEMPLATES = (("LeNet-5", "lenet5"), ("AlexNet", "alexnet"), ("ZF Net", "zfnet"),
+             ("VGG-16", "vgg16"), ("CIFAR-10 example", "cifar10"),
+             ("Default (digits 8×8)", "default"))
+DEFAULT_NETWORK = "default"
 APP_TITLE = "ConvNet Designer"
 STATUS_MS = 5000
 
@@ -51,7 +51,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.setWindowIcon(app_icon())
         self.setMinimumSize(900, 560)
         self.setAcceptDrops(True)
-        self.document = NetworkDocument(load_network(DEFAULT_NETWORK))
+        self.document = NetworkDocument(load_network(network_template(DEFAULT_NETWORK)))
         self.canvas = CanvasView(self.document)
         self.setCentralWidget(self.canvas)
         self.palette_view = LayerPalette()
@@ -130,8 +130,9 @@ class MainWindow(QtWidgets.QMainWindow):
             "open": self._action(file_menu, "&Open…", self.open_dialog, Keys.Open),
         }
         templates = file_menu.addMenu("Open &Template")
-        for title, file in TEMPLATES:
-            self._action(templates, title, lambda _=False, f=file: self.open_template(NETWORKS / f))
+        for title, name in TEMPLATES:
+            self._action(templates, title,
+                         lambda _=False, n=name: self.open_template(network_template(n)))
         self.recent_menu = file_menu.addMenu("Open &Recent")
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
         file_menu.addSeparator()

@@ -13,6 +13,7 @@ from datetime import datetime
 from pathlib import Path
 
 from engine.checkpoint import EXTENSION, CheckpointError, RunSummary, read_run_summary
+from engine.resources import is_bundled
 
 RUNS = "runs"
 # Overrides the user's data folder (tests, portable setups).
@@ -37,7 +38,7 @@ def runs_folder(network_file: str | os.PathLike | None) -> Path:
     """The folder that keeps the runs of the network saved at `network_file`."""
     if network_file is not None:
         folder = Path(network_file).resolve().parent
-        if os.access(folder, os.W_OK) and not _inside_installation(folder):
+        if os.access(folder, os.W_OK) and not is_bundled(folder):
             return folder / RUNS
     return user_data_folder() / RUNS
 
@@ -69,9 +70,3 @@ def list_runs(folder: Path) -> tuple[list[RunSummary], list[str]]:
             problems.append(str(e))
     runs.sort(key=lambda r: r.created, reverse=True)
     return runs, problems
-
-
-def _inside_installation(folder: Path) -> bool:
-    """Whether `folder` belongs to the program's own resources (its templates live there)."""
-    resources = Path(__file__).resolve().parents[1] / "resources"
-    return folder == resources or resources in folder.parents

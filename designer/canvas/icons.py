@@ -6,18 +6,17 @@ Activations draw their own function curve, so the icon says what the layer compu
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 from PySide6 import QtCore, QtGui
 
 from designer.canvas.style import group_color
+from engine.resources import icon
 
-APP_ICON = Path(__file__).resolve().parents[2] / "resources" / "icons" / "app.svg"
 _P = QtCore.QPointF
 
 
 def app_icon() -> QtGui.QIcon:
-    return QtGui.QIcon(str(APP_ICON))
+    return QtGui.QIcon(str(icon("app.svg")))
 
 
 def layer_icon(type_key: str) -> QtGui.QIcon:

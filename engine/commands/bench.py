@@ -6,12 +6,13 @@ import argparse
 
 from engine.backend import DEVICES, get_backend
 from engine.bench import BenchResult, benchmark
+from engine.commands.network_arg import HELP, network_file
 from engine.errors import ConvNetError
 from engine.netfile import load_network
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("network", help="a network file (.json)")
+    parser.add_argument("network", help=HELP)
     parser.add_argument("--batch-size", type=int, default=64, help="images per step (default 64)")
     parser.add_argument("--repeats", type=int, default=5,
                         help="timed steps; medians are shown (default 5)")
@@ -22,7 +23,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.batch_size < 1 or args.repeats < 1:
         raise ConvNetError("--batch-size and --repeats must be at least 1.")
-    spec = load_network(args.network)
+    spec = load_network(network_file(args.network))
     result = benchmark(spec, args.batch_size, get_backend(args.device), args.repeats)
     print(f"{spec.name}: batch size {args.batch_size} on the {result.device.upper()}, "
           f"median of {args.repeats} steps")

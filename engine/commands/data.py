@@ -6,6 +6,7 @@ import argparse
 
 import numpy as np
 
+from engine.commands.network_arg import network_file
 from engine.data import EMBEDDED, DataError, DataSet, load_data
 from engine.netfile import load_network
 from engine.shapes import format_bytes
@@ -14,8 +15,8 @@ from engine.shapes import format_bytes
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("source", help=f"a data set folder or .npz file, or an embedded set: "
                                        f"{', '.join(EMBEDDED)}")
-    parser.add_argument("--network", help="a network file: read the images at its input volume "
-                                          "(image folders are resized to it)")
+    parser.add_argument("--network", help="a network file or template: read the images at its "
+                                          "input volume (image folders are resized to it)")
     parser.add_argument("--val-fraction", type=float, default=0.1,
                         help="fraction of the training images kept for validation (default 0.1)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the validation split")
@@ -24,7 +25,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     volume = None
     if args.network:
-        volume = load_network(args.network).input_volume
+        volume = load_network(network_file(args.network)).input_volume
         if volume is None:
             raise DataError(f"{args.network} has no input layer to size the images by.")
     data = load_data(args.source, volume, args.val_fraction, args.seed)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from engine.commands.network_arg import HELP, network_file
 from engine.netfile import load_network
 from engine.shapes import (
     BUDGET_PRESETS_GIB, GIB, OPTIMIZER_STATE_COPIES, Analysis, LayerInfo, analyse, format_bytes,
@@ -12,7 +13,7 @@ from engine.shapes import (
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("network", help="a network file (.json)")
+    parser.add_argument("network", help=HELP)
     parser.add_argument("--batch-size", type=int, default=32, help="batch size for memory")
     parser.add_argument("--optimizer", choices=sorted(OPTIMIZER_STATE_COPIES), default="momentum",
                         help="optimizer whose step cache is counted (default: momentum)")
@@ -26,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
     if args.batch_size < 1:
         print("error: --batch-size must be at least 1.")
         return 2
-    analysis = analyse(load_network(args.network))
+    analysis = analyse(load_network(network_file(args.network)))
     budgets = [args.budget_gib] if args.budget_gib else list(BUDGET_PRESETS_GIB)
     if args.json:
         print(json.dumps(to_json(analysis, args.batch_size, args.optimizer, budgets), indent=2,

@@ -19,7 +19,9 @@ from typing import TextIO
 
 from engine.backend import DEVICES
 from engine.checkpoint import EXTENSION, load_run
+from engine.commands.network_arg import HELP, network_file
 from engine.config import NORMALIZATIONS, TrainConfig, TrainingError
+from engine.data import DataSet
 from engine.errors import ConvNetError
 from engine.netfile import load_network
 from engine.optim import OPTIMIZERS
@@ -32,7 +34,7 @@ _BAR = 24
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("network", nargs="?", help="a network file (.json)")
+    parser.add_argument("network", nargs="?", help=HELP)
     parser.add_argument("--resume", metavar=f"FILE{EXTENSION}", help="continue a saved run")
     parser.add_argument("--data", metavar="PATH",
                         help="a data set: a folder or file on disk, or 'digits' / 'shapes' "
@@ -78,8 +80,8 @@ def _data_source(args: argparse.Namespace) -> str | None:
     return str(Path(args.data).expanduser().resolve())
 
 
-def _start(args: argparse.Namespace) -> tuple[Run, Path]:
-    """The run to train and where to keep it."""
+def _start(args: argparse.Namespace) -> tuple[Run, DataSet, Path]:
+    """The run to train, its data, and where to keep it."""
     from engine.data import load_data
 
     if args.resume and args.network:
@@ -90,29 +92,26 @@ def _start(args: argparse.Namespace) -> tuple[Run, Path]:
         run.continued(**changes)
         if args.data is not None:
             run.data_source = _data_source(args)
-        return run, Path(args.save or args.resume)
+        return run, load_data(run.data_source, run.spec.input_volume), Path(args.save or args.resume)
     if not args.network:
         raise ConvNetError(f"Name a network file to train, or continue a run with --resume "
                            f"FILE{EXTENSION}.")
-    spec = load_network(args.network)
+    network = network_file(args.network)
+    spec = load_network(network)
     source = _data_source(args)
     config = TrainConfig(**_overrides(args))
     check_trainable(spec, config)  # before a data set is loaded for nothing
     data = load_data(source, volume=spec.input_volume)
-    network_file = str(Path(args.network).resolve())
-    run = Run.start(spec, data, config, source, network_file=network_file)
+    run = Run.start(spec, data, config, source, network_file=str(network.resolve()))
     keep = Path(args.save) if args.save else new_run_path(
-        runs_folder(network_file), spec.name, run.created)
+        runs_folder(network), spec.name, run.created)
     keep.parent.mkdir(parents=True, exist_ok=True)
-    return run, keep
+    return run, data, keep
 
 
 def run(args: argparse.Namespace) -> int:
-    from engine.data import load_data
-
-    run, keep = _start(args)
+    run, data, keep = _start(args)
     c = run.config
-    data = load_data(run.data_source, volume=run.spec.input_volume)
     print(f"{run.spec.name}: {data.name}, {len(data.train_x):,} training and "
           f"{len(data.val_x):,} validation images of {data.volume}; {c.optimizer}, lr {c.lr:g}, "
           f"{c.schedule} schedule, batch {c.batch_size}, {run.backend.name.upper()}")

@@ -10,10 +10,9 @@ from engine.data.dataset import DataError, DataSet, Stored, fit_volume, split
 from engine.data.folder import class_folders, load_image_folder, looks_like_image_folder
 from engine.data.generated import CLASS_NAMES, generate
 from engine.data.npz import load_npz
+from engine.resources import embedded_digits_file
 from engine.spec import Volume
 
-RESOURCES = Path(__file__).resolve().parents[2] / "resources" / "data"
-DIGITS_FILE = RESOURCES / "uci_digits.npz"
 EMBEDDED = ("digits", "shapes")
 # Folder names the official archives extract to; their parent works too if it holds no other.
 OFFICIAL_FOLDERS = ("cifar-10-batches-py", "cifar-10-batches-bin", "cifar-100-python")
@@ -50,9 +49,10 @@ def read_stored(source: str | os.PathLike | None, volume: Volume | None = None) 
 
 
 def _digits() -> Stored:
-    if not DIGITS_FILE.is_file():
-        raise DataError(f"The embedded digits file {DIGITS_FILE} is missing; reinstall the app.")
-    stored = load_npz(DIGITS_FILE)
+    path = embedded_digits_file()
+    if not path.is_file():
+        raise DataError(f"The embedded digits file {path} is missing; reinstall the app.")
+    stored = load_npz(path)
     stored.name, stored.format = "UCI digits (embedded)", "embedded"
     return stored
 

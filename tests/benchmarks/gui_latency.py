@@ -2,7 +2,7 @@
 
 Run: QT_QPA_PLATFORM=offscreen .venv/bin/python tests/benchmarks/gui_latency.py [--seconds 30]
 
-Trains the CIFAR-10 template (resources/networks/cifar10.json) on the generated
+Trains the CIFAR-10 template (cifar10) on the generated
 CIFAR-shaped set in the Train panel, with the loss, accuracy, activation-map, filter,
 confusion and classify views shown, while a 10 ms timer on the GUI thread records how
 late each of its ticks is: a stall is the time the event loop could not answer. Ends
@@ -27,6 +27,7 @@ from PySide6 import QtCore, QtWidgets  # noqa: E402
 from designer.document import NetworkDocument  # noqa: E402
 from designer.training.panel import TrainPanel  # noqa: E402
 from engine.netfile import load_network  # noqa: E402
+from engine.resources import network_template  # noqa: E402
 
 TICK_MS = 10
 TARGET_P99_MS, TARGET_MAX_MS = 30.0, 100.0
@@ -72,7 +73,7 @@ def main() -> int:
         sys.setswitchinterval(args.switch_interval_ms / 1000)
 
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
-    document = NetworkDocument(load_network(ROOT / "resources" / "networks" / "cifar10.json"))
+    document = NetworkDocument(load_network(network_template("cifar10")))
     panel = TrainPanel(document)
     panel.resize(1600, 900)
     panel.show()

@@ -31,6 +31,7 @@ from designer.inspector import InspectorPanel  # noqa: E402
 from designer.memory_panel import MemoryPanel  # noqa: E402
 from designer.properties import PropertiesPanel  # noqa: E402
 from engine.netfile import load_network  # noqa: E402
+from engine.resources import network_template  # noqa: E402
 
 FRAME_MS = 1000 / 60
 
@@ -59,7 +60,7 @@ def main() -> int:
     QtCore.QStandardPaths.setTestModeEnabled(True)
     app = QtWidgets.QApplication([])
     app.setOrganizationName(f"convnet-designer-bench-{os.getpid()}")
-    document = NetworkDocument(load_network(ROOT / "resources" / "networks" / "vgg16.json"))
+    document = NetworkDocument(load_network(network_template("vgg16")))
     # Probes on spec_changed between the panels' own connections time each panel's part
     # of the real edit (Qt calls slots in the order they were connected).
     marks: list[float] = []

@@ -34,7 +34,7 @@ def test_describes_cifar_on_disk_with_test_counts(tmp_path, capsys):
 def test_image_folder_is_read_at_the_networks_input(tmp_path, capsys):
     folder = write_image_folder(tmp_path / "p", {"a": [np.zeros((20, 30, 3), np.uint8)] * 3,
                                                  "b": [np.zeros((10, 10, 3), np.uint8)] * 2})
-    assert main(["data", str(folder), "--network", "resources/networks/default.json"]) == 0
+    assert main(["data", str(folder), "--network", "default"]) == 0
     out = capsys.readouterr().out
     assert "format:      image-folder" in out and "8×8×1" in out
     assert "stored sizes from 10×10 to 30×20" in out
@@ -47,5 +47,5 @@ def test_error_is_one_line(tmp_path, capsys):
 
 
 def test_volume_mismatch_is_reported(capsys):
-    assert main(["data", "shapes", "--network", "resources/networks/default.json"]) == 2
+    assert main(["data", "shapes", "--network", "default"]) == 2
     assert "32×32×3 but the network's input is 8×8×1" in capsys.readouterr().err

@@ -8,8 +8,8 @@ import numpy as np
 
 from engine.data import Normalizer, load_data
 from engine.data.generated import CLASS_NAMES, generate
-from engine.data.load import RESOURCES
 from engine.netfile import load_network
+from engine.resources import embedded_digits_file, network_template
 from engine.spec import Volume
 
 
@@ -28,12 +28,12 @@ def test_digits_are_the_uci_set():
 
 
 def test_digits_fit_the_default_network():
-    volume = load_network(RESOURCES.parent / "networks" / "default.json").input_volume
+    volume = load_network(network_template("default")).input_volume
     assert load_data("digits", volume).volume == volume
 
 
 def test_attribution_names_source_and_licence():
-    text = (RESOURCES / "ATTRIBUTION.md").read_text()
+    text = embedded_digits_file().with_name("ATTRIBUTION.md").read_text()
     for fragment in ("Alpaydin", "Kaynak", "UCI", "CC BY 4.0"):
         assert fragment in text
 

@@ -7,8 +7,7 @@ from PySide6 import QtCore
 
 from designer.document import NetworkDocument
 from engine.netfile import load_network
-
-NETWORKS = Path(__file__).resolve().parents[2] / "resources" / "networks"
+from engine.resources import network_template
 
 
 @pytest.fixture(autouse=True)
@@ -28,8 +27,8 @@ def isolated_settings(qapp):
 
 @pytest.fixture
 def open_document():
-    """`open_document("vgg16")`: a document of one of resources/networks/*.json."""
-    return lambda name: NetworkDocument(load_network(NETWORKS / f"{name}.json"))
+    """`open_document("vgg16")`: a document of one of the templates."""
+    return lambda name: NetworkDocument(load_network(network_template(name)))
 
 
 @pytest.fixture(autouse=True)

@@ -16,6 +16,7 @@ from designer.files import AUTOSAVE_INTERVAL_MS, orphaned_recoveries, recent_fil
 from designer.main_window import MainWindow
 from engine.errors import NetworkFileError
 from engine.netfile import load_network, save_network
+from engine.resources import network_template
 from engine.spec import network, make_layer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -217,7 +218,7 @@ def crash_a_window(qapp, path):
 def test_recovery_copy_is_offered_after_a_crash(qapp, qtbot, answers, tmp_path):
     given, asked = answers
     path = tmp_path / "work.json"
-    save_network(load_network(ROOT / "resources" / "networks" / "cifar10.json"), path)
+    save_network(load_network(network_template("cifar10")), path)
     dropout_id = crash_a_window(qapp, path)
     window = MainWindow()
     qtbot.addWidget(window)
@@ -234,7 +235,7 @@ def test_recovery_copy_is_offered_after_a_crash(qapp, qtbot, answers, tmp_path):
 def test_a_declined_recovery_copy_is_removed(qapp, qtbot, answers, tmp_path):
     given, asked = answers
     path = tmp_path / "work.json"
-    save_network(load_network(ROOT / "resources" / "networks" / "default.json"), path)
+    save_network(load_network(network_template("default")), path)
     crash_a_window(qapp, path)
     given["recover"] = False
     window = MainWindow()

@@ -9,6 +9,7 @@ from engine.backend import NUMPY
 from engine.losses import softmax_loss, svm_loss, weight_decay
 from engine.model import build
 from engine.netfile import load_network
+from engine.resources import network_template
 from tests.engine.layer_helpers import numeric_gradient, sample_coords
 
 
@@ -52,7 +53,7 @@ def test_softmax_survives_huge_scores(backend):
 
 @pytest.fixture
 def tiny_weight_model():
-    model = build(load_network("resources/networks/default.json"), NUMPY, 0)
+    model = build(load_network(network_template("default")), NUMPY, 0)
     for _, value, _ in model.parameters():
         value *= 1e-4
     return model

@@ -10,6 +10,7 @@ from engine.backend import NUMPY
 from engine.model import ModelError, build
 from engine.netfile import load_network
 from engine.optim import Optimizer
+from engine.resources import network_template
 from engine.shapes import analyse
 from engine.spec import make_layer, network
 from tests.engine.standin import STANDIN
@@ -52,7 +53,7 @@ def test_runtime_volumes_equal_the_analysis(w, h, d, hidden, classes, loss):
 
 
 def test_a_layer_producing_another_volume_than_the_analysis_is_caught():
-    model = build(load_network("resources/networks/default.json"), NUMPY, 0)
+    model = build(load_network(network_template("default")), NUMPY, 0)
     model.layers[1].forward = lambda x, train: (x[:, 1:], None)  # a relu that loses a row
     with pytest.raises(AssertionError, match="analysis says"):
         model.forward(np.zeros((1, 8, 8, 1), np.float32), train=False)
@@ -77,7 +78,7 @@ def test_he_before_relu_and_xavier_otherwise():
 
 
 def test_same_seed_same_weights():
-    spec = load_network("resources/networks/default.json")
+    spec = load_network(network_template("default"))
     a, b, c = build(spec, NUMPY, 3), build(spec, NUMPY, 3), build(spec, NUMPY, 4)
     pa, pb, pc = ([v for _, v, _ in m.parameters()] for m in (a, b, c))
     assert all(np.array_equal(x, y) for x, y in zip(pa, pb))
@@ -88,7 +89,7 @@ def test_same_seed_same_weights():
 def test_small_net_overfits_fifty_samples(backend):
     from engine.data import load_data
 
-    spec = load_network("resources/networks/default.json")
+    spec = load_network(network_template("default"))
     data = load_data(None)
     x = (data.train_x[:50].astype(np.float32) - 8) / 8
     y = data.train_y[:50]

@@ -1,6 +1,7 @@
 """`main.py train` and `main.py bench` end to end on the default template."""
 
 import json
+import os
 import signal
 
 import numpy as np
@@ -8,9 +9,11 @@ import pytest
 
 from engine.checkpoint import load_run
 from engine.data import load_data
+from engine.resources import network_template
+from engine.runs import runs_folder
 from main import main
 
-DEFAULT = "resources/networks/default.json"
+DEFAULT = "default"  # a template, named as a user names it
 
 
 def test_train_saves_logs_and_resumes(tmp_path, capsys):
@@ -32,7 +35,7 @@ def test_train_saves_logs_and_resumes(tmp_path, capsys):
 
 def test_runs_are_kept_in_a_runs_folder_beside_the_network(tmp_path, capsys):
     net = tmp_path / "net.json"
-    net.write_text(open(DEFAULT, encoding="utf-8").read(), encoding="utf-8")
+    net.write_bytes(network_template(DEFAULT).read_bytes())
     assert main(["train", str(net), "--epochs", "0"]) == 0
     assert "Already trained for 0 epochs" in capsys.readouterr().out
     assert main(["train", str(net), "--epochs", "1", "--batch-size", "128"]) == 0
@@ -73,6 +76,15 @@ def test_stopping_saves_the_run_where_it_stopped(tmp_path, capsys, monkeypatch):
     assert "Continue with" in capsys.readouterr().out
     run = load_run(keep)
     assert (run.step, run.offset) == (5, 5 * 32)
+
+
+def test_an_unwritable_folder_keeps_its_runs_in_the_user_data_folder(tmp_path, monkeypatch,
+                                                                     isolated_user_data):
+    net = tmp_path / "net.json"
+    assert runs_folder(net) == tmp_path / "runs"
+    monkeypatch.setattr(os, "access", lambda path, mode: False)
+    assert runs_folder(net) == isolated_user_data / "runs"
+    assert runs_folder(network_template(DEFAULT)) == isolated_user_data / "runs"
 
 
 @pytest.mark.parametrize("argv,message", [

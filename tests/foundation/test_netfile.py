@@ -2,7 +2,6 @@
 
 import json
 import os
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
@@ -10,11 +9,9 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from engine import netfile
 from engine.errors import NetworkFileError
 from engine.netfile import dumps, load_network, loads, save_network
+from engine.resources import network_template, templates
 from engine.shapes import analyse
 from engine.spec import CATALOGUE, make_layer, network
-
-TEMPLATES = sorted(Path("resources/networks").glob("*.json"))
-
 
 def every_layer_network():
     layers = [make_layer(t, f"{t}_layer") for t in CATALOGUE if t != "input"]
@@ -30,9 +27,9 @@ def test_round_trip_every_layer_type(tmp_path):
 
 
 def test_templates_load_and_are_valid():
-    assert {p.stem for p in TEMPLATES} >= {"lenet5", "alexnet", "zfnet", "vgg16", "cifar10", "default"}
-    for path in TEMPLATES:
-        assert analyse(load_network(path)).valid, path
+    assert set(templates()) >= {"lenet5", "alexnet", "zfnet", "vgg16", "cifar10", "default"}
+    for name in templates():
+        assert analyse(load_network(network_template(name))).valid, name
 
 
 def mutate(data, **changes):

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from engine.resources import network_template
 from main import main
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -25,13 +26,13 @@ def summary_json(capsys, path, *extra):
 
 @pytest.mark.parametrize("name", sorted(PUBLISHED_PARAMS))
 def test_template_totals_match_published(capsys, name):
-    status, data = summary_json(capsys, ROOT / f"resources/networks/{name}.json")
+    status, data = summary_json(capsys, name)
     assert status == 0 and data["valid"]
     assert data["totals"]["params"] == PUBLISHED_PARAMS[name]
 
 
 def test_vgg16_volumes_and_memory(capsys):
-    status, data = summary_json(capsys, ROOT / "resources/networks/vgg16.json", "--batch-size", "32")
+    status, data = summary_json(capsys, "vgg16", "--batch-size", "32")
     by_name = {l["name"]: l for l in data["layers"]}
     assert (by_name["conv1_1"]["width"], by_name["conv1_1"]["depth"]) == (224, 64)
     assert by_name["pool5"]["width"] == 7 and by_name["fc6"]["params"] == 102_764_544
@@ -44,14 +45,14 @@ def test_vgg16_volumes_and_memory(capsys):
 
 
 def test_table_output(capsys):
-    assert main(["summary", str(ROOT / "resources/networks/alexnet.json"), "--batch-size", "8"]) == 0
+    assert main(["summary", str(network_template("alexnet")), "--batch-size", "8"]) == 0
     out = capsys.readouterr().out
     assert "55×55×96" in out and "34,944 (34,848+96)" in out
     assert "training memory at batch size 8" in out and "largest batch size in 4 GiB" in out
 
 
 def test_invalid_network_prints_every_error_with_fix_and_exits_1(tmp_path, capsys):
-    data = json.loads((ROOT / "resources/networks/cifar10.json").read_text())
+    data = json.loads(network_template("cifar10").read_text())
     data["layers"][1]["stride"] = 2
     data["layers"].append({"type": "relu", "name": "late"})
     path = tmp_path / "bad.json"
@@ -61,6 +62,20 @@ def test_invalid_network_prints_every_error_with_fix_and_exits_1(tmp_path, capsy
     assert "error: (32 − 3 + 2·1)/2 + 1 = 16.5 is not a whole number" in out
     assert out.count("error:") == 2 and out.count("fix:") == 2
     assert "'late' comes after the loss layer" in out
+
+
+def test_a_file_named_like_a_template_wins(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "lenet5").write_bytes(network_template("cifar10").read_bytes())
+    assert main(["summary", "lenet5"]) == 0
+    assert capsys.readouterr().out.startswith("CIFAR-10 example")
+
+
+def test_neither_file_nor_template_lists_the_templates(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["summary", "lenet6"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "'lenet6' does not exist (or name a template: alexnet" in err
 
 
 def test_malformed_file_one_sentence_exit_2(tmp_path):
