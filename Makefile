@@ -40,8 +40,8 @@ package-check: $(PY)
 	cd "$$tmp"; \
 	venv/bin/convnet-designer summary lenet5 >/dev/null; \
 	venv/bin/convnet-designer data digits >/dev/null; \
-	venv/bin/convnet-designer train default --epochs 1 >/dev/null; \
-	test -f default.ckpt; \
+	CONVNET_DESIGNER_HOME="$$tmp/home" venv/bin/convnet-designer train default --epochs 1 >/dev/null; \
+	ls "$$tmp"/home/runs/*.ckpt >/dev/null; \
 	HOME="$$tmp" QT_QPA_PLATFORM=offscreen venv/bin/python -c '$(WINDOW_CHECK)'
 	@echo "package-check: the wheel installs and runs outside the checkout"
 
