@@ -66,10 +66,11 @@ class RunSummary:
     name: str
     created: str
     spec: NetworkSpec
+    config: TrainConfig
     data_name: str
     epochs_done: int
-    epochs_planned: int
     best_val_acc: float | None
+    history: dict[str, list]
 
 
 # --- saving ----------------------------------------------------------------------------------
@@ -145,8 +146,8 @@ def load_run(path: str | os.PathLike, device: str | None = None) -> Run:
 
 
 def read_run_summary(path: str | os.PathLike) -> RunSummary:
-    """Name, network, data, epochs and best validation accuracy of a run file, without its
-    weights (for a list of runs)."""
+    """Name, network, settings, data, epochs, best validation accuracy and curves of a run
+    file, without its weights (for a list of runs and for comparing runs)."""
     path = Path(path)
     with _Archive(path) as archive:
         meta = archive.meta()
@@ -155,8 +156,9 @@ def read_run_summary(path: str | os.PathLike) -> RunSummary:
         history = archive.history(meta)
         identity = archive.identity(meta)
     accuracies = [v for v in history["val_acc"] if math.isfinite(v)]
-    return RunSummary(path, identity["name"], identity["created"], spec, identity["data_name"],
-                      len(history["epoch"]), config.epochs, max(accuracies, default=None))
+    return RunSummary(path, identity["name"], identity["created"], spec, config,
+                      identity["data_name"], len(history["epoch"]), max(accuracies, default=None),
+                      history)
 
 
 def _check_room(analysis: Analysis, optimizer: str, backend: Backend, path: Path) -> None:

@@ -172,6 +172,22 @@ class Run:
             return np.zeros((0, v.height, v.width, v.depth), np.float32)
         return np.concatenate(outputs)
 
+    def layer_outputs(self, image: np.ndarray) -> list[np.ndarray]:
+        """Every layer's output (H2, W2, D2) for one uint8 (H, W, D) image in evaluation mode,
+        in the order of `spec.layers`: the normalised input first, the class probabilities
+        (softmax) or scores (SVM) of the loss layer last. One forward pass."""
+        x = self.backend.asarray(self.normalizer(image[None]))
+        outputs = [self.backend.to_numpy(x)[0].copy()]
+        for layer in self.model.layers:
+            x, _ = layer.forward(x, train=False)
+            # a copy: an activation computed in place overwrites this output next
+            outputs.append(np.array(self.backend.to_numpy(x)[0], np.float32))
+        scores = x.reshape(1, -1)
+        if self.model.loss_layer.type == "softmax":
+            scores = softmax_probabilities(self.backend.xp, scores)
+        outputs.append(np.array(self.backend.to_numpy(scores), np.float32).reshape(1, 1, -1))
+        return outputs
+
     def weights(self, layer_id: str) -> dict[str, np.ndarray]:
         """Copies of a layer's parameters, e.g. conv {"W": (F, F, D1, K), "b": (K,)}."""
         self.spec.index_of(layer_id)

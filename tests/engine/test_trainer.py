@@ -170,3 +170,15 @@ def test_every_optimizer_and_schedule_trains(optimizer, schedule):
     assert events[-1].train_loss < events[0].train_loss
     if schedule == "step":
         assert trainer.run.history["lr"][-1] == pytest.approx(lr * 0.01)
+
+
+def test_layer_outputs_are_every_layer_of_one_forward_pass():
+    data = quadrant_data()
+    trainer = make_trainer(data=data, **FAST)
+    list(trainer.train())
+    run, image = trainer.run, data.val_x[3]
+    outputs = run.layer_outputs(image)
+    assert len(outputs) == len(run.spec.layers)
+    for layer, out in zip(run.spec.layers, outputs):
+        np.testing.assert_allclose(out, run.activations(layer.id, image[None])[0], rtol=1e-6)
+    assert outputs[-1].shape == (1, 1, 3) and outputs[-1].sum() == pytest.approx(1, rel=1e-6)
