@@ -8,24 +8,11 @@ nothing they report or return reaches the GUI any more.
 
 from __future__ import annotations
 
-import traceback
 from typing import Any, Callable
 
 from PySide6 import QtCore
 
-from engine.errors import ConvNetError
-from engine.task import Cancelled, TaskState
-
-
-def failure_sentence(error: BaseException) -> str:
-    """The one sentence a user sees for a failure in a background task."""
-    if isinstance(error, ConvNetError):
-        return str(error)
-    if isinstance(error, MemoryError):
-        return ("This machine ran out of memory; try a smaller batch size, a smaller network "
-                "or a smaller data set.")
-    traceback.print_exception(error)
-    return f"Something went wrong ({type(error).__name__}: {error}); please report it."
+from engine.task import Cancelled, TaskState, failure_sentence
 
 
 class Worker(QtCore.QObject):

@@ -1,4 +1,5 @@
-"""The main window: palette, canvas, properties, inspector and memory docks, menus, files."""
+"""The main window: two modes — Design (palette, canvas, properties, inspector and memory
+docks) and Train (the training workspace) — menus, files, and the order of closing."""
 
 from __future__ import annotations
 
@@ -18,11 +19,11 @@ from designer.files import (
 from designer.inspector import InspectorPanel
 from designer.memory_panel import MemoryPanel
 from designer.properties import PropertiesPanel
-from designer.training.panel import TrainPanel
+from designer.training.workspace import TrainWorkspace
 from engine.errors import NetworkFileError
 from engine.netfile import load_network, save_network
 from engine.resources import network_template
-from engine.shapes import format_bytes
+from engine.shapes import BYTES_PER_FLOAT, format_bytes
 from engine.spec import NetworkSpec, network
 
 Area = QtCore.Qt.DockWidgetArea
@@ -33,14 +34,17 @@ TEMPLATES = (("LeNet-5", "lenet5"), ("AlexNet", "alexnet"), ("ZF Net", "zfnet"),
 DEFAULT_NETWORK = "default"
 APP_TITLE = "ConvNet Designer"
 STATUS_MS = 5000
+MODES = ("design", "train")
 
 
 class MainWindow(QtWidgets.QMainWindow):
     """One window edits one `NetworkDocument`; opening a file resets that document.
 
-    Others extend it through `add_dock_panel` (a dock listed in View) and
-    `set_editing_locked` (freeze the network, e.g. while training). `about_to_close`
-    is emitted once a close has been accepted, before the window goes away.
+    The window owns opening networks and closing: the training workspace asks it
+    (`maybe_save`, `show_run_network`, `show_status`) and never reaches into it. Closing asks
+    about the network, then about the run in progress, then stops training; Cancel at
+    either question cancels all of it. `about_to_close` is emitted once a close has been
+    accepted, before the window goes away.
     """
 
     about_to_close = QtCore.Signal()
@@ -53,18 +57,24 @@ class MainWindow(QtWidgets.QMainWindow):
         self.setAcceptDrops(True)
         self.document = NetworkDocument(load_network(network_template(DEFAULT_NETWORK)))
         self.canvas = CanvasView(self.document)
-        self.setCentralWidget(self.canvas)
         self.palette_view = LayerPalette()
         self.palette_view.type_activated.connect(self.document.add_layer)
         self.properties = PropertiesPanel(self.document)
         self.inspector = InspectorPanel(self.document)
         self.memory = MemoryPanel(self.document)
-        self.train_panel = TrainPanel(self.document)
+        self.workspace = TrainWorkspace(self.document, self)
+        self.modes = QtWidgets.QStackedWidget()
+        self.modes.addWidget(self.canvas)
+        self.modes.addWidget(self.workspace)
+        self.setCentralWidget(self.modes)
+        self.mode = "design"
+        self._design_docks: dict[QtWidgets.QDockWidget, bool] = {}
         self.history = QtWidgets.QUndoView(self.document.undo_stack)
         self.history.setEmptyLabel("<opened>")
         self.docks: list[QtWidgets.QDockWidget] = []
         self._build_docks()
         self._build_menus()
+        self._build_mode_bar()
         self.summary = QtWidgets.QLabel()
         self.statusBar().addPermanentWidget(self.summary)
         self.autosaver = Autosaver(self.document, self)
@@ -78,7 +88,6 @@ class MainWindow(QtWidgets.QMainWindow):
         self._show_summary()
         self._update_title()
         self._restore_layout()
-        self.train_panel.attach(self)
         self.canvas.setFocus()
 
     # --- layout -------------------------------------------------------------------------
@@ -116,8 +125,6 @@ class MainWindow(QtWidgets.QMainWindow):
         self.memory_dock = self.add_dock_panel(self.memory, "Memory", tabify_with=self.inspector_dock,
                                                scrollable=True)
         self.history_dock = self.add_dock_panel(self.history, "History", tabify_with=self.memory_dock)
-        self.training_dock = self.add_dock_panel(self.train_panel, "Train",
-                                                 Area.BottomDockWidgetArea, scrollable=True)
         self.history_dock.hide()
         self.inspector_dock.raise_()
         self.setCorner(QtCore.Qt.Corner.BottomLeftCorner, Area.LeftDockWidgetArea)
@@ -139,7 +146,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._action(file_menu, "&Save", self.save, Keys.Save)
         self._action(file_menu, "Save &As…", self.save_as, Keys.SaveAs)
         file_menu.addSeparator()
-        file_menu.addActions([self.train_panel.open_action, self.train_panel.save_action])
+        file_menu.addActions([self.workspace.open_action, self.workspace.save_action])
         file_menu.addSeparator()
         quit_action = self._action(file_menu, "&Quit", self.close, QtGui.QKeySequence("Ctrl+Q"))
         quit_action.setMenuRole(QtGui.QAction.MenuRole.QuitRole)
@@ -176,6 +183,46 @@ class MainWindow(QtWidgets.QMainWindow):
         self.history_dock.show()
         self.history_dock.raise_()
 
+    def _build_mode_bar(self) -> None:
+        """Two modes, one click (or Ctrl+1 / Ctrl+2) apart: designing and training."""
+        bar = QtWidgets.QToolBar("Mode")
+        bar.setObjectName("ModeBar")
+        bar.setMovable(False)
+        bar.setToolButtonStyle(QtCore.Qt.ToolButtonStyle.ToolButtonTextOnly)
+        group = QtGui.QActionGroup(self)
+        self.mode_actions = {}
+        for key, (text, tip) in zip(MODES, (
+                ("Design", "Edit the network: layers, volumes, memory (Ctrl+1)"),
+                ("Train", "Train it and watch it learn; runs and their results (Ctrl+2)"))):
+            action = QtGui.QAction(text, self, checkable=True, toolTip=tip)
+            action.setShortcut(QtGui.QKeySequence(f"Ctrl+{MODES.index(key) + 1}"))
+            action.triggered.connect(lambda _=False, k=key: self.set_mode(k))
+            group.addAction(action)
+            bar.addAction(action)
+            self.view_menu.addAction(action)
+            self.mode_actions[key] = action
+        self.mode_actions["design"].setChecked(True)
+        font = bar.font()
+        font.setBold(True)
+        bar.setFont(font)
+        self.addToolBar(QtCore.Qt.ToolBarArea.TopToolBarArea, bar)
+        self.mode_bar = bar
+
+    def set_mode(self, mode: str) -> None:
+        """Show the canvas with its docks, or the training workspace across the window."""
+        if mode == self.mode:
+            return
+        if mode == "train":
+            self._design_docks = {dock: dock.isVisible() for dock in self.docks}
+            for dock in self.docks:
+                dock.hide()
+        else:
+            for dock, visible in self._design_docks.items():
+                dock.setVisible(visible)
+        self.mode = mode
+        self.modes.setCurrentWidget(self.workspace if mode == "train" else self.canvas)
+        self.mode_actions[mode].setChecked(True)
+
     def _restore_layout(self) -> None:
         settings = QtCore.QSettings()
         geometry = settings.value("window/geometry")
@@ -185,6 +232,8 @@ class MainWindow(QtWidgets.QMainWindow):
             self.move(screen.center() - self.rect().center())
         state = settings.value("window/state")
         self._needs_default_sizes = state is None or not self.restoreState(state)
+        if settings.value("window/mode") in MODES:
+            self.set_mode(settings.value("window/mode"))
 
     def showEvent(self, event: QtGui.QShowEvent) -> None:
         super().showEvent(event)
@@ -192,13 +241,36 @@ class MainWindow(QtWidgets.QMainWindow):
             self._needs_default_sizes = False
             horizontal, vertical = QtCore.Qt.Orientation.Horizontal, QtCore.Qt.Orientation.Vertical
             self.resizeDocks([self.palette_dock, self.properties_dock], [220, 600], horizontal)
-            self.resizeDocks([self.training_dock], [int(self.height() * 0.45)], vertical)
             self.resizeDocks([self.properties_dock, self.inspector_dock], [280, 300], vertical)
 
     def _save_layout(self) -> None:
+        """Remember the window, the design mode's docks and the mode it was in."""
         settings = QtCore.QSettings()
+        mode = self.mode
+        self.set_mode("design")
         settings.setValue("window/geometry", self.saveGeometry())
         settings.setValue("window/state", self.saveState())
+        settings.setValue("window/mode", mode)
+
+    # --- what the training workspace asks ------------------------------------------------
+    def show_status(self, text: str) -> None:
+        self.statusBar().showMessage(text, 8000)
+
+    def show_run_network(self, spec: NetworkSpec, path: Path | None) -> bool:
+        """Put a run's network on the canvas (after asking about unsaved changes), with its
+        file when that file still holds exactly this network; False if the user said no."""
+        if self.document.spec.layers == spec.layers:
+            return True
+        if not self.maybe_save():
+            return False
+        try:
+            same_file = path is not None and load_network(path).layers == spec.layers
+        except NetworkFileError:
+            same_file = False
+        self.document.reset(spec, path if same_file else None)
+        self.statusBar().showMessage(f"The canvas shows the network of the run: {spec.name}.",
+                                     STATUS_MS)
+        return True
 
     # --- locking ------------------------------------------------------------------------
     def set_editing_locked(self, locked: bool) -> None:
@@ -232,7 +304,7 @@ class MainWindow(QtWidgets.QMainWindow):
         elif analysis.network_error:
             text = analysis.network_error
         else:
-            memory = format_bytes(analysis.total_activations * 4)
+            memory = format_bytes(analysis.total_activations * BYTES_PER_FLOAT)
             text = (f"{len(analysis.layers)} layers · {analysis.total_params:,} parameters · "
                     f"{memory} activations per image · output {analysis.output}")
         self.summary.setText(text)
@@ -349,9 +421,10 @@ class MainWindow(QtWidgets.QMainWindow):
             QtCore.QTimer.singleShot(0, lambda: self.open_path(path))
 
     def closeEvent(self, event: QtGui.QCloseEvent) -> None:
-        if not self.maybe_save():
+        if not self.maybe_save() or not self.workspace.may_close():
             event.ignore()
             return
+        self.workspace.shutdown()
         self._save_layout()
         self.about_to_close.emit()
         self.autosaver.close()

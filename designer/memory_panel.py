@@ -7,7 +7,8 @@ from __future__ import annotations
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from designer.memory_chart import ACTIVATION_COLOUR, PARAMETER_COLOUR, LayerMemoryChart
-from designer.memory_settings import CUSTOM, GPU, MAX_BATCH, OPTIMIZERS, PRESETS, memory_settings
+from designer.memory_settings import CUSTOM, GPU, MAX_BATCH, PRESETS, memory_settings
+from engine.optim import OPTIMIZERS
 from engine.shapes import BYTES_PER_FLOAT, OPTIMIZER_STATE_COPIES, format_bytes
 
 Qt = QtCore.Qt

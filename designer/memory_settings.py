@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from PySide6 import QtCore
 
-from engine.shapes import BUDGET_PRESETS_GIB, GIB, OPTIMIZER_STATE_COPIES
+from engine.optim import OPTIMIZERS
+from engine.shapes import BUDGET_PRESETS_GIB, GIB
 
-OPTIMIZERS: tuple[str, ...] = tuple(OPTIMIZER_STATE_COPIES)
 PRESETS: tuple[str, ...] = tuple(str(g) for g in BUDGET_PRESETS_GIB)
 CUSTOM, GPU = "custom", "gpu"
 MAX_BATCH = 1 << 24

@@ -5,7 +5,10 @@ work, so it can be tested without a thread and stopped without being killed."""
 from __future__ import annotations
 
 import threading
+import traceback
 from typing import Any, Callable
+
+from engine.errors import ConvNetError
 
 
 class Cancelled(Exception):
@@ -34,3 +37,14 @@ class TaskState:
         """Stop here (raise Cancelled) if the task was cancelled."""
         if self._cancelled.is_set():
             raise Cancelled
+
+
+def failure_sentence(error: BaseException) -> str:
+    """The one sentence a user sees for a failure in a background task."""
+    if isinstance(error, ConvNetError):
+        return str(error)
+    if isinstance(error, MemoryError):
+        return ("This machine ran out of memory; try a smaller batch size, a smaller network "
+                "or a smaller data set.")
+    traceback.print_exception(error)
+    return f"Something went wrong ({type(error).__name__}: {error}); please report it."

@@ -48,9 +48,9 @@ class ConfusionView(QtWidgets.QWidget):
         self.reset()
 
     def show_confusion(self, confusion) -> None:
-        matrix, names = np.asarray(confusion.matrix), confusion.class_names
+        matrix, names = np.asarray(confusion.matrix), list(confusion.class_names)
         n = len(names)
-        if self.table.rowCount() != n:
+        if names != self._names:
             self._make_cells(names)
         digits = "8" * len(str(int(matrix.max(initial=0))))
         width = max(22, self.table.fontMetrics().horizontalAdvance(digits) + 10)
@@ -75,6 +75,7 @@ class ConfusionView(QtWidgets.QWidget):
                              "Rows: true class; columns: predicted class.")
 
     def _make_cells(self, names: list[str]) -> None:
+        self._names = names
         n = len(names)
         self.table.setRowCount(n)
         self.table.setColumnCount(n + 1)
@@ -92,6 +93,7 @@ class ConfusionView(QtWidgets.QWidget):
 
     def reset(self) -> None:
         self.matrix = None
+        self._names: list[str] = []
         self.table.setRowCount(0)
         self.table.setColumnCount(0)
         self.summary.setText("Shown at the end of training, or press Compute.")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6 import QtWidgets
+from PySide6 import QtCore, QtWidgets
 
 SMOOTHING = 0.95   # weight of the past in the smoothed loss (an exponential moving average)
 FIRST_SPAN = 100   # iterations: the x axis starts this long and doubles when the run outgrows it
@@ -74,8 +74,9 @@ def _plot(title: str, left: str, bottom: str) -> pg.PlotWidget:
     return plot
 
 
-class LossPlot(QtWidgets.QWidget):
-    """Loss per iteration (raw, faint, and smoothed) over the learning rate, x axes linked.
+class LossPlot(QtCore.QObject):
+    """Loss per iteration (raw, faint, and smoothed) and the learning rate, on two plots with
+    linked x axes (`loss_plot`, `lr_plot`, placed by the workspace) and a `log_scale` box.
 
     The axes grow in steps (x doubles, y jumps to a round top) instead of following every
     new point: a range change re-ticks both plots' axes, which costs several times more
@@ -88,11 +89,10 @@ class LossPlot(QtWidgets.QWidget):
         self.steps, self.loss, self.smooth, self.lr = Series(), Series(), Series(), Series()
         self.loss_plot = _plot("Loss", "loss", "iteration (steps)")
         self.raw_curve = self.loss_plot.plot(pen=pg.mkPen((120, 170, 255, 70)), name="loss")
-        self.smooth_curve = self.loss_plot.plot(pen=pg.mkPen((110, 170, 255)),
+        self.smooth_curve = self.loss_plot.plot(pen=pg.mkPen((110, 170, 255), width=2),
                                                 name="smoothed")
-        self.lr_plot = _plot("", "lr", "iteration (steps)")
-        self.lr_curve = self.lr_plot.plot(pen=pg.mkPen((255, 170, 60)),
-                                          name="learning rate")
+        self.lr_plot = _plot("Learning rate", "lr", "iteration (steps)")
+        self.lr_curve = self.lr_plot.plot(pen=pg.mkPen((255, 170, 60), width=2))
         self.lr_plot.setXLink(self.loss_plot)
         self.lr_plot.getAxis("left").enableAutoSIPrefix(False)
         for curve in (self.raw_curve, self.smooth_curve, self.lr_curve):
@@ -104,11 +104,6 @@ class LossPlot(QtWidgets.QWidget):
         self._following, self._right, self._tops = True, 0, {}
         self.loss_plot.getViewBox().sigRangeChangedManually.connect(self._stop_following)
         self.lr_plot.getViewBox().sigRangeChangedManually.connect(self._stop_following)
-        layout = QtWidgets.QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.loss_plot, 3)
-        layout.addWidget(self.lr_plot, 1)
-        layout.addWidget(self.log_scale)
 
     def add_steps(self, events) -> None:
         """Append a batch of StepEvents and redraw once."""

@@ -1,24 +1,28 @@
-"""The Train panel's settings: the data set picker and the form that makes a `TrainConfig`."""
+"""The Train workspace's settings: the data set picker and the form that makes a `TrainConfig`.
+
+The batch size and the optimizer are the document's memory settings (`memory_settings`):
+the Memory panel and this form show and change the same two values.
+"""
 
 from __future__ import annotations
 
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from designer.background import Worker
+from designer.memory_panel import OPTIMIZER_TITLES
+from designer.memory_settings import MAX_BATCH, MemorySettings
 from engine.backend import DeviceError, get_backend, gpu_available
 from engine.commands.data import describe
-from engine.data import DataSet, load_data
-from engine.errors import ConvNetError
+from engine.config import NORMALIZATIONS, TrainConfig
+from engine.data import EMBEDDED, DataSet, load_data
+from engine.data.load import SPLIT_SEED, VAL_FRACTION
 from engine.optim import OPTIMIZERS
 from engine.schedules import SCHEDULES
 from engine.spec import Volume
-from engine.config import NORMALIZATIONS, TrainConfig
-
-EMBEDDED = (("UCI digits (embedded, 8×8×1)", "digits", Volume(8, 8, 1)),
-            ("Generated shapes (embedded, 32×32×3)", "shapes", Volume(32, 32, 3)))
-VAL_FRACTION, SPLIT_SEED = 0.1, 0   # load_data's defaults, which checkpoints reload with
+from engine.task import TaskState
 
 
 def ask_data_path(parent, folder: bool) -> str | None:
@@ -42,48 +46,57 @@ def gpu_unavailable_reason() -> str | None:
     return None
 
 
-class _Loaded(QtCore.QObject):
-    """Carries a data set loaded on a pool thread back to the GUI thread."""
+@dataclass(frozen=True)
+class DataInfo:
+    """What is known of the chosen data set before training loads it."""
 
-    done = QtCore.Signal(int, object, object)   # ticket, key, DataSet or error sentence
+    title: str
+    volume: Volume
+    class_count: int
+    train_count: int  # after the validation split
+
+
+@dataclass(frozen=True)
+class _Described:
+    key: tuple
+    data: DataSet
+
+
+def _load(state: TaskState, source: str, volume: Volume | None) -> _Described:
+    return _Described((source, volume), load_data(source, volume))
 
 
 class DataPicker(QtWidgets.QWidget):
-    """Choose the data set; it is loaded off the GUI thread and described as `main.py data` does.
+    """Choose the data set. The embedded sets are described without loading them; a set on
+    disk is loaded (off the GUI thread) when the user chooses it, to describe it, and kept
+    for Train. Nothing is loaded for a network that is merely opened."""
 
-    The last loaded set is kept (`data_for`) so Train does not load it again.
-    """
+    changed = QtCore.Signal()  # the source, its description or its loaded data changed
 
     def __init__(self, parent=None):
         super().__init__(parent)
         self.volume: Volume | None = None
-        self._cache: tuple[tuple, DataSet] | None = None
-        self._ticket = 0
-        # Made before `_loaded`: children are deleted in order, so the pool's destructor
-        # waits for a load in flight while the object it reports through still exists.
-        self._pool = QtCore.QThreadPool(self)
-        self._pool.setMaxThreadCount(1)
-        self._pool.setExpiryTimeout(-1)
-        self._loaded = _Loaded(self)
-        self._loaded.done.connect(self._show_loaded)
+        self._loaded: _Described | None = None
+        self._problem = ""
+        self.worker = Worker(self)
+        self.worker.finished.connect(self._on_loaded)
+        self.worker.failed.connect(self._on_failed)
         self.combo = QtWidgets.QComboBox()
-        for title, source, _ in EMBEDDED:
-            self.combo.addItem(title, source)
-        self.combo.currentIndexChanged.connect(self.refresh)
+        for source, embedded in EMBEDDED.items():
+            self.combo.addItem(f"{embedded.title}, {embedded.volume}", source)
+        self.combo.currentIndexChanged.connect(self._source_changed)
         self.open_button = QtWidgets.QToolButton()
         self.open_button.setText("Open…")
         self.open_button.setToolTip("A CIFAR-10/100 or MNIST folder, a folder with one "
                                     "sub-folder of images per class, or an .npz file.")
-        self.open_button.setPopupMode(QtWidgets.QToolButton.InstantPopup)
+        self.open_button.setPopupMode(QtWidgets.QToolButton.ToolButtonPopupMode.InstantPopup)
         menu = QtWidgets.QMenu(self.open_button)
         menu.addAction("Folder…", lambda: self.open(ask_data_path(self, folder=True)))
         menu.addAction("NPZ File…", lambda: self.open(ask_data_path(self, folder=False)))
         self.open_button.setMenu(menu)
-        self.description = QtWidgets.QPlainTextEdit()
-        self.description.setReadOnly(True)
-        self.description.setFont(QtGui.QFontDatabase.systemFont(QtGui.QFontDatabase.FixedFont))
-        self.description.setLineWrapMode(QtWidgets.QPlainTextEdit.NoWrap)
-        self.description.setMaximumHeight(100)
+        self.description = QtWidgets.QLabel()
+        self.description.setWordWrap(True)
+        self.description.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
         row = QtWidgets.QHBoxLayout()
         row.addWidget(self.combo, 1)
         row.addWidget(self.open_button)
@@ -91,6 +104,7 @@ class DataPicker(QtWidgets.QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(row)
         layout.addWidget(self.description)
+        self._describe()
 
     @property
     def source(self) -> str:
@@ -98,29 +112,30 @@ class DataPicker(QtWidgets.QWidget):
         return self.combo.currentData()
 
     def set_volume(self, volume: Volume | None) -> None:
-        """The network's input changed: prefer the embedded set of that size, then reload."""
+        """The network's input changed: prefer the embedded set of that size."""
         if volume == self.volume:
             return
         self.volume = volume
-        if self.source in {s for _, s, _ in EMBEDDED}:
-            match = next((s for _, s, v in EMBEDDED if v == volume), self.source)
+        if self.source in EMBEDDED and volume is not None:
+            match = next((s for s, e in EMBEDDED.items() if e.volume == volume), None) or next(
+                (s for s, e in EMBEDDED.items() if e.volume.depth == volume.depth), self.source)
             with QtCore.QSignalBlocker(self.combo):
                 self.combo.setCurrentIndex(self.combo.findData(match))
-        self.refresh()
+        self._describe()
 
     def select(self, source: str | None, data: DataSet | None = None) -> None:
         """Show `source` (adding a path to the list) and keep `data` as its loaded set."""
         source = source or "digits"
         if data is not None:
-            self._cache = ((source, data.volume), data)
+            self._loaded = _Described((source, data.volume), data)
         index = self.combo.findData(source)
         if index < 0:
             self.combo.addItem(Path(source).name, source)
             index = self.combo.count() - 1
-            self.combo.setItemData(index, source, QtCore.Qt.ToolTipRole)
-        if index == self.combo.currentIndex():
-            self.refresh()
-        self.combo.setCurrentIndex(index)
+            self.combo.setItemData(index, source, QtCore.Qt.ItemDataRole.ToolTipRole)
+        with QtCore.QSignalBlocker(self.combo):
+            self.combo.setCurrentIndex(index)
+        self._source_changed()
 
     def open(self, path: str | None) -> None:
         if path:
@@ -128,45 +143,60 @@ class DataPicker(QtWidgets.QWidget):
 
     def data_for(self, volume: Volume | None) -> DataSet | None:
         """The loaded data set for the current source at `volume`, if it is loaded."""
-        if self._cache and self._cache[0] == (self.source, volume):
-            return self._cache[1]
+        if self._loaded and self._loaded.key == (self.source, volume):
+            return self._loaded.data
         return None
 
-    def refresh(self, *_) -> None:
+    def info(self) -> DataInfo | None:
+        """Title, image size, classes and training images of the chosen set, if known."""
+        if self.source in EMBEDDED:
+            e = EMBEDDED[self.source]
+            train = e.train_count - round(e.train_count * VAL_FRACTION)
+            return DataInfo(e.title, e.volume, len(e.class_names), train)
+        data = self.data_for(self.volume)
+        if data is None:
+            return None
+        return DataInfo(data.name, data.volume, len(data.class_names), len(data.train_x))
+
+    def _source_changed(self, *_) -> None:
+        self._problem = ""
+        if self.source not in EMBEDDED and self.data_for(self.volume) is None:
+            self.worker.forget()   # a set chosen before this one no longer matters
+            self.worker.submit(_load, self.source, self.volume)
+        self._describe()
+
+    def _describe(self) -> None:
         data = self.data_for(self.volume)
         if data is not None:
-            self.description.setPlainText(describe(data, VAL_FRACTION, SPLIT_SEED))
-            return
-        self._ticket += 1
-        ticket, key = self._ticket, (self.source, self.volume)
-        self.description.setPlainText("Loading…")
-        self._pool.start(lambda: self._load(ticket, key))
+            text = describe(data, VAL_FRACTION, SPLIT_SEED)
+        elif self.source in EMBEDDED:
+            e = EMBEDDED[self.source]
+            test = f", {e.test_count:,} test images" if e.test_count else ""
+            text = (f"{e.title}: {e.train_count:,} training images{test} of {e.volume}, "
+                    f"{len(e.class_names)} classes; {VAL_FRACTION:.0%} of the training images "
+                    "are kept for validation. Loaded when training starts.")
+        elif self._problem:
+            text = self._problem
+        else:
+            text = f"Loading {Path(self.source).name}…"
+        self.description.setText(text)
+        self.changed.emit()
 
-    def _load(self, ticket: int, key: tuple) -> None:   # on a pool thread
-        try:
-            result = load_data(key[0], key[1])
-        except ConvNetError as e:
-            result = str(e)
-        except MemoryError:
-            result = "The data set does not fit in memory."
-        self._loaded.done.emit(ticket, key, result)
+    def _on_loaded(self, described: _Described | None) -> None:
+        if described is not None:
+            self._loaded = described
+            self._describe()
 
-    @QtCore.Slot(int, object, object)
-    def _show_loaded(self, ticket: int, key: tuple, result) -> None:
-        if ticket != self._ticket:
-            return   # the user has picked another set meanwhile
-        if isinstance(result, str):
-            self.description.setPlainText(result)
-            return
-        self._cache = (key, result)
-        self.description.setPlainText(describe(result, VAL_FRACTION, SPLIT_SEED))
+    def _on_failed(self, sentence: str) -> None:
+        self._problem = sentence
+        self._describe()
 
 
 def _spin(minimum, maximum, value, suffix="", decimals=None, tip=""):
     box = QtWidgets.QSpinBox() if decimals is None else QtWidgets.QDoubleSpinBox()
     if decimals is not None:
         box.setDecimals(decimals)
-        box.setStepType(QtWidgets.QAbstractSpinBox.AdaptiveDecimalStepType)
+        box.setStepType(QtWidgets.QAbstractSpinBox.StepType.AdaptiveDecimalStepType)
     box.setRange(minimum, maximum)
     box.setValue(value)
     box.setSuffix(suffix)
@@ -174,10 +204,11 @@ def _spin(minimum, maximum, value, suffix="", decimals=None, tip=""):
     return box
 
 
-def _combo(items, value, tip=""):
+def _combo(items, value, tip="", titles=None):
     box = QtWidgets.QComboBox()
-    box.addItems(items)
-    box.setCurrentText(value)
+    for item in items:
+        box.addItem((titles or {}).get(item, item), item)
+    box.setCurrentIndex(box.findData(value))
     box.setToolTip(tip)
     return box
 
@@ -185,8 +216,9 @@ def _combo(items, value, tip=""):
 class TrainSettings(QtWidgets.QWidget):
     """The form: device, optimizer, schedule, batch, epochs, augmentation, seed."""
 
-    def __init__(self, parent=None):
+    def __init__(self, memory: MemorySettings, parent=None):
         super().__init__(parent)
+        self.memory = memory
         d = TrainConfig()
         self.device = QtWidgets.QComboBox()
         self.device.addItem("CPU (NumPy)", "cpu")
@@ -198,7 +230,9 @@ class TrainSettings(QtWidgets.QWidget):
             item.setToolTip(reason)
         self.widgets: dict[str, QtWidgets.QWidget] = {
             "device": self.device,
-            "optimizer": _combo(OPTIMIZERS, d.optimizer, "How the gradient updates the weights."),
+            "optimizer": _combo(OPTIMIZERS, memory.optimizer,
+                                "How the gradient updates the weights (shared with the "
+                                "Memory panel).", OPTIMIZER_TITLES),
             "lr": _spin(1e-6, 1e6, d.lr, decimals=6, tip="Learning rate: the step size."),
             "schedule": _combo(SCHEDULES, d.schedule, "How the learning rate changes over epochs."),
             "step_epochs": _spin(1, 10_000, d.step_epochs, " epochs",
@@ -206,11 +240,12 @@ class TrainSettings(QtWidgets.QWidget):
             "gamma": _spin(0.001, 1.0, d.gamma, decimals=3,
                            tip="Step and exponential schedules: factor per drop or per epoch."),
             "momentum": _spin(0.0, 0.999, d.momentum, decimals=3,
-                              tip="Momentum of the momentum, Nesterov and RMSProp updates."),
+                              tip="Momentum of the momentum and Nesterov updates."),
             "weight_decay": _spin(0.0, 1.0, d.weight_decay, decimals=6,
                                   tip="L2 regularization strength."),
-            "batch_size": _spin(1, 65_536, d.batch_size, " images", tip="Images per step."),
-            "epochs": _spin(1, 100_000, d.epochs, tip="Passes over the training images."),
+            "batch_size": _spin(1, MAX_BATCH, memory.batch_size, " images",
+                                tip="Images per step (shared with the Memory panel)."),
+            "epochs": _spin(1, 100_000, d.epochs, tip="Train until this many epochs are done."),
             "flip": QtWidgets.QCheckBox("Random horizontal flips"),
             "crop_pad": _spin(0, 64, d.crop_pad, " px",
                               tip="Random crops: pad by this much, then cut back (0: off)."),
@@ -223,10 +258,15 @@ class TrainSettings(QtWidgets.QWidget):
                   "crop_pad": "Crop padding", "flip": "Augmentation"}
         form = QtWidgets.QFormLayout(self)
         form.setContentsMargins(0, 0, 0, 0)
+        form.setFieldGrowthPolicy(QtWidgets.QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         for name, widget in self.widgets.items():
             form.addRow(labels.get(name, name.capitalize()), widget)
-        self.widgets["schedule"].currentTextChanged.connect(self._schedule_changed)
-        self._schedule_changed(d.schedule)
+        self.widgets["schedule"].currentIndexChanged.connect(self._schedule_changed)
+        self._schedule_changed()
+        self.widgets["batch_size"].valueChanged.connect(memory.set_batch_size)
+        self.widgets["optimizer"].currentIndexChanged.connect(
+            lambda _: memory.set_optimizer(self.widgets["optimizer"].currentData()))
+        memory.changed.connect(self._follow_memory)
 
     def config(self) -> TrainConfig:
         values = {}
@@ -234,10 +274,8 @@ class TrainSettings(QtWidgets.QWidget):
             w = self.widgets[f.name]
             if isinstance(w, QtWidgets.QCheckBox):
                 values[f.name] = w.isChecked()
-            elif f.name == "device":
-                values[f.name] = w.currentData()
             elif isinstance(w, QtWidgets.QComboBox):
-                values[f.name] = w.currentText()
+                values[f.name] = w.currentData()
             else:
                 values[f.name] = w.value()
         return TrainConfig(**values)
@@ -247,13 +285,22 @@ class TrainSettings(QtWidgets.QWidget):
             w, value = self.widgets[f.name], getattr(config, f.name)
             if isinstance(w, QtWidgets.QCheckBox):
                 w.setChecked(value)
-            elif f.name == "device":
-                w.setCurrentIndex(max(w.findData(value), 0))
             elif isinstance(w, QtWidgets.QComboBox):
-                w.setCurrentText(value)
+                w.setCurrentIndex(max(w.findData(value), 0))
             else:
                 w.setValue(value)
 
-    def _schedule_changed(self, schedule: str) -> None:
+    def _follow_memory(self) -> None:
+        for name, value in (("batch_size", self.memory.batch_size),
+                            ("optimizer", self.memory.optimizer)):
+            w = self.widgets[name]
+            with QtCore.QSignalBlocker(w):
+                if isinstance(w, QtWidgets.QComboBox):
+                    w.setCurrentIndex(w.findData(value))
+                else:
+                    w.setValue(value)
+
+    def _schedule_changed(self, *_) -> None:
+        schedule = self.widgets["schedule"].currentData()
         self.widgets["step_epochs"].setEnabled(schedule == "step")
         self.widgets["gamma"].setEnabled(schedule in ("step", "exponential"))

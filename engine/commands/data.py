@@ -8,6 +8,7 @@ import numpy as np
 
 from engine.commands.network_arg import network_file
 from engine.data import EMBEDDED, DataError, DataSet, load_data
+from engine.data.load import SPLIT_SEED, VAL_FRACTION
 from engine.netfile import load_network
 from engine.shapes import format_bytes
 
@@ -17,9 +18,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
                                        f"{', '.join(EMBEDDED)}")
     parser.add_argument("--network", help="a network file or template: read the images at its "
                                           "input volume (image folders are resized to it)")
-    parser.add_argument("--val-fraction", type=float, default=0.1,
-                        help="fraction of the training images kept for validation (default 0.1)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the validation split")
+    parser.add_argument("--val-fraction", type=float, default=VAL_FRACTION,
+                        help="fraction of the training images kept for validation "
+                             f"(default {VAL_FRACTION:g})")
+    parser.add_argument("--seed", type=int, default=SPLIT_SEED,
+                        help=f"seed of the validation split (default {SPLIT_SEED})")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -8,7 +8,8 @@ import json
 from engine.commands.network_arg import HELP, network_file
 from engine.netfile import load_network
 from engine.shapes import (
-    BUDGET_PRESETS_GIB, GIB, OPTIMIZER_STATE_COPIES, Analysis, LayerInfo, analyse, format_bytes,
+    BUDGET_PRESETS_GIB, BYTES_PER_FLOAT, GIB, OPTIMIZER_STATE_COPIES, Analysis, LayerInfo, analyse,
+    format_bytes,
 )
 
 
@@ -78,7 +79,7 @@ def to_table(analysis: Analysis, batch_size: int, optimizer: str, budgets: list[
         "",
         f"total parameters:          {analysis.total_params:,}",
         f"total activations / image: {analysis.total_activations:,} "
-        f"({format_bytes(analysis.total_activations * 4)} forward)",
+        f"({format_bytes(analysis.total_activations * BYTES_PER_FLOAT)} forward)",
         f"total multiply-adds/image: {analysis.total_macs:,}",
     ]
     if analysis.valid:

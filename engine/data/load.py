@@ -3,24 +3,45 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from engine.data import cifar, idx
 from engine.data.dataset import DataError, DataSet, Stored, fit_volume, split
 from engine.data.folder import class_folders, load_image_folder, looks_like_image_folder
-from engine.data.generated import CLASS_NAMES, generate
+from engine.data.generated import CLASS_NAMES, TEST_PER_CLASS, TRAIN_PER_CLASS, generate
 from engine.data.npz import load_npz
 from engine.resources import embedded_digits_file
 from engine.spec import Volume
 
-EMBEDDED = ("digits", "shapes")
+VAL_FRACTION = 0.1  # of each class's training images, kept for validation
+SPLIT_SEED = 0
+
+
+@dataclass(frozen=True)
+class EmbeddedSet:
+    """What is known of an embedded data set without loading it."""
+
+    title: str
+    volume: Volume
+    class_names: tuple[str, ...]
+    train_count: int  # as stored, before the validation split
+    test_count: int
+
+
+EMBEDDED = {
+    "digits": EmbeddedSet("UCI digits (embedded)", Volume(8, 8, 1),
+                          tuple(str(d) for d in range(10)), 1797, 0),
+    "shapes": EmbeddedSet("Generated shapes (embedded)", Volume(32, 32, 3), tuple(CLASS_NAMES),
+                          TRAIN_PER_CLASS * len(CLASS_NAMES), TEST_PER_CLASS * len(CLASS_NAMES)),
+}
 # Folder names the official archives extract to; their parent works too if it holds no other.
 OFFICIAL_FOLDERS = ("cifar-10-batches-py", "cifar-10-batches-bin", "cifar-100-python")
 ARCHIVE_SUFFIXES = (".tar", ".gz", ".tgz", ".zip")
 
 
 def load_data(source: str | os.PathLike | None = None, volume: Volume | None = None,
-              val_fraction: float = 0.1, seed: int = 0) -> DataSet:
+              val_fraction: float = VAL_FRACTION, seed: int = SPLIT_SEED) -> DataSet:
     """The data set at `source` with a seeded validation split of `val_fraction`.
 
     None or "digits": the embedded UCI digits (8×8×1); "shapes": the generated 32×32×3 set;
@@ -37,7 +58,7 @@ def read_stored(source: str | os.PathLike | None, volume: Volume | None = None) 
         return _digits()
     if str(source) == "shapes":
         x, y, test_x, test_y = generate()
-        return Stored("Generated shapes (embedded)", "generated", list(CLASS_NAMES),
+        return Stored(EMBEDDED["shapes"].title, "generated", list(CLASS_NAMES),
                       x, y, test_x, test_y)
     path = Path(source).expanduser()
     if path.is_file():
@@ -53,7 +74,7 @@ def _digits() -> Stored:
     if not path.is_file():
         raise DataError(f"The embedded digits file {path} is missing; reinstall the app.")
     stored = load_npz(path)
-    stored.name, stored.format = "UCI digits (embedded)", "embedded"
+    stored.name, stored.format = EMBEDDED["digits"].title, "embedded"
     return stored
 
 

@@ -1,23 +1,53 @@
-"""The Train panel and its worker thread, on the embedded digits with tiny runs."""
+"""The Train workspace and its worker thread, on the embedded digits with tiny runs."""
 
 import os
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from designer import dialogs
-from designer.training import panel as panel_module
+from designer.training import session as session_module
+from designer.training import workspace as workspace_module
 from designer.training.classify_view import ImageFileError, read_image
-from designer.training.panel import TrainPanel
-from designer.training import worker as worker_module
-from designer.training.worker import STEP_INTERVAL, TrainingWorker
+from designer.training.session import (
+    ActivationPicture, Confusion, FilterPicture, Prediction, RunShown, Saved, Session,
+    StepBatch, TrainingEnded,
+)
+from designer.training.workspace import TrainWorkspace
+from engine.checkpoint import load_run
+from engine.config import TrainConfig
+from engine.data import load_data
+from engine.run import Run
+from engine.resources import network_template
 from engine.spec import Volume
-from engine.trainer import EpochEvent, StepEvent, TrainControl
+from engine.task import TaskState
+from engine.trainer import TrainControl, Trainer
 
 RUN = 30_000   # ms: generous, for a loaded 2-core CI machine; the runs take well under a second
+
+
+class FakeHost:
+    """The window's side, as the workspace sees it."""
+
+    def __init__(self, document):
+        self.document = document
+        self.statuses: list[str] = []
+        self.shown_networks = []
+
+    def maybe_save(self) -> bool:
+        return True
+
+    def show_run_network(self, spec, path) -> bool:
+        self.shown_networks.append(spec)
+        self.document.reset(spec, path)
+        return True
+
+    def show_status(self, text: str) -> None:
+        self.statuses.append(text)
 
 
 @pytest.fixture
@@ -28,242 +58,291 @@ def errors(monkeypatch):
     return shown
 
 
+def make_workspace(qtbot, document):
+    ws = TrainWorkspace(document, FakeHost(document))
+    qtbot.addWidget(ws)
+    ws.resize(1400, 800)
+    ws.show()
+    qtbot.waitExposed(ws)
+    ws.settings.widgets["batch_size"].setValue(64)
+    ws.settings.widgets["epochs"].setValue(1)
+    return ws
+
+
 @pytest.fixture
-def panel(qtbot, open_document, errors):
-    p = TrainPanel(open_document("default"))
-    qtbot.addWidget(p)
-    p.resize(1400, 800)
-    p.show()
-    qtbot.waitExposed(p)
-    p.settings.widgets["batch_size"].setValue(64)
-    p.settings.widgets["epochs"].setValue(1)
-    yield p
-    p.shutdown()
+def ws(qtbot, open_document, errors):
+    w = make_workspace(qtbot, open_document("default"))
+    yield w
+    w.shutdown()
 
 
-def collect(signal):
+def is_a(kind):
+    return lambda result: isinstance(result, kind)
+
+
+def collect(signal, kind):
     received = []
-    signal.connect(received.append)
+    signal.connect(lambda r: received.append(r) if isinstance(r, kind) else None)
     return received
 
 
-def train(qtbot, panel, outcome="completed"):
-    with qtbot.waitSignal(panel.worker.finished, timeout=RUN) as blocker:
-        assert panel.train()
-    assert blocker.args == [outcome]
+def train(qtbot, ws, outcome="completed"):
+    """Press Train and wait for the run to end; returns its TrainingEnded (None if it failed)."""
+    if outcome == "failed":
+        with qtbot.waitSignal(ws.worker.failed, timeout=RUN):
+            assert ws.train()
+        qtbot.waitUntil(lambda: not ws.worker.busy, timeout=RUN)
+        return None
+    with qtbot.waitSignal(ws.worker.finished, timeout=RUN,
+                          check_params_cb=is_a(TrainingEnded)) as blocker:
+        assert ws.train()
+    assert blocker.args[0].outcome == outcome
+    return blocker.args[0]
 
 
-def wait_for_maps(qtbot, panel):
+def wait_for_maps(qtbot, ws):
     """The activation view asks for its maps once it knows the trained network, which on a
     short run can be after the run ended; they arrive right after."""
-    qtbot.waitUntil(lambda: panel.activation_view.tile_count > 0, timeout=RUN)
+    qtbot.waitUntil(lambda: ws.activation_view.tile_count > 0, timeout=RUN)
 
 
-def start_long_run(qtbot, panel):
+def start_long_run(qtbot, ws):
     """Start a run far longer than any test and return once its first steps arrived."""
-    panel.settings.widgets["epochs"].setValue(500)
-    with qtbot.waitSignal(panel.worker.steps, timeout=RUN):
-        assert panel.train()
+    ws.settings.widgets["epochs"].setValue(500)
+    with qtbot.waitSignal(ws.worker.reported, timeout=RUN, check_params_cb=is_a(StepBatch)):
+        assert ws.train()
 
 
-def test_a_tiny_run_completes_and_the_plots_hold_every_reported_point(qtbot, panel):
-    panel.settings.widgets["epochs"].setValue(2)
-    steps, epochs = collect(panel.worker.steps), collect(panel.worker.epoch)
-    locks = collect(panel.locked)
-    train(qtbot, panel)
-    reported = [e for batch in steps for e in batch]
+def stop(qtbot, ws):
+    with qtbot.waitSignal(ws.worker.finished, timeout=RUN,
+                          check_params_cb=is_a(TrainingEnded)) as blocker:
+        ws.stop()
+    return blocker.args[0]
+
+
+def test_a_tiny_run_completes_is_kept_and_the_plots_hold_every_reported_point(qtbot, ws):
+    ws.settings.widgets["epochs"].setValue(2)
+    steps = collect(ws.worker.reported, StepBatch)
+    ended = train(qtbot, ws)
+    reported = [e for batch in steps for e in batch.events]
     # xData/yData: everything set on the curves (getData is clipped to the view).
-    x, loss = panel.loss_plot.raw_curve.xData, panel.loss_plot.raw_curve.yData
-    assert len(x) == len(reported) == 2 * 26 == len(panel.loss_plot.smooth_curve.yData)
+    x, loss = ws.losses.raw_curve.xData, ws.losses.raw_curve.yData
+    assert len(x) == len(reported) == 2 * 26 == len(ws.losses.smooth_curve.yData)
     assert list(x) == [e.step for e in reported]
     assert list(loss) == [e.loss for e in reported]
-    assert list(panel.loss_plot.lr_curve.yData) == [e.lr for e in reported]
-    epochs_x, train_acc = panel.accuracy_plot.train_curve.getData()
-    assert list(epochs_x) == [1, 2] and list(train_acc) == [100 * e.train_acc for e in epochs]
-    assert panel.accuracy_plot.val_curve.getData()[1][-1] > 50    # the digits are easy
-    assert loss[-5:].mean() < loss[:5].mean()                    # it learned
-    assert locks == [True, False]                                # the canvas was locked meanwhile
-    assert panel.confusion_view.matrix.sum() == len(panel.session.data.val_y)
-    assert "Finished" in panel.status.text()
-    assert panel.buttons["Train"].isEnabled() and panel.save_button.isEnabled()
+    assert list(ws.losses.lr_curve.yData) == [e.lr for e in reported]
+    epochs_x, _ = ws.accuracy_plot.train_curve.getData()
+    assert list(epochs_x) == [1, 2]
+    assert ws.accuracy_plot.val_curve.getData()[1][-1] > 50    # the digits are easy
+    assert loss[-5:].mean() < loss[:5].mean()                  # it learned
+    qtbot.waitUntil(lambda: ws.confusion_view.matrix is not None, timeout=RUN)
+    assert ws.confusion_view.matrix.sum() == len(ws.shown.data.val_y)
+    assert "Finished" in ws.status.text() and str(ws.shown.path) in ws.status.text()
+    assert ws.buttons["Train"].isEnabled() and ws.buttons["Continue"].isEnabled()
+    kept = load_run(ws.shown.path)        # the run is on disk without asking
+    assert (kept.epoch, kept.step, kept.spec) == (2, ended.step, ws.document.spec)
+    assert "best validation" in ws.run_label.text()
 
 
-def test_metric_updates_are_batched_and_at_most_twenty_a_second(qtbot, monkeypatch):
-    """The worker's loop, run here without a thread on a fake clock: 1,000 steps of 1 ms
-    and an epoch end reach the GUI as at most 20 step batches a second, none lost."""
+def test_metric_updates_are_batched_and_at_most_twenty_a_second(monkeypatch):
+    """The session's loop on a real run, without a thread, on a fake clock: every step
+    reaches the GUI in at most 20 batches a second, none lost."""
     clock = [0.0]
-    monkeypatch.setattr(worker_module.time, "monotonic", lambda: clock[0])
 
-    class FakeTrainer:
-        class run:
-            class_names = ["a", "b"]
+    def tick():
+        clock[0] += 0.002
+        return clock[0]
 
-        def train(self):
-            for step in range(1, 1001):
-                clock[0] += 0.001
-                yield StepEvent(1 + step // 500, step, (step - 1) % 500 + 1, 500, 1.0, 0.1,
-                                100.0, 1.0)
-                if step % 500 == 0:
-                    yield EpochEvent(step // 500, 0.5, 0.5, 1.0, 1.0)
-
-        def confusion_matrix(self, split):
-            return np.eye(2, dtype=int)
-
-    worker = TrainingWorker()
-    posted = []
-    monkeypatch.setattr(worker, "_post", lambda generation, kind, payload: posted.append(
-        (clock[0], kind, payload)))
-    worker._trainer = FakeTrainer()
-    assert worker._run(0, worker._trainer, TrainControl()) == "completed"
-    batches = [(t, p) for t, kind, p in posted if kind == "steps"]
-    assert [e.step for _, p in batches for e in p] == list(range(1, 1001))
-    assert len(batches) <= 1.0 / STEP_INTERVAL + 2         # + the flushes at the epoch ends
-    assert [kind for _, kind, _ in posted].count("epoch") == 2
-    assert posted[-1][1] == "confusion"
+    monkeypatch.setattr(session_module.time, "monotonic", tick)
+    data = load_data("digits")
+    from engine.netfile import load_network
+    from engine.resources import network_template
+    spec = load_network(network_template("default"))
+    session = Session(session_module.Requests(), session_module.PauseSwitch())
+    reports = []
+    state = TaskState(reports.append)
+    session.start(state, spec, TrainConfig(epochs=2, batch_size=16), "digits", data, None,
+                  TrainControl())
+    batches = [r for r in reports if isinstance(r, StepBatch)]
+    steps = [e.step for b in batches for e in b.events]
+    assert steps == list(range(1, len(steps) + 1)) and len(steps) == 2 * 102
+    elapsed = clock[0]
+    assert len(batches) <= elapsed / session_module.STEP_INTERVAL + 2 + 2   # + epoch flushes
+    assert isinstance(reports[-1], Confusion)
 
 
-def test_a_second_run_cannot_start_while_one_runs(qtbot, panel):
-    start_long_run(qtbot, panel)
-    assert not panel.buttons["Train"].isEnabled()
-    assert not panel.settings.isEnabled()
-    assert panel.train() is False
-    with qtbot.waitSignal(panel.worker.finished, timeout=RUN):
-        panel.stop()
+def test_a_second_run_cannot_start_while_one_runs(qtbot, ws):
+    start_long_run(qtbot, ws)
+    assert not ws.buttons["Train"].isEnabled() and not ws.buttons["Continue"].isEnabled()
+    assert not ws.settings.isEnabled()
+    assert ws.train() is False
+    stop(qtbot, ws)
 
 
-def test_pause_holds_the_step_count_still_and_resume_goes_on(qtbot, panel):
-    start_long_run(qtbot, panel)
-    panel.pause()
-    assert panel.buttons["Resume"].isEnabled() and not panel.buttons["Pause"].isEnabled()
-    with qtbot.waitSignal(panel.worker.confusion, timeout=RUN):   # answered while paused
-        panel.worker.request_confusion()
-    held = len(panel.loss_plot.steps)
-    with qtbot.waitSignal(panel.worker.confusion, timeout=RUN):
-        panel.worker.request_confusion()
-    assert len(panel.loss_plot.steps) == held
-    with qtbot.waitSignal(panel.worker.steps, timeout=RUN):
-        panel.resume()
-    assert len(panel.loss_plot.steps) > held
-    with qtbot.waitSignal(panel.worker.finished, timeout=RUN):
-        panel.stop()
+def test_pause_holds_the_step_count_still_and_resume_goes_on(qtbot, ws):
+    start_long_run(qtbot, ws)
+    ws.toggle_pause()
+    assert ws.buttons["Pause"].text() == "Resume"
+    with qtbot.waitSignal(ws.worker.reported, timeout=RUN, check_params_cb=is_a(Confusion)):
+        ws.confusion_view.compute.click()                      # answered while paused
+    held = len(ws.losses.steps)
+    with qtbot.waitSignal(ws.worker.reported, timeout=RUN, check_params_cb=is_a(Confusion)):
+        ws.confusion_view.compute.click()
+    assert len(ws.losses.steps) == held
+    with qtbot.waitSignal(ws.worker.reported, timeout=RUN, check_params_cb=is_a(StepBatch)):
+        ws.toggle_pause()
+    assert len(ws.losses.steps) > held and ws.buttons["Pause"].text() == "Pause"
+    stop(qtbot, ws)
 
 
-def test_stop_ends_the_run_early(qtbot, panel):
-    start_long_run(qtbot, panel)
-    with qtbot.waitSignal(panel.worker.finished, timeout=RUN) as blocker:
-        panel.stop()
-    assert blocker.args == ["stopped"]
-    assert len(panel.loss_plot.steps) < 500 * 26
-    assert "Stopped" in panel.status.text()
-    assert panel.buttons["Train"].isEnabled()
+def test_stop_ends_the_run_early_and_keeps_it_where_it_stopped(qtbot, ws):
+    start_long_run(qtbot, ws)
+    ended = stop(qtbot, ws)
+    assert ended.outcome == "stopped" and len(ws.losses.steps) < 500 * 26
+    assert "Stopped" in ws.status.text() and ws.buttons["Train"].isEnabled()
+    assert load_run(ws.shown.path).step == ended.step
 
 
-def test_activation_grid_shows_one_tile_per_depth_slice(qtbot, panel):
-    train(qtbot, panel)
-    wait_for_maps(qtbot, panel)
-    assert panel.activation_view.layer.currentText().startswith("conv1")
-    assert panel.activation_view.tile_count == 16
-    conv2 = next(l for l in panel.document.spec.layers if l.name == "conv2")
-    with qtbot.waitSignal(panel.worker.activations, timeout=RUN,
-                          check_params_cb=lambda p: p.layer_id == conv2.id):
-        panel.document.select([conv2.id])                   # follows the canvas selection
-    assert panel.activation_view.layer_id == conv2.id
-    assert panel.activation_view.tile_count == 32
-    assert "4×4×32" in panel.activation_view.caption.text()
-    with qtbot.waitSignal(panel.worker.activations, timeout=RUN,
-                          check_params_cb=lambda p: p.sample == 5):
-        panel.activation_view.sample.setValue(5)
-    shown = panel.activation_view.input_item.image
-    assert np.array_equal(shown, panel.session.data.val_x[5][..., 0])
+def test_activation_grid_shows_one_tile_per_depth_slice(qtbot, ws):
+    train(qtbot, ws)
+    wait_for_maps(qtbot, ws)
+    assert ws.activation_view.layer.currentText().startswith("conv1")
+    assert ws.activation_view.tile_count == 16
+    conv2 = next(l for l in ws.document.spec.layers if l.name == "conv2")
+    with qtbot.waitSignal(ws.worker.reported, timeout=RUN, check_params_cb=lambda p: isinstance(
+            p, ActivationPicture) and p.layer_id == conv2.id):
+        ws.document.select([conv2.id])                   # follows the canvas selection
+    assert ws.activation_view.layer_id == conv2.id
+    assert ws.activation_view.tile_count == 32
+    with qtbot.waitSignal(ws.worker.reported, timeout=RUN, check_params_cb=lambda p: isinstance(
+            p, ActivationPicture) and p.sample == 5):
+        ws.activation_view.sample.setValue(5)
+    shown = ws.activation_view.input_item.image
+    assert np.array_equal(shown, ws.shown.data.val_x[5][..., 0])
 
 
-def test_hovering_a_tile_names_its_slice_and_value_range(qtbot, panel):
-    train(qtbot, panel)
-    wait_for_maps(qtbot, panel)
-    grid = panel.activation_view.grid
-    m = grid.mosaic
-    scene_pos = grid.item.mapToScene(m.tile_width + 1.5 + 0.5, 0.5)   # second tile
-    grid._mouse_moved(scene_pos)
-    low, high = m.ranges[1]
-    assert grid.hover.text() == f"depth slice 1: values {low:.3g} … {high:.3g}"
+def test_filter_view_shows_one_tile_per_filter(qtbot, ws):
+    train(qtbot, ws)
+    qtbot.waitUntil(lambda: ws.filters_view.tile_count == 16, timeout=RUN)
+    assert "16 filters of 3×3×1" in ws.filters_view.caption.text()
 
 
-def test_filter_view_shows_one_tile_per_filter(qtbot, panel):
-    train(qtbot, panel)
-    assert panel.filters_view.tile_count == 16
-    assert "16 filters of 3×3×1" in panel.filters_view.caption.text()
-
-
-def test_a_huge_learning_rate_shows_the_error_and_keeps_the_last_good_weights(
-        qtbot, panel, errors, tmp_path):
-    panel.settings.widgets["lr"].setValue(1e6)
-    panel.settings.widgets["epochs"].setValue(3)
-    train(qtbot, panel, outcome="failed")
+def test_a_huge_learning_rate_shows_the_error_keeps_the_last_good_weights_and_the_run(
+        qtbot, ws, errors, tmp_path):
+    ws.settings.widgets["lr"].setValue(1e6)
+    ws.settings.widgets["epochs"].setValue(3)
+    train(qtbot, ws, outcome="failed")
     assert len(errors) == 1 and "learning rate" in errors[0] and "were kept" in errors[0]
-    assert panel.status.text() == errors[0]
-    assert panel.buttons["Train"].isEnabled()
-    with qtbot.waitSignal(panel.worker.filters, timeout=RUN) as blocker:
-        panel.worker.watch_filters(True)
+    assert ws.status.text() == errors[0]
+    assert ws.buttons["Train"].isEnabled()
+    with qtbot.waitSignal(ws.worker.reported, timeout=RUN,
+                          check_params_cb=is_a(FilterPicture)) as blocker:
+        ws.filters_view.wanted.emit(True)
     assert np.isfinite(blocker.args[0].mosaic.ranges).all()
-    with qtbot.waitSignal(panel.worker.saved, timeout=RUN):
-        panel.worker.save_checkpoint(tmp_path / "after-error.ckpt")
+    kept = load_run(ws.shown.path)   # saved as it was when the guard stopped it
+    assert all(np.isfinite(v).all() for _, v, _ in kept.model.parameters())
     assert len(errors) == 1
 
 
-def test_training_an_invalid_network_says_which_layer_and_trains_nothing(qtbot, panel, errors):
-    conv = panel.document.spec.layers[1]
-    panel.document.set_params(conv.id, stride=3)
-    train(qtbot, panel, outcome="failed")
+def test_a_failed_start_keeps_the_previous_run_and_its_results(qtbot, ws, errors):
+    train(qtbot, ws)
+    shown, loss = ws.shown, ws.losses.raw_curve.yData.copy()
+    conv = ws.document.spec.layers[1]
+    ws.document.set_params(conv.id, stride=3)             # the canvas network is invalid now
+    train(qtbot, ws, outcome="failed")
     assert len(errors) == 1 and f"'{conv.name}'" in errors[0] and "\n" not in errors[0]
     assert "is not a whole number" in errors[0]
-    assert panel.buttons["Train"].isEnabled() and not panel.document.locked
+    assert ws.shown is shown and np.array_equal(ws.losses.raw_curve.yData, loss)
+    assert ws.buttons["Train"].isEnabled() and ws.buttons["Continue"].isEnabled()
 
 
-def test_saving_then_opening_a_checkpoint_restores_network_charts_and_views(
-        qtbot, panel, open_document, tmp_path):
-    panel.settings.widgets["epochs"].setValue(2)
-    train(qtbot, panel)
-    trained = panel.document.spec
-    loss = panel.loss_plot.raw_curve.yData.copy()
-    val = panel.accuracy_plot.val_curve.getData()[1].copy()
-    matrix = panel.confusion_view.matrix.copy()
-    path = tmp_path / "run.ckpt"
-    with qtbot.waitSignal(panel.worker.saved, timeout=RUN):
-        panel.worker.save_checkpoint(path)
-
-    other = TrainPanel(open_document("cifar10"))
-    qtbot.addWidget(other)
-    other.show()
-    try:
-        with qtbot.waitSignal(other.worker.finished, timeout=RUN) as blocker:
-            assert other.open_checkpoint(path)
-        assert blocker.args == ["opened"]
-        assert other.document.spec == trained
-        assert np.array_equal(other.loss_plot.raw_curve.yData, loss)
-        assert np.array_equal(other.accuracy_plot.val_curve.getData()[1], val)
-        assert np.array_equal(other.confusion_view.matrix, matrix)
-        assert other.filters_view.tile_count == 16
-        # The layer list arrives with the checkpoint; its maps follow right after.
-        qtbot.waitUntil(lambda: other.activation_view.tile_count == 16, timeout=RUN)
-        assert other.settings.config().epochs == 2
-        assert other.picker.source == "digits"
-        assert "Checkpoint opened" in other.status.text()
-    finally:
-        other.shutdown()
+def test_results_after_the_network_changes_are_marked_and_the_run_keeps_its_network(
+        qtbot, ws, tmp_path):
+    train(qtbot, ws)
+    trained = ws.shown.spec
+    assert ws.banner_box.isHidden()
+    conv = ws.document.spec.layers[1]
+    ws.document.set_params(conv.id, filters=5)             # the user goes on designing
+    assert not ws.banner_box.isHidden() and ws.shown.name in ws.banner.text()
+    with qtbot.waitSignal(ws.worker.reported, timeout=RUN, check_params_cb=is_a(Saved)):
+        ws._ask(session_module.SaveRequest(tmp_path / "copy.ckpt"))
+    assert load_run(tmp_path / "copy.ckpt").spec == trained  # the run's own network
+    assert load_run(ws.shown.path).spec == trained
+    ws.show_run_network()
+    assert ws.document.spec.layers == trained.layers and ws.banner_box.isHidden()
 
 
-def test_classify_shows_the_top_classes_of_a_validation_image(qtbot, panel):
-    train(qtbot, panel)
-    sample = panel.session.data.val_x[3]
-    with qtbot.waitSignal(panel.worker.prediction, timeout=RUN,
-                          check_params_cb=lambda p: np.array_equal(p.image, sample)) as blocker:
-        panel.classify_view.sample.setValue(3)
-        panel.classify_view.pick.click()
+def test_opening_run_a_then_run_b_shows_b_with_its_class_names(qtbot, ws, open_document,
+                                                                 tmp_path, errors):
+    from engine.checkpoint import save_run
+    from tests.engine.trainer_helpers import make_trainer, quadrant_data, small_net
+
+    train(qtbot, ws)
+    a = ws.shown.path
+    trainer = make_trainer(small_net(), quadrant_data(), epochs=1)
+    list(trainer.train())
+    trainer.run.data_source = None   # the quadrants are not on disk: shown without data
+    b = tmp_path / "b.ckpt"
+    save_run(trainer.run, b)
+    for path, classes in ((a, [str(d) for d in range(10)]), (b, trainer.run.class_names)):
+        with qtbot.waitSignal(ws.worker.finished, timeout=RUN, check_params_cb=is_a(RunShown)):
+            assert ws.open_run(path)
+        assert ws.shown.class_names == classes and ws.shown.path == path
+        assert ws.document.spec.layers == ws.shown.spec.layers
+    assert not [e for e in errors if "internal" in e or "Something went wrong" in e]
+    # B's data (digits, 10 classes) does not fit its 3 classes: shown without it
+    with qtbot.waitSignal(ws.worker.finished, timeout=RUN, check_params_cb=is_a(RunShown)):
+        ws.open_run(a)
+    with qtbot.waitSignal(ws.worker.reported, timeout=RUN, check_params_cb=is_a(Confusion)):
+        ws.confusion_view.compute.click()
+    assert ws.confusion_view.table.rowCount() == 10
+
+
+def test_continuing_a_run_equals_an_uninterrupted_one(qtbot, ws):
+    ws.settings.widgets["seed"].setValue(7)
+    train(qtbot, ws)
+    ws.settings.widgets["epochs"].setValue(3)
+    with qtbot.waitSignal(ws.worker.finished, timeout=RUN, check_params_cb=is_a(TrainingEnded)):
+        assert ws.continue_run()
+    continued = load_run(ws.shown.path)
+    data = load_data("digits")
+    straight = Run.start(ws.shown.spec, data, TrainConfig(**{**ws.shown.config.__dict__,
+                                                              "epochs": 3}), "digits")
+    list(Trainer(straight, data).train())
+    for (_, a, _), (_, b, _) in zip(continued.model.parameters(), straight.model.parameters()):
+        assert np.array_equal(a, b)
+    assert continued.history == straight.history and continued.epoch == 3
+
+
+def test_classify_shows_the_top_classes_of_a_validation_image(qtbot, ws):
+    train(qtbot, ws)
+    sample = ws.shown.data.val_x[3]
+    with qtbot.waitSignal(ws.worker.reported, timeout=RUN, check_params_cb=lambda p: isinstance(
+            p, Prediction) and np.array_equal(p.image, sample)) as blocker:
+        ws.classify_view.sample.setValue(3)
+        ws.classify_view.pick.click()
     probabilities = blocker.args[0].probabilities
-    heights = panel.classify_view.bars.opts["height"]
+    heights = ws.classify_view.bars.opts["height"]
     assert len(heights) == 5
     assert heights[0] == pytest.approx(100 * probabilities.max())
     assert list(heights) == sorted(heights, reverse=True)
+
+
+def test_an_image_dropped_on_classify_is_classified_at_the_input_size(
+        qtbot, ws, tmp_path, send_drag):
+    from PySide6 import QtCore
+    train(qtbot, ws)
+    path = tmp_path / "digit.png"
+    Image.fromarray(np.kron(ws.shown.data.val_x[7][..., 0], np.ones((4, 4), np.uint8))
+                    ).save(path)
+    mime = QtCore.QMimeData()
+    mime.setUrls([QtCore.QUrl.fromLocalFile(str(path))])
+    # The answer for the dropped image, not one for a validation image asked for before it.
+    with qtbot.waitSignal(ws.worker.reported, timeout=RUN, check_params_cb=lambda p: isinstance(
+            p, Prediction) and p.image is ws.classify_view._submitted):
+        assert send_drag(ws.classify_view, mime, QtCore.QPoint(20, 20))
+    assert ws.classify_view._submitted.shape == (8, 8, 1)
+    assert ws.classify_view.caption.text().startswith("Most likely:")
 
 
 def test_an_image_file_is_read_at_the_network_input_size(tmp_path):
@@ -276,9 +355,9 @@ def test_an_image_file_is_read_at_the_network_input_size(tmp_path):
         read_image(tmp_path / "notes.png", Volume(8, 8, 1))
 
 
-def test_the_gpu_choice_is_disabled_with_the_reason_when_no_gpu_is_usable(panel):
+def test_the_gpu_choice_is_disabled_with_the_reason_when_no_gpu_is_usable(ws):
     from designer.training.settings import gpu_unavailable_reason
-    item = panel.settings.device.model().item(1)
+    item = ws.settings.device.model().item(1)
     reason = gpu_unavailable_reason()
     assert item.isEnabled() == (reason is None)
     if reason:
@@ -289,11 +368,10 @@ def native_threads() -> int:
     return len(os.listdir("/proc/self/task"))
 
 
-def test_twenty_start_stop_cycles_leak_no_threads(qtbot, panel):
+def test_twenty_start_stop_cycles_leak_no_threads(qtbot, ws):
     def cycle():
-        start_long_run(qtbot, panel)
-        with qtbot.waitSignal(panel.worker.finished, timeout=RUN):
-            panel.stop()
+        start_long_run(qtbot, ws)
+        stop(qtbot, ws)
 
     cycle()   # the first run starts the worker's one thread (and BLAS's)
     before = threading.active_count(), native_threads()
@@ -302,84 +380,115 @@ def test_twenty_start_stop_cycles_leak_no_threads(qtbot, panel):
     assert (threading.active_count(), native_threads()) == before
 
 
-def test_closing_the_window_mid_training_stops_the_worker_within_a_second(
-        qtbot, monkeypatch, capfd):
+# --- in the window ------------------------------------------------------------------------------
+def test_one_batch_size_and_optimizer_for_the_memory_panel_and_training(window):
+    ws = window.workspace
+    window.memory.batch_spin.setValue(48)
+    assert ws.settings.widgets["batch_size"].value() == 48
+    ws.settings.widgets["batch_size"].setValue(96)
+    assert window.memory.batch_spin.value() == 96 and ws.settings.config().batch_size == 96
+    ws.settings.widgets["optimizer"].setCurrentIndex(
+        ws.settings.widgets["optimizer"].findData("adam"))
+    assert window.memory.settings.optimizer == "adam"
+
+
+def test_opening_a_template_loads_no_data_and_offers_to_fit_the_classes(qtbot, window):
+    ws = window.workspace
+    assert window.open_template(network_template("vgg16"))
+    assert not ws.picker.worker.busy and ws.picker.data_for(ws.document.spec.input_volume) is None
+    assert "1,000 class scores" in ws.readiness.fit.text()
+    window.open_template(network_template("cifar10"))
+    fc = next(l for l in ws.document.spec.layers if l.type == "fc")
+    ws.document.set_params(fc.id, units=7)
+    assert "7 class scores" in ws.readiness.fit.text() and not ws.readiness.fix_button.isHidden()
+    ws.readiness.fix_button.click()
+    assert ws.document.spec.layer(fc.id)["units"] == 10
+    ws.document.undo_stack.undo()                      # one undo step
+    assert ws.document.spec.layer(fc.id)["units"] == 7
+
+
+def test_the_memory_a_step_needs_is_compared_with_the_budget(window):
+    ws = window.workspace
+    window.open_template(network_template("vgg16"))
+    ws.memory.set_batch_size(256)
+    text = ws.readiness.memory_label.text()
+    assert "needs" in text and "more than the budget of 4.0 GiB" in text and "fits" in text
+
+
+def test_at_1366_by_768_the_loss_plot_is_tall_and_the_run_buttons_are_visible(qtbot, window):
+    window.resize(1366, 768)
+    window.set_mode("train")
+    qtbot.waitUntil(lambda: window.workspace.isVisible())
+    ws = window.workspace
+    assert ws.losses.loss_plot.height() >= 200
+    for button in ws.buttons.values():
+        assert button.isVisible()
+        corner = button.mapTo(window, button.rect().bottomRight())
+        assert window.rect().contains(corner)
+
+
+def test_the_mode_switch_hides_the_design_docks_and_brings_them_back(qtbot, window):
+    assert window.inspector_dock.isVisible()
+    window.mode_actions["train"].trigger()
+    assert window.modes.currentWidget() is window.workspace and not window.inspector_dock.isVisible()
+    window.mode_actions["design"].trigger()
+    assert window.modes.currentWidget() is window.canvas and window.inspector_dock.isVisible()
+
+
+def test_quitting_after_a_run_keeps_the_run_on_disk(qtbot, window, errors):
+    ws = window.workspace
+    ws.settings.widgets["batch_size"].setValue(64)
+    ws.settings.widgets["epochs"].setValue(1)
+    train(qtbot, ws)
+    path = ws.shown.path
+    assert window.close()
+    assert load_run(path).epoch == 1
+
+
+def test_closing_mid_training_asks_about_the_network_then_the_run(qtbot, monkeypatch, capfd):
     from designer.main_window import MainWindow
     window = MainWindow()
     window.show()
-    panel = window.train_panel
+    ws = window.workspace
     asked = []
-    monkeypatch.setattr(panel_module, "ask_stop_training", lambda parent: asked.append(1) or True)
-    panel.settings.widgets["batch_size"].setValue(64)
-    start_long_run(qtbot, panel)
-    assert window.document.locked
-    window.document.mark_saved()
+    monkeypatch.setattr(workspace_module, "ask_stop_training",
+                        lambda parent, path: asked.append("run") or True)
+    monkeypatch.setattr(dialogs, "ask_save_changes",
+                        lambda parent, name: asked.append("network") or "cancel")
+    ws.settings.widgets["batch_size"].setValue(64)
+    start_long_run(qtbot, ws)
+    ws.document.set_params(ws.document.spec.layers[1].id, filters=3)   # unsaved
+    assert not window.close()                      # Cancel at the network question…
+    assert asked == ["network"] and ws.training    # …cancels all of it: still training
+    monkeypatch.setattr(dialogs, "ask_save_changes",
+                        lambda parent, name: asked.append("network") or "discard")
     began = time.monotonic()
     assert window.close()
-    assert time.monotonic() - began < 1.0
-    assert asked == [1]
-    assert not panel.worker.busy and panel.worker._pool.activeThreadCount() == 0
+    assert time.monotonic() - began < 5.0
+    assert asked == ["network", "network", "run"]
+    assert not ws.worker.busy and ws.worker._pool.activeThreadCount() == 0
+    assert load_run(ws.shown.path).step > 0
     with qtbot.waitSignal(window.destroyed, timeout=RUN):
         window.deleteLater()
     assert "Destroyed while thread" not in capfd.readouterr().err
 
 
 def test_declining_to_stop_keeps_the_window_open_and_training(qtbot, window, monkeypatch):
-    panel = window.train_panel
-    monkeypatch.setattr(panel_module, "ask_stop_training", lambda parent: False)
-    start_long_run(qtbot, panel)
+    ws = window.workspace
+    monkeypatch.setattr(workspace_module, "ask_stop_training", lambda parent, path: False)
+    ws.settings.widgets["batch_size"].setValue(64)
+    start_long_run(qtbot, ws)
     assert not window.close()
-    assert window.isVisible() and panel.worker.busy
-    with qtbot.waitSignal(panel.worker.finished, timeout=RUN):
-        panel.stop()
-    assert not window.document.locked
+    assert window.isVisible() and ws.training
+    stop(qtbot, ws)
 
 
-def test_checkpoint_commands_are_in_the_file_menu_and_follow_the_run(qtbot, window):
-    panel = window.train_panel
-    texts = [a.text() for a in window.menuBar().actions()[0].menu().actions()]
-    assert "Open Checkpoint…" in texts and "Save Checkpoint…" in texts
-    assert not panel.save_action.isEnabled()          # nothing trained yet
-    panel.settings.widgets["batch_size"].setValue(64)
-    panel.settings.widgets["epochs"].setValue(1)
-    train(qtbot, panel)
-    assert panel.save_action.isEnabled() and panel.open_action.isEnabled()
-
-
-def test_an_image_dropped_on_classify_is_classified_at_the_input_size(
-        qtbot, panel, tmp_path, send_drag):
-    from PySide6 import QtCore
-    train(qtbot, panel)
-    path = tmp_path / "digit.png"
-    Image.fromarray(np.kron(panel.session.data.val_x[7][..., 0], np.ones((4, 4), np.uint8))
-                    ).save(path)
-    mime = QtCore.QMimeData()
-    mime.setUrls([QtCore.QUrl.fromLocalFile(str(path))])
-    # The answer for the dropped image, not one for a validation image asked for before it.
-    with qtbot.waitSignal(panel.worker.prediction, timeout=RUN,
-                          check_params_cb=lambda p: p.image is panel.classify_view._submitted):
-        assert send_drag(panel.classify_view, mime, QtCore.QPoint(20, 20))
-    assert panel.classify_view._submitted.shape == (8, 8, 1)
-    assert panel.classify_view.caption.text().startswith("Most likely:")
-
-
-def test_log_scale_puts_loss_and_learning_rate_on_log_axes(qtbot, panel):
-    train(qtbot, panel)
-    plots = (panel.loss_plot.loss_plot, panel.loss_plot.lr_plot)
-    panel.loss_plot.log_scale.setChecked(True)
-    assert all(p.getPlotItem().ctrl.logYCheck.isChecked() for p in plots)
-    assert len(panel.loss_plot.raw_curve.yData) == 26
-    panel.loss_plot.log_scale.setChecked(False)
-    assert not any(p.getPlotItem().ctrl.logYCheck.isChecked() for p in plots)
-
-
-def test_open_image_classifies_the_chosen_file(qtbot, panel, tmp_path, monkeypatch):
-    from designer.training import classify_view
-    train(qtbot, panel)
-    path = tmp_path / "grey.png"
-    Image.new("L", (8, 8), 128).save(path)
-    monkeypatch.setattr(classify_view, "ask_image_path", lambda parent: str(path))
-    with qtbot.waitSignal(panel.worker.prediction, timeout=RUN,
-                          check_params_cb=lambda p: bool((p.image == 128).all())):
-        panel.classify_view.open_button.click()
-    assert np.array_equal(panel.classify_view.image_item.image, np.full((8, 8), 128))
+def test_runs_of_a_saved_network_are_kept_beside_it(qtbot, window, tmp_path):
+    ws = window.workspace
+    net = tmp_path / "net.json"
+    assert window._write(net)
+    ws.settings.widgets["batch_size"].setValue(128)
+    ws.settings.widgets["epochs"].setValue(1)
+    train(qtbot, ws)
+    assert ws.shown.path.parent == tmp_path / "runs"
+    assert load_run(ws.shown.path).network_file == str(Path(net).resolve())
