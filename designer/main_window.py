@@ -22,7 +22,7 @@ from designer.training.panel import TrainPanel
 from engine.errors import NetworkFileError
 from engine.netfile import load_network, save_network
 from engine.resources import network_template
-from engine.shapes import format_bytes
+from engine.shapes import BYTES_PER_FLOAT, format_bytes
 from engine.spec import NetworkSpec, network
 
 Area = QtCore.Qt.DockWidgetArea
@@ -33,6 +33,10 @@ TEMPLATES = (("LeNet-5", "lenet5"), ("AlexNet", "alexnet"), ("ZF Net", "zfnet"),
 DEFAULT_NETWORK = "default"
 APP_TITLE = "ConvNet Designer"
 STATUS_MS = 5000
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 class MainWindow(QtWidgets.QMainWindow):
@@ -225,17 +229,20 @@ class MainWindow(QtWidgets.QMainWindow):
         self.setWindowModified(self.document.dirty)
 
     def _show_summary(self) -> None:
+        """The network in one line; a problem of the whole network (no loss layer yet) is
+        said here and in the inspector, not on a card."""
         analysis = self.document.analysis
-        errors = len(analysis.errors)
-        if errors:
-            text = f"{errors} layer{'s' if errors > 1 else ''} with errors (red cards)"
-        elif analysis.network_error:
-            text = analysis.network_error
-        else:
-            memory = format_bytes(analysis.total_activations * 4)
-            text = (f"{len(analysis.layers)} layers · {analysis.total_params:,} parameters · "
-                    f"{memory} activations per image · output {analysis.output}")
-        self.summary.setText(text)
+        parts = []
+        if analysis.errors:
+            parts.append(f"{_count(len(analysis.errors), 'layer')} with errors (red cards)")
+        elif analysis.layers:
+            memory = format_bytes(analysis.total_activations * BYTES_PER_FLOAT)
+            parts.append(f"{_count(len(analysis.layers), 'layer')} · "
+                         f"{analysis.total_params:,} parameters · {memory} activations per image"
+                         f" · output {analysis.output}")
+        if analysis.network_error:
+            parts.append(f"⚠ {analysis.network_error}")
+        self.summary.setText(" · ".join(parts))
 
     # --- files --------------------------------------------------------------------------
     def maybe_save(self) -> bool:

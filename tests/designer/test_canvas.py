@@ -11,7 +11,7 @@ from designer.canvas.mime import (
     LAYER_TYPE_MIME, layer_ids_mime, layer_type_from_mime, layer_type_mime, layers_from_mime,
     layers_mime,
 )
-from engine.spec import CATALOGUE, make_layer
+from engine.spec import CATALOGUE, make_layer, network
 
 Qt = QtCore.Qt
 
@@ -236,11 +236,8 @@ def test_a_card_with_an_error_is_red_and_says_why(window, qtbot):
     document.set_params(conv.id, stride=3, size=4, pad=0)
     info = document.analysis.layers[1]
     assert info.error and info.error in card_tooltip(info)
-    image = canvas.viewport().grab().toImage()
-    rect = canvas.card_rect(1)
-    bad = image.pixelColor(int(rect.center().x()), int(rect.bottom() - 3))
-    fine = image.pixelColor(int(rect.center().x()), int(canvas.card_rect(0).bottom() - 3))
-    assert bad.red() - bad.green() > fine.red() - fine.green() + 15
+    assert all(html.escape(fix.text) in card_tooltip(info) for fix in info.fixes)
+    assert card_redness(canvas, 1) > card_redness(canvas, 0) + 15
 
 
 def test_locked_canvas_refuses_edits(window, qtbot, send_drag):
@@ -312,3 +309,35 @@ def test_delete_typed_in_a_property_editor_edits_text_not_layers(window, qtbot):
         editor.setFocus()
         qtbot.keyClick(editor, Qt.Key.Key_Delete)
     assert len(document.spec) == count
+
+
+def card_redness(canvas, index):
+    """How much redder than green the bottom edge of a card's background is."""
+    image = canvas.viewport().grab().toImage()
+    rect = canvas.card_rect(index)
+    color = image.pixelColor(int(rect.center().x()), int(rect.bottom() - 3))
+    return color.red() - color.green()
+
+
+def test_a_network_without_a_loss_says_so_once_and_its_cards_stay_normal(window, qtbot):
+    canvas, document = window.canvas, window.document
+    document.remove_layers([document.spec.layers[-1].id])  # the network is being built
+    last = len(document.spec) - 1
+    assert card_redness(canvas, last) <= card_redness(canvas, 0) + 5
+    assert not document.analysis.errors
+    inspector = window.inspector
+    assert inspector.problem.text() == (
+        "⚠ The network has no loss layer to train with; add a Softmax loss at the bottom.")
+    summary = window.summary.text()
+    assert summary.startswith("8 layers · ") and summary.endswith(
+        " · ⚠ The network has no loss layer to train with; add a Softmax loss at the bottom.")
+    qtbot.mouseClick(inspector.fix_buttons[0], Qt.MouseButton.LeftButton)
+    assert document.spec.layers[-1].type == "softmax" and document.analysis.valid
+    assert inspector.problem_box.isHidden() and "⚠" not in window.summary.text()
+
+
+def test_the_status_bar_counts_one_layer_as_a_layer(window):
+    window.document.reset(network("one", (8, 8, 1)), None)
+    assert window.summary.text().startswith("1 layer · 0 parameters")
+    window.document.reset(network("two", (8, 8, 1), make_layer("relu")), None)
+    assert window.summary.text().startswith("2 layers · ")
