@@ -76,9 +76,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.document.path_changed.connect(self._update_title)
         self.document.spec_changed.connect(self._update_title)
         self.document.dirty_changed.connect(self.setWindowModified)
-        self.document.edit_refused.connect(lambda text: self.statusBar().showMessage(
-            f"Not done: {text}. The network is locked while it trains; stop training to edit it.",
-            STATUS_MS))
+        self.document.edit_refused.connect(
+            lambda sentence: self.statusBar().showMessage(sentence, STATUS_MS))
         self._show_summary()
         self._update_title()
         self._restore_layout()

@@ -124,5 +124,4 @@ class PropertiesPanel(QtWidgets.QWidget):
         name = self.name_edit.text().strip()
         if name and name != self.document.spec.layer(self.layer_id).name:
             self.document.rename_layer(self.layer_id, name)
-        else:
-            self.refresh()
+        self.refresh()  # the name the layer has: an empty or a taken one is not kept

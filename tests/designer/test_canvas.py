@@ -195,6 +195,18 @@ def test_double_click_edits_the_name_inline(window, qtbot):
     assert document.spec.layers[2].name == "relu1"
 
 
+def test_renaming_a_card_to_another_layers_name_is_refused_with_a_message(window, qtbot):
+    canvas, document = window.canvas, window.document
+    before, steps = document.spec, document.undo_stack.count()
+    qtbot.mouseDClick(canvas.viewport(), Qt.MouseButton.LeftButton, pos=card_point(canvas, 2))
+    editor = canvas.findChild(QtWidgets.QLineEdit)
+    editor.setText("conv1")
+    qtbot.keyClick(editor, Qt.Key.Key_Return)
+    assert document.spec == before and document.undo_stack.count() == steps
+    assert window.statusBar().currentMessage() == (
+        "Not renamed: another layer is already called 'conv1'; layer names must be unique.")
+
+
 def type_action(menu, title):
     return next(a for a in menu.actions() if a.text() == title and not a.isSeparator())
 

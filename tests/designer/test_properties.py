@@ -96,6 +96,18 @@ def test_rename_through_the_name_field(cifar):
     assert panel.name_edit.text() == "conv1" and document.undo_stack.count() == 1
 
 
+def test_a_name_another_layer_has_is_refused_and_the_field_shows_the_name_again(cifar, qtbot):
+    document, panel = cifar
+    conv = layer_named(document, "conv")
+    document.select([conv.id])
+    panel.name_edit.setText("relu")
+    with qtbot.waitSignal(document.edit_refused) as refused:
+        panel.name_edit.editingFinished.emit()
+    assert "another layer is already called 'relu'" in refused.args[0]
+    assert document.spec.layer(conv.id).name == "conv" and panel.name_edit.text() == "conv"
+    assert document.undo_stack.count() == 0
+
+
 def test_input_layer_edits_the_input_volume(cifar):
     document, panel = cifar
     document.select([document.spec.layers[0].id])
