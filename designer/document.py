@@ -41,6 +41,7 @@ class SpecEdit(QtGui.QUndoCommand):
         if not isinstance(other, SpecEdit) or other.merge_key != self.merge_key:
             return False
         self.after = other.after
+        self.setText(other.text())  # names the value applied now, not the first step's
         self.setObsolete(self.after == self.before)
         return True
 

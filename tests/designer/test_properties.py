@@ -72,6 +72,20 @@ def test_consecutive_spin_steps_merge_into_one_undo_step(cifar, qtbot):
     assert document.spec.layer(conv.id)["filters"] == 12
 
 
+def test_merged_steps_are_named_after_the_value_they_apply(cifar, qtbot):
+    document, panel = cifar
+    conv = layer_named(document, "conv")
+    document.select([conv.id])
+    stride = panel.editors["stride"]
+    for value in ("2", "4"):
+        stride.lineEdit().selectAll()
+        qtbot.keyClicks(stride, value)
+        qtbot.keyClick(stride, Qt.Key.Key_Return)
+    assert document.undo_stack.count() == 1
+    assert document.undo_stack.text(0) == "Set conv stride=4"
+    assert document.undo_stack.undoText() == "Set conv stride=4"
+
+
 def test_widgets_show_the_document_and_never_echo(cifar):
     document, panel = cifar
     conv = layer_named(document, "conv")
