@@ -33,6 +33,7 @@ TEMPLATES = (("LeNet-5", "lenet5"), ("AlexNet", "alexnet"), ("ZF Net", "zfnet"),
 DEFAULT_NETWORK = "default"
 APP_TITLE = "ConvNet Designer"
 STATUS_MS = 5000
+REDO_KEYS = ("Ctrl+Shift+Z", "Ctrl+Y")  # Cmd on macOS
 
 
 def _count(n: int, noun: str) -> str:
@@ -153,7 +154,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.undo_action = stack.createUndoAction(self, "&Undo")
         set_shortcut(self.undo_action, Keys.Undo)
         self.redo_action = stack.createRedoAction(self, "&Redo")
-        set_shortcut(self.redo_action, Keys.Redo)
+        # Both usual bindings everywhere: the platform's standard Redo lacks Ctrl+Y on Linux.
+        self.redo_action.setShortcuts([QtGui.QKeySequence(k) for k in REDO_KEYS])
         edit_menu.addActions([self.undo_action, self.redo_action])
         edit_menu.addSeparator()
         for name in ("cut", "copy", "paste", "duplicate", "delete"):

@@ -138,6 +138,33 @@ def test_delete_key_removes_the_selection_and_undo_redo_restore_exactly(window, 
     assert document.spec == after
 
 
+@pytest.fixture
+def linux_key_scheme(monkeypatch):
+    """Qt's standard Redo as Linux binds it (Ctrl+Shift+Z only); offscreen Qt binds it as
+    Windows does, Ctrl+Y too. Request it before `window`."""
+    standard = QtGui.QAction.setShortcuts
+
+    def set_shortcuts(action, keys):
+        if keys == QtGui.QKeySequence.StandardKey.Redo:
+            keys = [QtGui.QKeySequence("Ctrl+Shift+Z")]
+        standard(action, keys)
+    monkeypatch.setattr(QtGui.QAction, "setShortcuts", set_shortcuts)
+
+
+def test_ctrl_y_and_ctrl_shift_z_both_redo_on_linux_too(linux_key_scheme, window, qtbot):
+    canvas, document = window.canvas, window.document
+    window.activateWindow()
+    click(qtbot, canvas, 2)
+    qtbot.keyClick(canvas, Qt.Key.Key_Delete)
+    deleted = document.spec
+    ctrl, shift = Qt.KeyboardModifier.ControlModifier, Qt.KeyboardModifier.ShiftModifier
+    for key, modifiers in ((Qt.Key.Key_Y, ctrl), (Qt.Key.Key_Z, ctrl | shift)):
+        qtbot.keyClick(canvas, Qt.Key.Key_Z, ctrl)
+        assert document.spec != deleted
+        qtbot.keyClick(canvas, key, modifiers)
+        assert document.spec == deleted
+
+
 def names_of(spec):
     return [l.name for l in spec.layers]
 
