@@ -41,12 +41,14 @@ class InspectorPanel(QtWidgets.QWidget):
         self.problem.setWordWrap(True)
         self.problem.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.fix_buttons: list[QtWidgets.QPushButton] = []  # one per fix shown, best first
-        self._buttons = QtWidgets.QVBoxLayout()
+        self._buttons = QtWidgets.QHBoxLayout()
+        self._buttons.addStretch(1)  # right-aligned when below the text
         self.problem_box = QtWidgets.QFrame()
         self.problem_box.setFrameShape(QtWidgets.QFrame.Shape.StyledPanel)
-        box = QtWidgets.QHBoxLayout(self.problem_box)
-        box.addWidget(self.problem, 1)
-        box.addLayout(self._buttons)
+        self._problem_layout = QtWidgets.QBoxLayout(
+            QtWidgets.QBoxLayout.Direction.LeftToRight, self.problem_box)
+        self._problem_layout.addWidget(self.problem, 1)
+        self._problem_layout.addLayout(self._buttons)
 
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -136,6 +138,19 @@ class InspectorPanel(QtWidgets.QWidget):
             if n < len(self._fixes):
                 label = self._fixes[n].text
                 button.setText(label[0].upper() + label[1:])
+        self._arrange_problem()
+
+    def _arrange_problem(self) -> None:
+        """The fix buttons beside the text while they take at most half the width (a
+        few "Set S=2"), else below it (long ones), so the text is never squeezed."""
+        shown = self.fix_buttons[:len(self._fixes)]
+        wide = sum(b.sizeHint().width() for b in shown) > self.width() // 2
+        Direction = QtWidgets.QBoxLayout.Direction
+        self._problem_layout.setDirection(Direction.TopToBottom if wide else Direction.LeftToRight)
+
+    def resizeEvent(self, event: QtGui.QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._arrange_problem()
 
     # --- view → document ----------------------------------------------------------------
     def _rows_selected(self) -> None:

@@ -230,19 +230,19 @@ class MainWindow(QtWidgets.QMainWindow):
         self.setWindowModified(self.document.dirty)
 
     def _show_summary(self) -> None:
-        """The network in one line; a problem of the whole network (no loss layer yet) is
-        said here and in the inspector, not on a card."""
+        """The network in one line, or what keeps it from training: the layers with errors
+        and a problem of the whole network (no loss layer yet), which no card shows."""
         analysis = self.document.analysis
         parts = []
         if analysis.errors:
             parts.append(f"{_count(len(analysis.errors), 'layer')} with errors (red cards)")
-        elif analysis.layers:
+        if analysis.network_error:
+            parts.append(f"⚠ {analysis.network_error}")
+        if not parts:
             memory = format_bytes(analysis.total_activations * BYTES_PER_FLOAT)
             parts.append(f"{_count(len(analysis.layers), 'layer')} · "
                          f"{analysis.total_params:,} parameters · {memory} activations per image"
                          f" · output {analysis.output}")
-        if analysis.network_error:
-            parts.append(f"⚠ {analysis.network_error}")
         self.summary.setText(" · ".join(parts))
 
     # --- files --------------------------------------------------------------------------

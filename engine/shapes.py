@@ -439,7 +439,7 @@ def _network_problem(spec: NetworkSpec, stack: _Stack, last: LayerInfo) -> _Prob
     reason = "The network has no loss layer to train with"
     if last.output is not None and not _class_scores(last.output):
         return _single(reason, _insert_fix(
-            "add a Fully-connected layer with 10 outputs and a Softmax loss at the bottom",
+            "add a Fully-connected layer and a Softmax loss at the bottom",
             len, ("fc", {"units": 10}), ("softmax", {})))
     return _single(reason, _insert_fix("add a Softmax loss at the bottom", len, ("softmax", {})))
 

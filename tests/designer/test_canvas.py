@@ -11,7 +11,7 @@ from designer.canvas.mime import (
     LAYER_TYPE_MIME, layer_ids_mime, layer_type_from_mime, layer_type_mime, layers_from_mime,
     layers_mime,
 )
-from engine.spec import CATALOGUE, make_layer, network
+from engine.spec import CATALOGUE, NetworkSpec, make_layer, network
 
 Qt = QtCore.Qt
 
@@ -367,16 +367,18 @@ def test_a_network_without_a_loss_says_so_once_and_its_cards_stay_normal(window,
     inspector = window.inspector
     assert inspector.problem.text() == (
         "⚠ The network has no loss layer to train with; add a Softmax loss at the bottom.")
-    summary = window.summary.text()
-    assert summary.startswith("8 layers · ") and summary.endswith(
-        " · ⚠ The network has no loss layer to train with; add a Softmax loss at the bottom.")
+    assert window.summary.text() == (
+        "⚠ The network has no loss layer to train with; add a Softmax loss at the bottom.")
     qtbot.mouseClick(inspector.fix_buttons[0], Qt.MouseButton.LeftButton)
     assert document.spec.layers[-1].type == "softmax" and document.analysis.valid
     assert inspector.problem_box.isHidden() and "⚠" not in window.summary.text()
 
 
 def test_the_status_bar_counts_one_layer_as_a_layer(window):
-    window.document.reset(network("one", (8, 8, 1)), None)
-    assert window.summary.text().startswith("1 layer · 0 parameters")
-    window.document.reset(network("two", (8, 8, 1), make_layer("relu")), None)
-    assert window.summary.text().startswith("2 layers · ")
+    one_error = network("one", (8, 8, 1), make_layer("conv", stride=2), make_layer("softmax"))
+    window.document.reset(one_error, None)
+    assert window.summary.text() == "1 layer with errors (red cards)"
+    window.document.reset(network("two", (8, 8, 1), make_layer("fc"), make_layer("softmax")), None)
+    assert window.summary.text().startswith("3 layers · ")
+    window.document.reset(NetworkSpec((make_layer("input"),)), None)
+    assert window.summary.text().startswith("⚠ The network has no loss layer")

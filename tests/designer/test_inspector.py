@@ -173,3 +173,20 @@ def test_columns_grow_to_fit_longer_texts_after_an_edit(open_document, qtbot):
     assert document.analysis.info(conv1.id).output.width == 109
     for column in range(panel.model.columnCount()):
         assert panel.view.sizeHintForColumn(column) <= panel.view.columnWidth(column)
+
+
+def test_fix_buttons_sit_beside_the_text_unless_they_would_squeeze_it(open_document, qtbot):
+    document = open_document("default")
+    panel = InspectorPanel(document)
+    qtbot.addWidget(panel)
+    panel.resize(600, 400)
+    panel.show()
+    conv = layer_named(document, "conv1")
+    document.set_params(conv.id, stride=2)  # short fixes: "Set S=1", "Set F=2"
+    qtbot.waitUntil(lambda: panel.fix_buttons[0].isVisible())
+    assert panel.fix_buttons[0].geometry().top() < panel.problem.geometry().bottom()
+    document.undo_stack.undo()
+    document.remove_layers([l.id for l in document.spec.layers[-2:]])  # no FC, no loss
+    button = panel.fix_buttons[0]
+    assert button.text() == "Add a Fully-connected layer and a Softmax loss at the bottom"
+    qtbot.waitUntil(lambda: button.geometry().top() >= panel.problem.geometry().bottom())

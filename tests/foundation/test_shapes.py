@@ -145,7 +145,7 @@ def test_a_missing_loss_is_one_problem_of_the_network_not_an_error_of_its_last_l
     assert analyse(scores.network_fixes[0].apply(scores.spec)).valid
     volume = analyse(network("t", (8, 8, 1), conv(), make_layer("relu", "r")))
     assert not volume.errors and [f.text for f in volume.network_fixes] == [
-        "add a Fully-connected layer with 10 outputs and a Softmax loss at the bottom"]
+        "add a Fully-connected layer and a Softmax loss at the bottom"]
     assert analyse(volume.network_fixes[0].apply(volume.spec)).valid
     assert analyse(network("t", (8, 8, 1))).network_error.startswith("The network has no loss")
 
