@@ -115,7 +115,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _build_docks(self) -> None:
         self.palette_dock = self.add_dock_panel(self.palette_view, "Layers", Area.LeftDockWidgetArea)
-        self.properties_dock = self.add_dock_panel(self.properties, "Properties")
+        self.properties_dock = self.add_dock_panel(self.properties, "Properties", scrollable=True)
         self.inspector_dock = self.add_dock_panel(self.inspector, "Inspector")
         self.memory_dock = self.add_dock_panel(self.memory, "Memory", tabify_with=self.inspector_dock,
                                                scrollable=True)

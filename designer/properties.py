@@ -49,9 +49,10 @@ class PropertiesPanel(QtWidgets.QWidget):
         self.details = QtWidgets.QWidget()
         details = QtWidgets.QVBoxLayout(self.details)
         details.setContentsMargins(0, 0, 0, 0)
-        for w in (self.title, self.volumes, self.description):
-            details.addWidget(w)
-        details.addLayout(self.form)
+        details.addWidget(self.title)
+        details.addWidget(self.volumes)
+        details.addLayout(self.form)  # above the description: in a short dock it stays in view
+        details.addWidget(self.description)
         details.addStretch(1)
 
         layout = QtWidgets.QVBoxLayout(self)

@@ -46,6 +46,16 @@ def test_palette_items_carry_their_type_in_the_shared_mime_type(window):
         assert not item.icon(0).isNull()
 
 
+def test_no_palette_title_is_cut_in_a_small_window(window, qtbot):
+    palette = window.palette_view
+    window.resize(1366, 768)
+    window.resizeDocks([window.palette_dock], [100], Qt.Orientation.Horizontal)  # narrowest
+    qtbot.waitUntil(lambda: window.palette_dock.width() < 300)
+    # What Qt measures the widest item (Local response normalization) to need, indentation
+    # and icon included, against the width it gets.
+    assert palette.columnWidth(0) >= palette.sizeHintForColumn(0)
+
+
 @pytest.mark.parametrize("key", list(CATALOGUE))
 def test_dropping_each_type_inserts_it_where_the_marker_shows(window, send_drag, key):
     canvas, document = window.canvas, window.document

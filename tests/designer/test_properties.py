@@ -174,3 +174,15 @@ def test_switching_layers_rebuilds_the_form(cifar):
     document.select([layer_named(document, "fc").id])
     assert list(panel.editors) == ["units"] and panel.form.rowCount() == form_rows + 1
     assert isinstance(panel.findChild(QtWidgets.QLineEdit), QtWidgets.QLineEdit)
+
+
+def test_editors_keep_their_height_under_a_two_line_warning_in_a_short_dock(window, qtbot):
+    window.resize(1366, 768)
+    window.resizeDocks([window.properties_dock], [400], Qt.Orientation.Horizontal)
+    document, panel = window.document, window.properties
+    conv = layer_named(document, "conv1")
+    document.select([conv.id])
+    document.set_params(conv.id, stride=3)
+    qtbot.waitUntil(lambda: panel.volumes.height() >= 2 * panel.volumes.fontMetrics().lineSpacing())
+    for editor in [panel.name_edit, *panel.editors.values()]:
+        assert editor.height() >= editor.sizeHint().height()
