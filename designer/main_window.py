@@ -155,7 +155,9 @@ class MainWindow(QtWidgets.QMainWindow):
         set_shortcut(self.undo_action, Keys.Undo)
         self.redo_action = stack.createRedoAction(self, "&Redo")
         # Both usual bindings everywhere: the platform's standard Redo lacks Ctrl+Y on Linux.
-        self.redo_action.setShortcuts([QtGui.QKeySequence(k) for k in REDO_KEYS])
+        redo = QtGui.QKeySequence.keyBindings(Keys.Redo)
+        redo += [k for k in map(QtGui.QKeySequence, REDO_KEYS) if k not in redo]
+        self.redo_action.setShortcuts(redo)
         edit_menu.addActions([self.undo_action, self.redo_action])
         edit_menu.addSeparator()
         for name in ("cut", "copy", "paste", "duplicate", "delete"):

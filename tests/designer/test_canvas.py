@@ -152,13 +152,12 @@ def test_delete_key_removes_the_selection_and_undo_redo_restore_exactly(window, 
 def linux_key_scheme(monkeypatch):
     """Qt's standard Redo as Linux binds it (Ctrl+Shift+Z only); offscreen Qt binds it as
     Windows does, Ctrl+Y too. Request it before `window`."""
-    standard = QtGui.QAction.setShortcuts
-
-    def set_shortcuts(action, keys):
-        if keys == QtGui.QKeySequence.StandardKey.Redo:
-            keys = [QtGui.QKeySequence("Ctrl+Shift+Z")]
-        standard(action, keys)
-    monkeypatch.setattr(QtGui.QAction, "setShortcuts", set_shortcuts)
+    redo, linux = QtGui.QKeySequence.StandardKey.Redo, [QtGui.QKeySequence("Ctrl+Shift+Z")]
+    bindings, set_shortcuts = QtGui.QKeySequence.keyBindings, QtGui.QAction.setShortcuts
+    monkeypatch.setattr(QtGui.QKeySequence, "keyBindings",
+                        staticmethod(lambda key: list(linux) if key == redo else bindings(key)))
+    monkeypatch.setattr(QtGui.QAction, "setShortcuts", lambda action, keys: set_shortcuts(
+        action, list(linux) if keys == redo else keys))
 
 
 def test_ctrl_y_and_ctrl_shift_z_both_redo_on_linux_too(linux_key_scheme, window, qtbot):
