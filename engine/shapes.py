@@ -371,8 +371,9 @@ class _Stack:
     per analysis so that analysing stays linear in the number of layers."""
 
     def __init__(self, spec: NetworkSpec):
-        self.losses = [layer.id for layer in spec.layers if layer.type in LOSS_TYPES]
-        self.first_loss = spec.index_of(self.losses[0]) if self.losses else None
+        losses = [i for i, layer in enumerate(spec.layers) if layer.type in LOSS_TYPES]
+        self.first_loss = losses[0] if losses else None
+        self.loss_ids = [spec.layers[i].id for i in losses]
         self.first_named: dict[str, int] = {}
         for i, layer in enumerate(spec.layers):
             self.first_named.setdefault(layer.name, i)
@@ -403,11 +404,11 @@ def _structure_error(spec: NetworkSpec, i: int, layer: LayerSpec, stack: _Stack)
         if layer.type in LOSS_TYPES:
             return _single(f"{q} is a second loss layer after '{loss.name}'; a network has one "
                            "loss, at the bottom", _remove_fix(f"remove {q}", lid))
-        losses = stack.losses  # a second loss has an error of its own: remove it
+        ids = stack.loss_ids  # all of them: a second loss left above would still precede it
+        move = (f"move '{loss.name}' to the bottom" if len(ids) == 1
+                else "move the loss layers to the bottom")
         return _single(f"{q} comes after the loss layer '{loss.name}'; the loss must be the "
-                       "last layer", Fix(f"move '{loss.name}' to the bottom" if len(losses) == 1
-                                         else "move the loss layers to the bottom",
-                                         lambda s: s.moved(losses, len(s.layers))))
+                       "last layer", Fix(move, lambda s: s.moved(ids, len(s.layers))))
     if stack.first_named[layer.name] < i:
         name = stack.fresh_name(layer.name.rstrip("0123456789") or layer.type)
         return _single(f"{q} is already the name of a layer above; layer names must be unique",
