@@ -41,6 +41,7 @@ class SpecEdit(QtGui.QUndoCommand):
         if not isinstance(other, SpecEdit) or other.merge_key != self.merge_key:
             return False
         self.after = other.after
+        self.setText(other.text())  # names the value applied now, not the first step's
         self.setObsolete(self.after == self.before)
         return True
 
@@ -63,7 +64,7 @@ class NetworkDocument(QtCore.QObject):
     path_changed = QtCore.Signal()
     dirty_changed = QtCore.Signal(bool)
     locked_changed = QtCore.Signal(bool)
-    edit_refused = QtCore.Signal(str)  # the text of an edit asked for while locked
+    edit_refused = QtCore.Signal(str)  # why an edit was not done, in one sentence
 
     def __init__(self, spec: NetworkSpec, path: str | Path | None = None, parent=None):
         super().__init__(parent)
@@ -150,7 +151,8 @@ class NetworkDocument(QtCore.QObject):
         if after == self._spec:
             return
         if self._locked:
-            self.edit_refused.emit(text)
+            self.edit_refused.emit(f"Not done: {text}. The network is locked while it trains; "
+                                   "stop training to edit it.")
         else:
             self.undo_stack.push(SpecEdit(self, after, text, merge_key))
 
@@ -201,7 +203,12 @@ class NetworkDocument(QtCore.QObject):
                   f"Set {layer.name} {fields}", merge_key=f"{layer_id}:{','.join(params)}")
 
     def rename_layer(self, layer_id: str, name: str) -> None:
+        """Names are unique (exports use them as identifiers): a taken one is refused."""
         layer = self._spec.layer(layer_id)
+        if any(l.name == name and l.id != layer_id for l in self._spec.layers):
+            self.edit_refused.emit(f"Not renamed: another layer is already called '{name}'; "
+                                   "layer names must be unique.")
+            return
         self.edit(self._spec.replaced(layer.renamed(name)), f"Rename {layer.name} to {name}")
 
     def apply_fix(self, fix: Fix) -> None:

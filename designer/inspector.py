@@ -1,5 +1,5 @@
 """The live inspector: a table of every layer's volume, parameters, memory, multiply-adds
-and receptive field, errors in red, and the analysis' suggested fix one click away.
+and receptive field, errors in red, and each of the analysis' suggested fixes one click away.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ class InspectorPanel(QtWidgets.QWidget):
         self.document = document
         self.settings = memory_settings(document)
         self._syncing = False
-        self._fix: Fix | None = None
+        self._fixes: tuple[Fix, ...] = ()
 
         self.model = InspectorModel(self)
         self.view = QtWidgets.QTableView()
@@ -40,13 +40,15 @@ class InspectorPanel(QtWidgets.QWidget):
         self.problem = QtWidgets.QLabel()
         self.problem.setWordWrap(True)
         self.problem.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.fix_button = QtWidgets.QPushButton()
-        self.fix_button.clicked.connect(self.apply_fix)
+        self.fix_buttons: list[QtWidgets.QPushButton] = []  # one per fix shown, best first
+        self._buttons = QtWidgets.QHBoxLayout()
+        self._buttons.addStretch(1)  # right-aligned when below the text
         self.problem_box = QtWidgets.QFrame()
         self.problem_box.setFrameShape(QtWidgets.QFrame.Shape.StyledPanel)
-        box = QtWidgets.QHBoxLayout(self.problem_box)
-        box.addWidget(self.problem, 1)
-        box.addWidget(self.fix_button, 0, Qt.AlignmentFlag.AlignVCenter)
+        self._problem_layout = QtWidgets.QBoxLayout(
+            QtWidgets.QBoxLayout.Direction.LeftToRight, self.problem_box)
+        self._problem_layout.addWidget(self.problem, 1)
+        self._problem_layout.addLayout(self._buttons)
 
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -114,17 +116,41 @@ class InspectorPanel(QtWidgets.QWidget):
         self._show_problem()
 
     def _show_problem(self) -> None:
-        """The error of the selected layer, else the first error, with its fix."""
+        """The error of the selected layer, else the first error, else the network's
+        problem (no loss layer), with a button for each of its fixes."""
         analysis = self.document.analysis
         selected = [analysis.info(i) for i in self.document.selected_ids]
         info = next((i for i in selected if i.error), None) or next(iter(analysis.errors), None)
-        text = f"{info.layer.name}: {info.error}" if info else analysis.network_error
-        self._fix = info.fix if info else None
+        if info is not None:
+            text, self._fixes = f"{info.layer.name}: {info.error}", info.fixes
+        else:
+            text, self._fixes = analysis.network_error, analysis.network_fixes
         self.problem_box.setVisible(text is not None)
         self.problem.setText(f"⚠ {text}" if text else "")
-        self.fix_button.setVisible(self._fix is not None)
-        if self._fix is not None:
-            self.fix_button.setText(f"Apply fix: {self._fix.text}")
+        while len(self.fix_buttons) < len(self._fixes):
+            button = QtWidgets.QPushButton()
+            button.setToolTip("Apply this fix (one undo step)")
+            button.clicked.connect(lambda _=False, n=len(self.fix_buttons): self.apply_fix(n))
+            self._buttons.addWidget(button)
+            self.fix_buttons.append(button)
+        for n, button in enumerate(self.fix_buttons):
+            button.setVisible(n < len(self._fixes))
+            if n < len(self._fixes):
+                label = self._fixes[n].text
+                button.setText(label[0].upper() + label[1:])
+        self._arrange_problem()
+
+    def _arrange_problem(self) -> None:
+        """The fix buttons beside the text while they take at most half the width (a
+        few "Set S=2"), else below it (long ones), so the text is never squeezed."""
+        shown = self.fix_buttons[:len(self._fixes)]
+        wide = sum(b.sizeHint().width() for b in shown) > self.width() // 2
+        Direction = QtWidgets.QBoxLayout.Direction
+        self._problem_layout.setDirection(Direction.TopToBottom if wide else Direction.LeftToRight)
+
+    def resizeEvent(self, event: QtGui.QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._arrange_problem()
 
     # --- view → document ----------------------------------------------------------------
     def _rows_selected(self) -> None:
@@ -135,7 +161,6 @@ class InspectorPanel(QtWidgets.QWidget):
     def _selected_rows(self) -> list[int]:
         return sorted(i.row() for i in self.view.selectionModel().selectedRows())
 
-    def apply_fix(self) -> None:
-        """Apply the shown fix as one undo step."""
-        if self._fix is not None:
-            self.document.apply_fix(self._fix)
+    def apply_fix(self, n: int) -> None:
+        """Apply the shown problem's `n`th fix as one undo step."""
+        self.document.apply_fix(self._fixes[n])

@@ -35,6 +35,11 @@ DEFAULT_NETWORK = "default"
 APP_TITLE = "ConvNet Designer"
 STATUS_MS = 5000
 MODES = ("design", "train")
+REDO_KEYS = ("Ctrl+Shift+Z", "Ctrl+Y")  # Cmd on macOS
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 class MainWindow(QtWidgets.QMainWindow):
@@ -82,9 +87,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.document.path_changed.connect(self._update_title)
         self.document.spec_changed.connect(self._update_title)
         self.document.dirty_changed.connect(self.setWindowModified)
-        self.document.edit_refused.connect(lambda text: self.statusBar().showMessage(
-            f"Not done: {text}. The network is locked while it trains; stop training to edit it.",
-            STATUS_MS))
+        self.document.edit_refused.connect(
+            lambda sentence: self.statusBar().showMessage(sentence, STATUS_MS))
         self._show_summary()
         self._update_title()
         self._restore_layout()
@@ -120,7 +124,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _build_docks(self) -> None:
         self.palette_dock = self.add_dock_panel(self.palette_view, "Layers", Area.LeftDockWidgetArea)
-        self.properties_dock = self.add_dock_panel(self.properties, "Properties")
+        self.properties_dock = self.add_dock_panel(self.properties, "Properties", scrollable=True)
         self.inspector_dock = self.add_dock_panel(self.inspector, "Inspector")
         self.memory_dock = self.add_dock_panel(self.memory, "Memory", tabify_with=self.inspector_dock,
                                                scrollable=True)
@@ -157,7 +161,10 @@ class MainWindow(QtWidgets.QMainWindow):
         self.undo_action = stack.createUndoAction(self, "&Undo")
         set_shortcut(self.undo_action, Keys.Undo)
         self.redo_action = stack.createRedoAction(self, "&Redo")
-        set_shortcut(self.redo_action, Keys.Redo)
+        # Both usual bindings everywhere: the platform's standard Redo lacks Ctrl+Y on Linux.
+        redo = QtGui.QKeySequence.keyBindings(Keys.Redo)
+        redo += [k for k in map(QtGui.QKeySequence, REDO_KEYS) if k not in redo]
+        self.redo_action.setShortcuts(redo)
         edit_menu.addActions([self.undo_action, self.redo_action])
         edit_menu.addSeparator()
         for name in ("cut", "copy", "paste", "duplicate", "delete"):
@@ -297,17 +304,20 @@ class MainWindow(QtWidgets.QMainWindow):
         self.setWindowModified(self.document.dirty)
 
     def _show_summary(self) -> None:
+        """The network in one line, or what keeps it from training: the layers with errors
+        and a problem of the whole network (no loss layer yet), which no card shows."""
         analysis = self.document.analysis
-        errors = len(analysis.errors)
-        if errors:
-            text = f"{errors} layer{'s' if errors > 1 else ''} with errors (red cards)"
-        elif analysis.network_error:
-            text = analysis.network_error
-        else:
+        parts = []
+        if analysis.errors:
+            parts.append(f"{_count(len(analysis.errors), 'layer')} with errors (red cards)")
+        if analysis.network_error:
+            parts.append(f"⚠ {analysis.network_error}")
+        if not parts:
             memory = format_bytes(analysis.total_activations * BYTES_PER_FLOAT)
-            text = (f"{len(analysis.layers)} layers · {analysis.total_params:,} parameters · "
-                    f"{memory} activations per image · output {analysis.output}")
-        self.summary.setText(text)
+            parts.append(f"{_count(len(analysis.layers), 'layer')} · "
+                         f"{analysis.total_params:,} parameters · {memory} activations per image"
+                         f" · output {analysis.output}")
+        self.summary.setText(" · ".join(parts))
 
     # --- files --------------------------------------------------------------------------
     def maybe_save(self) -> bool:

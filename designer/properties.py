@@ -49,9 +49,10 @@ class PropertiesPanel(QtWidgets.QWidget):
         self.details = QtWidgets.QWidget()
         details = QtWidgets.QVBoxLayout(self.details)
         details.setContentsMargins(0, 0, 0, 0)
-        for w in (self.title, self.volumes, self.description):
-            details.addWidget(w)
-        details.addLayout(self.form)
+        details.addWidget(self.title)
+        details.addWidget(self.volumes)
+        details.addLayout(self.form)  # above the description: in a short dock it stays in view
+        details.addWidget(self.description)
         details.addStretch(1)
 
         layout = QtWidgets.QVBoxLayout(self)
@@ -124,5 +125,4 @@ class PropertiesPanel(QtWidgets.QWidget):
         name = self.name_edit.text().strip()
         if name and name != self.document.spec.layer(self.layer_id).name:
             self.document.rename_layer(self.layer_id, name)
-        else:
-            self.refresh()
+        self.refresh()  # the name the layer has: an empty or a taken one is not kept

@@ -7,7 +7,8 @@ functions (`conv_output`, `analyse`), so the two cannot disagree.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from typing import Callable
 
@@ -41,10 +42,11 @@ def window_fits(volume: Volume, f: int, s: int, p: int) -> bool:
 
 @dataclass(frozen=True)
 class Fix:
-    """A suggested change that makes a layer valid, applied to a spec as one edit."""
+    """A suggested change that mends an error, applied to a spec as one edit."""
 
-    text: str
+    text: str  # what it does, for its button and the undo history: "set S=1"
     apply: Callable[[NetworkSpec], NetworkSpec] = field(compare=False)
+    option: str = ""  # how the error's sentence names it among others ("S=1"), if not by text
 
 
 @dataclass(frozen=True)
@@ -62,7 +64,7 @@ class LayerInfo:
     jump: int = 1
     in_place: bool = False
     error: str | None = None
-    fix: Fix | None = None
+    fixes: tuple[Fix, ...] = ()  # best first: those that leave the whole network valid
 
     @property
     def params(self) -> int:
@@ -137,7 +139,8 @@ class Analysis:
 
     spec: NetworkSpec
     layers: tuple[LayerInfo, ...]
-    network_error: str | None = None
+    network_error: str | None = None  # a problem of no one layer: empty, no loss layer
+    network_fixes: tuple[Fix, ...] = ()
 
     @property
     def errors(self) -> list[LayerInfo]:
@@ -233,8 +236,67 @@ def _number(v: Fraction) -> str:
     return text.replace("-", "−")
 
 
-def _window_error(layer: LayerSpec, volume: Volume) -> tuple[str, Fix] | None:
-    """Why an F×F window layer does not fit `volume`, and the nearest changes that fit."""
+# --- errors and their fixes ---------------------------------------------------------------
+# Ranking the fixes of an error re-analyses the whole network once per fix tried. Bounded so
+# that an edit stays far within a frame: this many trials at most, fewer in large networks.
+MAX_TRIALS = 6
+MAX_TRIAL_LAYERS = 2_000  # layers re-analysed per analysis, all trials together
+TRIES_PER_GROUP = 3  # values of one hyperparameter tried, nearest first
+_UNTRIED = (True, math.inf, math.inf)
+
+
+@dataclass(frozen=True)
+class _Problem:
+    """An error before its fixes are chosen: the reason, and the changes that mend it in
+    groups of alternatives (the values of one hyperparameter, nearest first), of which
+    one per group is offered."""
+
+    reason: str
+    groups: tuple[tuple[Fix, ...], ...] = ()
+    lead: str = ""  # the verb before hyperparameter values: "use S=1 or F=2"
+
+    def nearest(self) -> tuple[Fix, ...]:
+        return tuple(group[0] for group in self.groups)
+
+    def sentence(self, fixes: tuple[Fix, ...]) -> str:
+        """The error in one sentence that names its fixes in the order they are offered."""
+        if not fixes:
+            return self.reason
+        options = [f.option or f.text for f in fixes]
+        listed = options[0] if len(options) == 1 else f"{', '.join(options[:-1])} or {options[-1]}"
+        return f"{self.reason}; {self.lead}{listed}"
+
+
+def _single(reason: str, fix: Fix) -> _Problem:
+    return _Problem(reason, ((fix,),))
+
+
+def _set_fix(layer_id: str, name: str, symbol: str, value) -> Fix:
+    return Fix(f"set {symbol}={value}",
+               lambda spec: spec.replaced(spec.layer(layer_id).with_params(**{name: value})),
+               option=f"{symbol}={value}")
+
+
+def _free_name(spec: NetworkSpec, base: str) -> str:
+    """`base` itself if no layer has that name yet, else numbered (softmax1)."""
+    return spec.unique_name(base) if any(l.name == base for l in spec.layers) else base
+
+
+def _insert_fix(text: str, at: Callable[[NetworkSpec], int], *types: tuple[str, dict]) -> Fix:
+    """Insert new layers of catalogue `types` (type, params) where `at(spec)` says, with
+    names no other layer has (a fix must not make a duplicate name)."""
+    def apply(spec: NetworkSpec) -> NetworkSpec:
+        layers = [make_layer(type_, _free_name(spec, type_), **params) for type_, params in types]
+        return spec.inserted(at(spec), layers)
+    return Fix(text, apply)
+
+
+def _remove_fix(text: str, layer_id: str) -> Fix:
+    return Fix(text, lambda spec: spec.removed([layer_id]))
+
+
+def _window_error(layer: LayerSpec, volume: Volume) -> _Problem | None:
+    """Why an F×F window layer does not fit `volume`, and the changes that fit."""
     f, s, p = layer["size"], layer["stride"], layer["pad"]
     if window_fits(volume, f, s, p):
         return None
@@ -251,46 +313,44 @@ def _window_error(layer: LayerSpec, volume: Volume) -> tuple[str, Fix] | None:
         else:
             problem = f"{formula} is not a whole number"
         break
-    options = _window_fixes(volume, f, s, p)
-    if not options:
-        return problem + "; change the input size", None
-    text = " or ".join(f"{_symbol(k)}={v}" for k, v in options[:2])
-    key, value = options[0]
-    lid = layer.id
-    fix = Fix(f"set {_symbol(key)}={value}",
-              lambda spec: spec.replaced(spec.layer(lid).with_params(**{key: value})))
-    return f"{problem}; use {text}", fix
+    groups = tuple(tuple(_set_fix(layer.id, key, _symbol(key), v) for v in values)
+                   for key, values in _window_fixes(volume, f, s, p))
+    if not groups:
+        return _Problem(problem + "; change the input size")
+    return _Problem(problem, groups, lead="use ")
 
 
 def _symbol(param: str) -> str:
     return {"size": "F", "stride": "S", "pad": "P"}[param]
 
 
-def _window_fixes(volume: Volume, f: int, s: int, p: int) -> list[tuple[str, int]]:
-    """Single-hyperparameter changes that make the window fit, nearest first
-    (padding preferred, then stride, then filter size)."""
-    limit = max(volume.width, volume.height) + 2 * p
-    candidates = []
-    for order, key, current, values in (
-        (0, "pad", p, range(0, f // 2 + 1)),
-        (1, "stride", s, range(1, max(f, s) + 1)),
-        (2, "size", f, range(1, limit + 1)),
+def _window_fixes(volume: Volume, f: int, s: int, p: int) -> list[tuple[str, list[int]]]:
+    """Per hyperparameter, its nearest values that make the window fit, nearest first;
+    the hyperparameters in the order of their nearest change (padding preferred, then
+    stride, then filter size)."""
+    found = []
+    for order, key, current, highest in (
+        (0, "pad", p, f // 2),
+        (1, "stride", s, max(f, s)),
+        (2, "size", f, max(volume.width, volume.height) + 2 * p),
     ):
-        for v in values:
-            trial = {"size": f, "stride": s, "pad": p, key: v}
-            if v != current and window_fits(volume, trial["size"], trial["stride"], trial["pad"]):
-                candidates.append((abs(v - current), order, key, v))
-    candidates.sort()
-    seen: set[str] = set()
-    best = []
-    for _, _, key, v in candidates:
-        if key not in seen:
-            seen.add(key)
-            best.append((key, v))
-    return best
+        fitting = []
+        for distance in range(1, max(current, highest - current) + 1):
+            for v in (current - distance, current + distance):
+                trial = {"size": f, "stride": s, "pad": p, key: v}
+                if (0 if key == "pad" else 1) <= v <= highest and window_fits(
+                        volume, trial["size"], trial["stride"], trial["pad"]):
+                    fitting.append(v)
+            if len(fitting) >= TRIES_PER_GROUP:
+                break
+        if fitting:
+            nearest = abs(fitting[0] - current)
+            found.append((nearest, order, key, fitting[:TRIES_PER_GROUP]))
+    found.sort()
+    return [(key, values) for _, _, key, values in found]
 
 
-def _range_error(layer: LayerSpec) -> tuple[str, Fix] | None:
+def _range_error(layer: LayerSpec) -> _Problem | None:
     for p in layer.kind.params:
         v = layer.params.get(p.name)
         if p.choices and v not in p.choices:
@@ -301,49 +361,88 @@ def _range_error(layer: LayerSpec) -> tuple[str, Fix] | None:
             bad, good, why = v, p.maximum, f"must be at most {p.maximum}"
         else:
             continue
-        good = p.kind(good)
-        lid, name = layer.id, p.name
-        return (f"{p.label}={bad} is not allowed: it {why}; use {p.label.split()[-1]}={good}",
-                Fix(f"set {p.label}={good}",
-                    lambda spec: spec.replaced(spec.layer(lid).with_params(**{name: good}))))
+        fix = _set_fix(layer.id, p.name, p.label.split()[-1], p.kind(good))
+        return _Problem(f"{p.label}={bad} is not allowed: it {why}", ((fix,),), lead="use ")
     return None
 
 
-def _insert_fix(text: str, index: int, layer: LayerSpec) -> Fix:
-    return Fix(text, lambda spec: spec.inserted(index, [layer]))
+class _Stack:
+    """What the checks of single layers need to know about the whole stack, found once
+    per analysis so that analysing stays linear in the number of layers."""
+
+    def __init__(self, spec: NetworkSpec):
+        losses = [i for i, layer in enumerate(spec.layers) if layer.type in LOSS_TYPES]
+        self.first_loss = losses[0] if losses else None
+        self.loss_ids = [spec.layers[i].id for i in losses]
+        self.first_named: dict[str, int] = {}
+        for i, layer in enumerate(spec.layers):
+            self.first_named.setdefault(layer.name, i)
+        self._taken = set(self.first_named)
+        self._next: dict[str, int] = {}
+
+    def fresh_name(self, base: str) -> str:
+        """`base` numbered to a name no layer has and no earlier suggestion took."""
+        n = self._next.get(base, 1)
+        while f"{base}{n}" in self._taken:
+            n += 1
+        self._next[base] = n + 1
+        self._taken.add(f"{base}{n}")
+        return f"{base}{n}"
 
 
-def _remove_fix(text: str, layer_id: str) -> Fix:
-    return Fix(text, lambda spec: spec.removed([layer_id]))
-
-
-def _structure_error(spec: NetworkSpec, i: int, layer: LayerSpec) -> tuple[str, Fix] | None:
-    """Errors of a layer's place in the stack, independent of volumes."""
-    q = f"'{layer.name}'"
+def _structure_error(spec: NetworkSpec, i: int, layer: LayerSpec, stack: _Stack) -> _Problem | None:
+    """Errors of a layer's place and name in the stack, independent of volumes."""
+    q, lid = f"'{layer.name}'", layer.id
     if i == 0 and layer.type != "input":
-        return (f"{q} is first, but a network must start with an Input layer; "
-                "add an Input layer at the top",
-                _insert_fix("add an Input layer at the top", 0, make_layer("input", "input")))
+        return _single(f"{q} is first, but a network must start with an Input layer",
+                       _insert_fix("add an Input layer at the top", lambda s: 0, ("input", {})))
     if i > 0 and layer.type == "input":
-        return (f"{q} is a second Input layer; a network has one input, at the top; remove it",
-                _remove_fix(f"remove {q}", layer.id))
-    losses = [j for j, l in enumerate(spec.layers) if l.type in LOSS_TYPES]
-    if losses and i > losses[0]:
-        loss = spec.layers[losses[0]]
+        return _single(f"{q} is a second Input layer; a network has one input, at the top",
+                       _remove_fix(f"remove {q}", lid))
+    if stack.first_loss is not None and i > stack.first_loss:
+        loss = spec.layers[stack.first_loss]
         if layer.type in LOSS_TYPES:
-            return (f"{q} is a second loss layer after '{loss.name}'; a network has one loss, "
-                    "at the bottom; remove it", _remove_fix(f"remove {q}", layer.id))
-        lid = loss.id
-        return (f"{q} comes after the loss layer '{loss.name}'; the loss must be the last "
-                f"layer; move '{loss.name}' to the bottom",
-                Fix(f"move '{loss.name}' to the bottom",
-                    lambda s: s.moved([lid], len(s.layers))))
-    if not losses and i == len(spec.layers) - 1 and layer.type != "input":
-        return (f"{q} is the last layer but the network has no loss layer to train with; "
-                "add a Softmax (or SVM) loss at the bottom",
-                _insert_fix("add a Softmax loss at the bottom", i + 1,
-                            make_layer("softmax", "softmax")))
+            return _single(f"{q} is a second loss layer after '{loss.name}'; a network has one "
+                           "loss, at the bottom", _remove_fix(f"remove {q}", lid))
+        ids = stack.loss_ids  # all of them: a second loss left above would still precede it
+        move = (f"move '{loss.name}' to the bottom" if len(ids) == 1
+                else "move the loss layers to the bottom")
+        return _single(f"{q} comes after the loss layer '{loss.name}'; the loss must be the "
+                       "last layer", Fix(move, lambda s: s.moved(ids, len(s.layers))))
+    if stack.first_named[layer.name] < i:
+        name = stack.fresh_name(layer.name.rstrip("0123456789") or layer.type)
+        return _single(f"{q} is already the name of a layer above; layer names must be unique",
+                       Fix(f"rename {q} to '{name}'",
+                           lambda s: s.replaced(s.layer(lid).renamed(name))))
     return None
+
+
+def _class_scores(v: Volume) -> bool:
+    return v.width == 1 and v.height == 1 and v.depth >= 2
+
+
+def _loss_error(layer: LayerSpec, v: Volume) -> _Problem | None:
+    if _class_scores(v):
+        return None
+    if v.width == 1 and v.height == 1:
+        return _Problem(f"'{layer.name}' needs at least 2 class scores but receives {v}; "
+                        "give the layer above it 2 or more outputs")
+    return _single(f"'{layer.name}' needs class scores 1×1×C but receives {v}",
+                   _insert_fix("add a Fully-connected layer with 10 outputs above it",
+                               lambda s: s.index_of(layer.id), ("fc", {"units": 10})))
+
+
+def _network_problem(spec: NetworkSpec, stack: _Stack, last: LayerInfo) -> _Problem | None:
+    """A network without a loss layer cannot be trained: a problem of the whole network,
+    said once, rather than an error of whichever layer is last while it is being built."""
+    if stack.first_loss is not None:
+        return None
+    reason = "The network has no loss layer to train with"
+    if last.output is not None and not _class_scores(last.output):
+        return _single(reason, _insert_fix(
+            "add a Fully-connected layer and a Softmax loss at the bottom",
+            len, ("fc", {"units": 10}), ("softmax", {})))
+    return _single(reason, _insert_fix("add a Softmax loss at the bottom", len, ("softmax", {})))
 
 
 def _layer_shape(layer: LayerSpec, v: Volume) -> tuple[Volume, int, int, int]:
@@ -374,19 +473,6 @@ def _receptive(layer: LayerSpec, v: Volume, r: int, j: int) -> tuple[int, int]:
     return r, j
 
 
-def _loss_error(layer: LayerSpec, i: int, v: Volume) -> tuple[str, Fix] | None:
-    if v.width == 1 and v.height == 1 and v.depth >= 2:
-        return None
-    title = layer.kind.title.replace(" loss", "")
-    if v.width == 1 and v.height == 1:
-        return (f"'{layer.name}' needs at least 2 class scores but receives {v}; "
-                "give the layer above it 2 or more outputs", None)
-    return (f"'{layer.name}' needs class scores 1×1×C but receives {v}; add a "
-            f"Fully-connected layer with one output per class above {title}",
-            _insert_fix("add a Fully-connected layer with 10 outputs above it", i,
-                        make_layer("fc", "fc", units=10)))
-
-
 def backward_reads_output(layer: LayerSpec) -> bool:
     """Whether the layer's backward pass reads its own output: an activation's slope is
     computed from y = f(x), max pooling finds the winning input by comparing it with y, and
@@ -403,41 +489,105 @@ def _in_place(layer: LayerSpec, below: LayerSpec) -> bool:
             and not backward_reads_output(below))
 
 
-def analyse(spec: NetworkSpec) -> Analysis:
-    """Analyse every layer of `spec`: volumes, counts, receptive field, error and fix.
-
-    Layers below the first one whose volume cannot be computed get no volume and
-    no error of their own: the error above explains them.
-    """
+def _analyse(spec: NetworkSpec, above: tuple[LayerInfo, ...] = ()
+             ) -> tuple[Analysis, list[tuple[int, _Problem]]]:
+    """The analysis with each error's nearest fixes, and the problems of the layers with
+    errors, in stack order. `above`: the infos of the first layers, already known (a
+    layer's analysis depends only on the layers above it)."""
     if not spec.layers:
-        return Analysis(spec, (), "The network is empty; add an Input layer from the palette.")
-    infos: list[LayerInfo] = []
-    volume: Volume | None = None
-    r, j = 1, 1
-    for i, layer in enumerate(spec.layers):
+        return Analysis(spec, (), "The network is empty; add an Input layer from the palette."), []
+    stack = _Stack(spec)
+    infos = list(above)
+    problems: list[tuple[int, _Problem]] = []
+    volume = above[-1].output if above else None
+    r, j = (above[-1].receptive_field, above[-1].jump) if above else (1, 1)
+    for i in range(len(above), len(spec.layers)):
+        layer = spec.layers[i]
         volume_in = volume
-        problem = _range_error(layer)
-        if problem is None and layer.type == "input":
+        shape_problem = _range_error(layer)
+        if shape_problem is None and layer.type == "input":
             volume_in, volume = None, Volume(layer["width"], layer["height"], layer["depth"])
             r, j = 1, 1
-        elif problem is None and volume_in is not None:
+        elif shape_problem is None and volume_in is not None:
             if layer.type in ("conv", "pool"):
-                problem = _window_error(layer, volume_in)
+                shape_problem = _window_error(layer, volume_in)
             elif layer.type in LOSS_TYPES:
-                problem = _loss_error(layer, i, volume_in)
-        if problem is not None or volume is None:
-            text, fix = problem or _structure_error(spec, i, layer) or (None, None)
-            infos.append(LayerInfo(layer, i, volume_in, None, error=text, fix=fix))
+                shape_problem = _loss_error(layer, volume_in)
+        problem = shape_problem or _structure_error(spec, i, layer, stack)
+        error, fixes = None, ()
+        if problem is not None:
+            problems.append((i, problem))
+            fixes = problem.nearest()
+            error = problem.sentence(fixes)
+        if shape_problem is not None or volume is None:
+            infos.append(LayerInfo(layer, i, volume_in, None, error=error, fixes=fixes))
             volume = None
             continue
-        text, fix = _structure_error(spec, i, layer) or (None, None)
         if layer.type == "input":
-            infos.append(LayerInfo(layer, i, None, volume, error=text, fix=fix))
+            infos.append(LayerInfo(layer, i, None, volume, error=error, fixes=fixes))
             continue
         out, weights, biases, macs = _layer_shape(layer, volume_in)
         r, j = _receptive(layer, volume_in, r, j)
         infos.append(LayerInfo(layer, i, volume_in, out, weights, biases, macs, r, j,
                                in_place=_in_place(layer, spec.layers[i - 1]),
-                               error=text, fix=fix))
+                               error=error, fixes=fixes))
         volume = out
-    return Analysis(spec, tuple(infos))
+    network = _network_problem(spec, stack, infos[-1])
+    if network is None:
+        return Analysis(spec, tuple(infos)), problems
+    fixes = network.nearest()
+    return Analysis(spec, tuple(infos), network.sentence(fixes) + ".", fixes), problems
+
+
+def analyse(spec: NetworkSpec) -> Analysis:
+    """Analyse every layer of `spec`: volumes, counts, receptive field, errors and fixes.
+
+    Layers below the first one whose volume cannot be computed get no volume and
+    no error of their own: the error above explains them. Where an error can be mended
+    in several ways, each is tried on the whole network (within `MAX_TRIALS`), and those
+    that leave it valid, or at least add no errors, are offered first.
+    """
+    analysis, problems = _analyse(spec)
+    trials = min(MAX_TRIALS, MAX_TRIAL_LAYERS // len(spec.layers)) if spec.layers else 0
+    erring = {info.layer.id for info in analysis.errors}
+    infos = list(analysis.layers)
+    for index, problem in problems:
+        if trials == 0:
+            break
+        if sum(len(group) for group in problem.groups) > 1:
+            fixes, trials = _rank(problem, analysis, erring, trials)
+            infos[index] = replace(infos[index], error=problem.sentence(fixes), fixes=fixes)
+    return replace(analysis, layers=tuple(infos))
+
+
+def _rank(problem: _Problem, before: Analysis, erring: set[str],
+          trials: int) -> tuple[tuple[Fix, ...], int]:
+    """One fix per group, the best of its nearest values, and the groups' fixes best first;
+    with the trials left. Best: leaves the network valid, then adds the fewest errors,
+    then leaves the fewest; nearest on a tie."""
+    picks = []
+    for position, group in enumerate(problem.groups):
+        best = (_UNTRIED, group[0])
+        for fix in group[:trials]:
+            trials -= 1
+            spec = fix.apply(before.spec)
+            after, _ = _analyse(spec, _unchanged_above(before, spec))
+            added = (sum(info.layer.id not in erring for info in after.errors)
+                     + (after.network_error is not None and before.network_error is None))
+            score = (not after.valid, added,
+                     len(after.errors) + (after.network_error is not None))
+            if score < best[0]:
+                best = (score, fix)
+            if added == 0:
+                break
+        picks.append((best[0], position, best[1]))
+    picks.sort(key=lambda pick: pick[:2])
+    return tuple(fix for _, _, fix in picks), trials
+
+
+def _unchanged_above(before: Analysis, spec: NetworkSpec) -> tuple[LayerInfo, ...]:
+    """The infos of `before` for the layers above the first one that `spec` changes."""
+    pairs = zip(before.spec.layers, spec.layers)
+    same = next((k for k, (a, b) in enumerate(pairs) if a is not b),
+                min(len(before.spec), len(spec)))
+    return before.layers[:same]

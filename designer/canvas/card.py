@@ -61,8 +61,9 @@ def card_tooltip(info: LayerInfo) -> str:
         lines.append(f"{info.params:,} parameters")
     if info.error:
         lines.append(f"<b>Error:</b> {html.escape(info.error)}")
-        if info.fix:
-            lines.append(f"<b>Fix:</b> {html.escape(info.fix.text)} (in the inspector)")
+        if info.fixes:
+            fixes = " or ".join(html.escape(fix.text) for fix in info.fixes)
+            lines.append(f"<b>Fix:</b> {fixes} (in the inspector)")
     return "<p style='white-space:pre-wrap'>" + "<br>".join(lines) + "</p>"
 
 

@@ -42,7 +42,6 @@ class LayerPalette(QtWidgets.QTreeWidget):
         self.setDragEnabled(True)
         self.setDragDropMode(QtWidgets.QAbstractItemView.DragDropMode.DragOnly)
         self.setSelectionMode(QtWidgets.QAbstractItemView.SelectionMode.SingleSelection)
-        self.setMinimumWidth(170)
         self._items: dict[str, QtWidgets.QTreeWidgetItem] = {}
         for group in GROUPS:
             header = QtWidgets.QTreeWidgetItem(self, [group])
@@ -60,6 +59,13 @@ class LayerPalette(QtWidgets.QTreeWidget):
                 self._items[kind.key] = item
         self.expandAll()
         self.itemDoubleClicked.connect(self._activated)
+
+    def minimumSizeHint(self) -> QtCore.QSize:
+        """Wide enough for the longest title (Local response normalization), scroll bar
+        included, so no title is cut however the dock is sized."""
+        width = (self.sizeHintForColumn(0) + 2 * self.frameWidth()
+                 + self.verticalScrollBar().sizeHint().width())
+        return QtCore.QSize(width, super().minimumSizeHint().height())
 
     def item_for(self, type_key: str) -> QtWidgets.QTreeWidgetItem:
         return self._items[type_key]

@@ -385,7 +385,7 @@ class CanvasView(QtWidgets.QAbstractScrollArea):
 
 
 def set_shortcut(action: QtGui.QAction, key) -> None:
-    """A standard key gets every binding of the platform (Redo: Ctrl+Y and Ctrl+Shift+Z)."""
+    """A standard key gets every binding the platform gives it (Copy: Ctrl+C and Ctrl+Insert)."""
     if isinstance(key, QtGui.QKeySequence.StandardKey):
         action.setShortcuts(key)
     else:

@@ -8,8 +8,8 @@ import json
 from engine.commands.network_arg import HELP, network_file
 from engine.netfile import load_network
 from engine.shapes import (
-    BUDGET_PRESETS_GIB, BYTES_PER_FLOAT, GIB, OPTIMIZER_STATE_COPIES, Analysis, LayerInfo, analyse,
-    format_bytes,
+    BUDGET_PRESETS_GIB, BYTES_PER_FLOAT, GIB, OPTIMIZER_STATE_COPIES, Analysis, Fix, LayerInfo,
+    analyse, format_bytes,
 )
 
 
@@ -71,10 +71,10 @@ def to_table(analysis: Analysis, batch_size: int, optimizer: str, budgets: list[
         out.append(line(r))
         if info.error:
             out.append(f"    error: {info.error}")
-            if info.fix:
-                out.append(f"    fix:   {info.fix.text}")
+            out += [f"    fix:   {fix.text}" for fix in info.fixes]
     if analysis.network_error:
         out.append(f"error: {analysis.network_error}")
+        out += [f"fix:   {fix.text}" for fix in analysis.network_fixes]
     out += [
         "",
         f"total parameters:          {analysis.total_params:,}",
@@ -106,6 +106,12 @@ def to_table(analysis: Analysis, batch_size: int, optimizer: str, budgets: list[
     return "\n".join(out)
 
 
+def _fixes_json(fixes: tuple[Fix, ...]) -> dict:
+    """The texts of the fixes, best first, and the best alone as "fix" (None if none)."""
+    texts = [fix.text for fix in fixes]
+    return {"fix": texts[0] if texts else None, "fixes": texts}
+
+
 def to_json(analysis: Analysis, batch_size: int, optimizer: str, budgets: list[float]) -> dict:
     volume = analysis.spec.input_volume
     data = {
@@ -122,14 +128,14 @@ def to_json(analysis: Analysis, batch_size: int, optimizer: str, budgets: list[f
                 "params": i.params, "weights": i.weights, "biases": i.biases,
                 "activations": i.activations, "in_place": i.in_place, "macs": i.macs,
                 "receptive_field": i.receptive_field if i.output else None,
-                "error": i.error, "fix": i.fix.text if i.fix else None,
+                "error": i.error, **_fixes_json(i.fixes),
             }
             for i in analysis.layers
         ],
         "totals": {"params": analysis.total_params, "activations": analysis.total_activations,
                    "macs": analysis.total_macs},
         "memory": None,
-        "error": analysis.network_error,
+        "error": analysis.network_error, **_fixes_json(analysis.network_fixes),
     }
     if analysis.valid:
         m = analysis.memory(batch_size, optimizer)

@@ -11,7 +11,7 @@ from designer.canvas.mime import (
     LAYER_TYPE_MIME, layer_ids_mime, layer_type_from_mime, layer_type_mime, layers_from_mime,
     layers_mime,
 )
-from engine.spec import CATALOGUE, make_layer
+from engine.spec import CATALOGUE, NetworkSpec, make_layer, network
 
 Qt = QtCore.Qt
 
@@ -44,6 +44,16 @@ def test_palette_items_carry_their_type_in_the_shared_mime_type(window):
         assert html.escape(kind.description) in item.toolTip(0)
         assert all(html.escape(p.label) in item.toolTip(0) for p in kind.params)
         assert not item.icon(0).isNull()
+
+
+def test_no_palette_title_is_cut_in_a_small_window(window, qtbot):
+    palette = window.palette_view
+    window.resize(1366, 768)
+    window.resizeDocks([window.palette_dock], [100], Qt.Orientation.Horizontal)  # narrowest
+    qtbot.waitUntil(lambda: window.palette_dock.width() < 300)
+    # What Qt measures the widest item (Local response normalization) to need, indentation
+    # and icon included, against the width it gets.
+    assert palette.columnWidth(0) >= palette.sizeHintForColumn(0)
 
 
 @pytest.mark.parametrize("key", list(CATALOGUE))
@@ -138,6 +148,32 @@ def test_delete_key_removes_the_selection_and_undo_redo_restore_exactly(window, 
     assert document.spec == after
 
 
+@pytest.fixture
+def linux_key_scheme(monkeypatch):
+    """Qt's standard Redo as Linux binds it (Ctrl+Shift+Z only); offscreen Qt binds it as
+    Windows does, Ctrl+Y too. Request it before `window`."""
+    redo, linux = QtGui.QKeySequence.StandardKey.Redo, [QtGui.QKeySequence("Ctrl+Shift+Z")]
+    bindings, set_shortcuts = QtGui.QKeySequence.keyBindings, QtGui.QAction.setShortcuts
+    monkeypatch.setattr(QtGui.QKeySequence, "keyBindings",
+                        staticmethod(lambda key: list(linux) if key == redo else bindings(key)))
+    monkeypatch.setattr(QtGui.QAction, "setShortcuts", lambda action, keys: set_shortcuts(
+        action, list(linux) if keys == redo else keys))
+
+
+def test_ctrl_y_and_ctrl_shift_z_both_redo_on_linux_too(linux_key_scheme, window, qtbot):
+    canvas, document = window.canvas, window.document
+    window.activateWindow()
+    click(qtbot, canvas, 2)
+    qtbot.keyClick(canvas, Qt.Key.Key_Delete)
+    deleted = document.spec
+    ctrl, shift = Qt.KeyboardModifier.ControlModifier, Qt.KeyboardModifier.ShiftModifier
+    for key, modifiers in ((Qt.Key.Key_Y, ctrl), (Qt.Key.Key_Z, ctrl | shift)):
+        qtbot.keyClick(canvas, Qt.Key.Key_Z, ctrl)
+        assert document.spec != deleted
+        qtbot.keyClick(canvas, key, modifiers)
+        assert document.spec == deleted
+
+
 def names_of(spec):
     return [l.name for l in spec.layers]
 
@@ -195,6 +231,18 @@ def test_double_click_edits_the_name_inline(window, qtbot):
     assert document.spec.layers[2].name == "relu1"
 
 
+def test_renaming_a_card_to_another_layers_name_is_refused_with_a_message(window, qtbot):
+    canvas, document = window.canvas, window.document
+    before, steps = document.spec, document.undo_stack.count()
+    qtbot.mouseDClick(canvas.viewport(), Qt.MouseButton.LeftButton, pos=card_point(canvas, 2))
+    editor = canvas.findChild(QtWidgets.QLineEdit)
+    editor.setText("conv1")
+    qtbot.keyClick(editor, Qt.Key.Key_Return)
+    assert document.spec == before and document.undo_stack.count() == steps
+    assert window.statusBar().currentMessage() == (
+        "Not renamed: another layer is already called 'conv1'; layer names must be unique.")
+
+
 def type_action(menu, title):
     return next(a for a in menu.actions() if a.text() == title and not a.isSeparator())
 
@@ -236,11 +284,8 @@ def test_a_card_with_an_error_is_red_and_says_why(window, qtbot):
     document.set_params(conv.id, stride=3, size=4, pad=0)
     info = document.analysis.layers[1]
     assert info.error and info.error in card_tooltip(info)
-    image = canvas.viewport().grab().toImage()
-    rect = canvas.card_rect(1)
-    bad = image.pixelColor(int(rect.center().x()), int(rect.bottom() - 3))
-    fine = image.pixelColor(int(rect.center().x()), int(canvas.card_rect(0).bottom() - 3))
-    assert bad.red() - bad.green() > fine.red() - fine.green() + 15
+    assert all(html.escape(fix.text) in card_tooltip(info) for fix in info.fixes)
+    assert card_redness(canvas, 1) > card_redness(canvas, 0) + 15
 
 
 def test_locked_canvas_refuses_edits(window, qtbot, send_drag):
@@ -312,3 +357,37 @@ def test_delete_typed_in_a_property_editor_edits_text_not_layers(window, qtbot):
         editor.setFocus()
         qtbot.keyClick(editor, Qt.Key.Key_Delete)
     assert len(document.spec) == count
+
+
+def card_redness(canvas, index):
+    """How much redder than green the bottom edge of a card's background is."""
+    image = canvas.viewport().grab().toImage()
+    rect = canvas.card_rect(index)
+    color = image.pixelColor(int(rect.center().x()), int(rect.bottom() - 3))
+    return color.red() - color.green()
+
+
+def test_a_network_without_a_loss_says_so_once_and_its_cards_stay_normal(window, qtbot):
+    canvas, document = window.canvas, window.document
+    document.remove_layers([document.spec.layers[-1].id])  # the network is being built
+    last = len(document.spec) - 1
+    assert card_redness(canvas, last) <= card_redness(canvas, 0) + 5
+    assert not document.analysis.errors
+    inspector = window.inspector
+    assert inspector.problem.text() == (
+        "⚠ The network has no loss layer to train with; add a Softmax loss at the bottom.")
+    assert window.summary.text() == (
+        "⚠ The network has no loss layer to train with; add a Softmax loss at the bottom.")
+    qtbot.mouseClick(inspector.fix_buttons[0], Qt.MouseButton.LeftButton)
+    assert document.spec.layers[-1].type == "softmax" and document.analysis.valid
+    assert inspector.problem_box.isHidden() and "⚠" not in window.summary.text()
+
+
+def test_the_status_bar_counts_one_layer_as_a_layer(window):
+    one_error = network("one", (8, 8, 1), make_layer("conv", stride=2), make_layer("softmax"))
+    window.document.reset(one_error, None)
+    assert window.summary.text() == "1 layer with errors (red cards)"
+    window.document.reset(network("two", (8, 8, 1), make_layer("fc"), make_layer("softmax")), None)
+    assert window.summary.text().startswith("3 layers · ")
+    window.document.reset(NetworkSpec((make_layer("input"),)), None)
+    assert window.summary.text().startswith("⚠ The network has no loss layer")

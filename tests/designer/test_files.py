@@ -121,6 +121,22 @@ def test_malformed_file_opens_nothing_and_shows_the_loaders_sentence(window, ans
     assert window.document.spec == before and window.document.path is None
 
 
+def test_a_file_with_duplicate_names_opens_as_written_and_the_inspector_offers_a_rename(
+        window, answers, tmp_path, qtbot):
+    path = tmp_path / "twins.json"
+    save_network(network("twins", (8, 8, 1), make_layer("conv", "conv"), make_layer("conv", "conv"),
+                         make_layer("fc", "fc"), make_layer("softmax", "softmax")), path)
+    assert window.load(path)
+    document = window.document
+    assert [l.name for l in document.spec.layers] == ["input", "conv", "conv", "fc", "softmax"]
+    assert not document.dirty
+    assert window.inspector.problem.text() == ("⚠ conv: 'conv' is already the name of a layer "
+                                               "above; layer names must be unique; rename "
+                                               "'conv' to 'conv1'")
+    qtbot.mouseClick(window.inspector.fix_buttons[0], QtCore.Qt.MouseButton.LeftButton)
+    assert document.spec.layers[2].name == "conv1" and document.analysis.valid
+
+
 def test_save_error_is_shown_and_the_document_stays_modified(window, answers, tmp_path):
     given, asked = answers
     modify(window)

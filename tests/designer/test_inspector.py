@@ -58,10 +58,10 @@ def test_invalid_stride_turns_the_row_red_and_apply_fix_clears_it(cifar, qtbot):
     assert model.data(model.index(row, 3), Qt.ItemDataRole.ToolTipRole) == error
     assert model.data(model.index(row, 0), Qt.ItemDataRole.DecorationRole) is not None
     assert not panel.problem_box.isHidden() and error in panel.problem.text()
-    assert panel.fix_button.text() == "Apply fix: set S=1"
+    assert visible_texts(panel.fix_buttons) == ["Set S=1", "Set F=4"]
     steps = document.undo_stack.count()
 
-    qtbot.mouseClick(panel.fix_button, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(panel.fix_buttons[0], Qt.MouseButton.LeftButton)
     assert document.spec.layer(conv.id)["stride"] == 1
     assert document.analysis.valid and panel.problem_box.isHidden()
     assert model.data(model.index(row, 0), Qt.ItemDataRole.BackgroundRole) is None
@@ -70,6 +70,27 @@ def test_invalid_stride_turns_the_row_red_and_apply_fix_clears_it(cifar, qtbot):
     document.undo_stack.undo()
     assert document.analysis.info(conv.id).error == error
     assert model.data(model.index(row, 0), Qt.ItemDataRole.BackgroundRole) == ERROR_BACKGROUND
+
+
+def visible_texts(buttons):
+    return [b.text() for b in buttons if not b.isHidden()]
+
+
+def test_every_fix_has_its_button_best_first_and_each_applies_its_own(cifar, qtbot):
+    document, panel = cifar
+    conv = layer_named(document, "conv")
+    document.set_params(conv.id, size=2, stride=4, pad=0)
+    assert panel.problem.text().endswith("8.5 is not a whole number; use S=2, F=4 or P=1")
+    assert visible_texts(panel.fix_buttons) == ["Set S=2", "Set F=4", "Set P=1"]
+    applied = {"Set S=2": {"stride": 2}, "Set F=4": {"size": 4}, "Set P=1": {"pad": 1}}
+    for n, button in enumerate(panel.fix_buttons):
+        text = button.text()
+        qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+        layer = document.spec.layer(conv.id)
+        assert {k: layer[k] for k in applied[text]} == applied[text]
+        assert document.analysis.valid == (n < 2)  # P=1 makes the 9×9 output break the pool
+        assert document.undo_stack.undoText() == f"Fix: s{text[1:]}"
+        document.undo_stack.undo()
 
 
 def test_the_selected_error_is_explained_before_the_first(cifar):
@@ -135,7 +156,7 @@ def test_a_bad_stride_typed_in_the_properties_is_flagged_everywhere_and_fixed(ci
     assert document.spec.layer(conv.id)["stride"] == 2 and document.undo_stack.count() == 1
     assert properties.volumes.text().startswith("⚠ (32 − 3 + 2·1)/2 + 1 = 16.5")
     assert memory.pages.currentWidget() is memory.invalid_label
-    qtbot.mouseClick(inspector.fix_button, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(inspector.fix_buttons[0], Qt.MouseButton.LeftButton)
     assert stride.value() == 1 and document.analysis.valid
     assert properties.volumes.text() == "32×32×3 → 32×32×12"
     assert memory.pages.currentIndex() == 0
@@ -152,3 +173,20 @@ def test_columns_grow_to_fit_longer_texts_after_an_edit(open_document, qtbot):
     assert document.analysis.info(conv1.id).output.width == 109
     for column in range(panel.model.columnCount()):
         assert panel.view.sizeHintForColumn(column) <= panel.view.columnWidth(column)
+
+
+def test_fix_buttons_sit_beside_the_text_unless_they_would_squeeze_it(open_document, qtbot):
+    document = open_document("default")
+    panel = InspectorPanel(document)
+    qtbot.addWidget(panel)
+    panel.resize(600, 400)
+    panel.show()
+    conv = layer_named(document, "conv1")
+    document.set_params(conv.id, stride=2)  # short fixes: "Set S=1", "Set F=2"
+    qtbot.waitUntil(lambda: panel.fix_buttons[0].isVisible())
+    assert panel.fix_buttons[0].geometry().top() < panel.problem.geometry().bottom()
+    document.undo_stack.undo()
+    document.remove_layers([l.id for l in document.spec.layers[-2:]])  # no FC, no loss
+    button = panel.fix_buttons[0]
+    assert button.text() == "Add a Fully-connected layer and a Softmax loss at the bottom"
+    qtbot.waitUntil(lambda: button.geometry().top() >= panel.problem.geometry().bottom())

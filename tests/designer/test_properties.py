@@ -72,6 +72,20 @@ def test_consecutive_spin_steps_merge_into_one_undo_step(cifar, qtbot):
     assert document.spec.layer(conv.id)["filters"] == 12
 
 
+def test_merged_steps_are_named_after_the_value_they_apply(cifar, qtbot):
+    document, panel = cifar
+    conv = layer_named(document, "conv")
+    document.select([conv.id])
+    stride = panel.editors["stride"]
+    for value in ("2", "4"):
+        stride.lineEdit().selectAll()
+        qtbot.keyClicks(stride, value)
+        qtbot.keyClick(stride, Qt.Key.Key_Return)
+    assert document.undo_stack.count() == 1
+    assert document.undo_stack.text(0) == "Set conv stride=4"
+    assert document.undo_stack.undoText() == "Set conv stride=4"
+
+
 def test_widgets_show_the_document_and_never_echo(cifar):
     document, panel = cifar
     conv = layer_named(document, "conv")
@@ -94,6 +108,18 @@ def test_rename_through_the_name_field(cifar):
     panel.name_edit.setText("")
     panel.name_edit.editingFinished.emit()
     assert panel.name_edit.text() == "conv1" and document.undo_stack.count() == 1
+
+
+def test_a_name_another_layer_has_is_refused_and_the_field_shows_the_name_again(cifar, qtbot):
+    document, panel = cifar
+    conv = layer_named(document, "conv")
+    document.select([conv.id])
+    panel.name_edit.setText("relu")
+    with qtbot.waitSignal(document.edit_refused) as refused:
+        panel.name_edit.editingFinished.emit()
+    assert "another layer is already called 'relu'" in refused.args[0]
+    assert document.spec.layer(conv.id).name == "conv" and panel.name_edit.text() == "conv"
+    assert document.undo_stack.count() == 0
 
 
 def test_input_layer_edits_the_input_volume(cifar):
@@ -148,3 +174,15 @@ def test_switching_layers_rebuilds_the_form(cifar):
     document.select([layer_named(document, "fc").id])
     assert list(panel.editors) == ["units"] and panel.form.rowCount() == form_rows + 1
     assert isinstance(panel.findChild(QtWidgets.QLineEdit), QtWidgets.QLineEdit)
+
+
+def test_editors_keep_their_height_under_a_two_line_warning_in_a_short_dock(window, qtbot):
+    window.resize(1366, 768)
+    window.resizeDocks([window.properties_dock], [400], Qt.Orientation.Horizontal)
+    document, panel = window.document, window.properties
+    conv = layer_named(document, "conv1")
+    document.select([conv.id])
+    document.set_params(conv.id, stride=3)
+    qtbot.waitUntil(lambda: panel.volumes.height() >= 2 * panel.volumes.fontMetrics().lineSpacing())
+    for editor in [panel.name_edit, *panel.editors.values()]:
+        assert editor.height() >= editor.sizeHint().height()

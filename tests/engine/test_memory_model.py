@@ -14,18 +14,18 @@ from engine.spec import make_layer as layer, network
 
 NETWORKS = {
     "conv-pool": network("a", (32, 32, 3), layer("conv", filters=32), layer("relu"),
-                         layer("pool"), layer("conv", filters=64), layer("relu"),
-                         layer("pool"), layer("fc", units=10), layer("softmax")),
+                         layer("pool"), layer("conv", "conv2", filters=64), layer("relu", "relu2"),
+                         layer("pool", "pool2"), layer("fc", units=10), layer("softmax")),
     "batchnorm": network("b", (16, 16, 3), layer("conv", filters=16), layer("batchnorm"),
                          layer("relu"), layer("pool", size=3, stride=1, pad=1),
-                         layer("conv", filters=32, size=4, stride=2), layer("tanh"),
+                         layer("conv", "conv2", filters=32, size=4, stride=2), layer("tanh"),
                          layer("fc", units=10), layer("softmax")),
     "lrn-dropout": network("c", (16, 16, 3), layer("conv", filters=16, size=5, pad=2),
                            layer("relu"), layer("lrn"), layer("pool", mode="avg"),
-                           layer("dropout"), layer("fc", units=32), layer("relu"),
-                           layer("sigmoid"), layer("fc", units=10), layer("svm")),
+                           layer("dropout"), layer("fc", units=32), layer("relu", "relu2"),
+                           layer("sigmoid"), layer("fc", "fc2", units=10), layer("svm")),
     "gap": network("d", (16, 16, 3), layer("conv", filters=32), layer("leaky_relu"),
-                   layer("conv", filters=32), layer("relu"), layer("gap"),
+                   layer("conv", "conv2", filters=32), layer("relu"), layer("gap"),
                    layer("fc", units=10), layer("softmax")),
 }
 

@@ -33,7 +33,9 @@ HIDDEN = st.one_of(
        hidden=st.lists(HIDDEN, max_size=6), classes=st.integers(2, 4),
        loss=st.sampled_from(["softmax", "svm"]))
 def test_runtime_volumes_equal_the_analysis(w, h, d, hidden, classes, loss):
-    spec = network("random", (w, h, d), *hidden, make_layer("fc", units=classes), make_layer(loss))
+    hidden = [layer.renamed(f"{layer.type}{i}") for i, layer in enumerate(hidden)]
+    spec = network("random", (w, h, d), *hidden, make_layer("fc", "scores", units=classes),
+                   make_layer(loss))
     analysis = analyse(spec)
     assume(analysis.valid)
     model = build(spec, NUMPY, 0)  # forward raises if a volume differs from the analysis

@@ -54,8 +54,9 @@ def random_stack(seed: int):
                 hidden.append(make_layer(str(rng.choice(ACTIVATIONS))))
         volume = (int(rng.integers(2, 9)), int(rng.integers(2, 9)), int(rng.integers(1, 4)))
         loss = make_layer(str(rng.choice(["softmax", "svm"])))
+        hidden = [layer.renamed(f"{layer.type}{i}") for i, layer in enumerate(hidden)]
         spec = network(f"stack {seed}", volume, *hidden,
-                       make_layer("fc", units=int(rng.integers(2, 5))), loss)
+                       make_layer("fc", "scores", units=int(rng.integers(2, 5))), loss)
         if analyse(spec).valid:
             return spec, volume
 

@@ -1,7 +1,10 @@
 """The notes' own worked examples, and properties of the analysis over random stacks."""
 
+import time
+
 from hypothesis import given, settings, strategies as st
 
+from engine import shapes
 from engine.shapes import GIB, analyse, format_bytes, output_size, window_fits
 from engine.spec import CATALOGUE, NetworkSpec, Volume, make_layer, network
 
@@ -30,18 +33,53 @@ def test_notes_w5_f3_p1():
 def test_notes_w10_f3_p0_s2_is_invalid_with_a_fix():
     a = analyse_one((10, 10, 3), conv(f=3, s=2, p=0))
     info = a.layers[1]
-    assert info.error.startswith("(10 − 3 + 2·0)/2 + 1 = 4.5 is not a whole number; use S=1")
-    assert analyse(info.fix.apply(a.spec)).valid
+    assert info.error == "(10 − 3 + 2·0)/2 + 1 = 4.5 is not a whole number; use S=1 or F=2"
+    assert [f.text for f in info.fixes] == ["set S=1", "set F=2"]
+    assert all(analyse(f.apply(a.spec)).valid for f in info.fixes)
 
 
-def test_every_suggested_alternative_is_valid():
-    a = analyse_one((10, 8, 3), conv(f=4, s=3, p=0))
-    text = a.layers[1].error.split("; use ")[1]
-    for option in text.split(" or "):
-        key, value = option.split("=")
-        param = {"F": "size", "S": "stride", "P": "pad"}[key]
-        trial = {"size": 4, "stride": 3, "pad": 0, param: int(value)}
-        assert window_fits(Volume(10, 8, 3), trial["size"], trial["stride"], trial["pad"])
+def test_every_suggested_alternative_fits_and_the_sentence_names_them_in_order():
+    a = analyse_one((32, 32, 3), conv(f=2, s=4, p=0))
+    info = a.layers[1]
+    assert [f.text for f in info.fixes] == ["set P=1", "set S=3", "set F=4"]  # nearest first
+    assert info.error.endswith("; use P=1, S=3 or F=4")
+    for fix in info.fixes:
+        layer = fix.apply(a.spec).layers[1]
+        assert window_fits(Volume(32, 32, 3), layer["size"], layer["stride"], layer["pad"])
+
+
+def test_fixes_that_leave_the_whole_network_valid_come_first():
+    # The notes' CIFAR-10 example with conv F=2 S=4 P=0: P=1 is the nearest change that
+    # fits the conv, but its 9×9 output breaks the 2×2 pool below (4.5).
+    spec = network("t", (32, 32, 3), conv(k=12, f=2, s=4, p=0), make_layer("relu", "relu"),
+                   make_layer("pool", "pool"), make_layer("fc", "fc"), make_layer("softmax", "sm"))
+    info = analyse(spec).layers[1]
+    assert [f.text for f in info.fixes] == ["set S=2", "set F=4", "set P=1"]
+    assert info.error.endswith("8.5 is not a whole number; use S=2, F=4 or P=1")
+    valid = [analyse(f.apply(spec)).valid for f in info.fixes]
+    assert valid == [True, True, False]
+
+
+def test_without_a_valid_fix_those_that_add_no_error_below_come_first():
+    # No loss yet (so nothing is valid): S=2 leaves the pool fine, P=1 breaks it.
+    spec = network("t", (32, 32, 3), conv(k=12, f=2, s=4, p=0), make_layer("pool", "pool"))
+    a = analyse(spec)
+    assert a.network_error and [f.text for f in a.layers[1].fixes][:2] == ["set S=2", "set F=4"]
+    assert not analyse(a.layers[1].fixes[0].apply(spec)).errors
+    assert analyse(a.layers[1].fixes[-1].apply(spec)).errors
+
+
+def test_ranking_fixes_is_bounded(monkeypatch):
+    calls = []
+    analyse_once = shapes._analyse
+    monkeypatch.setattr(shapes, "_analyse", lambda *a: calls.append(1) or analyse_once(*a))
+    broken = [conv(f=2, s=4, p=0, name=f"c{i}") for i in range(20)]
+    analyse(network("t", (32, 32, 3), *broken))
+    assert len(calls) == 1 + shapes.MAX_TRIALS
+    calls.clear()
+    big = network("t", (32, 32, 3), *broken, *(make_layer("relu", f"r{i}") for i in range(3000)))
+    analyse(big)
+    assert len(calls) == 1  # too large to try fixes on: nearest first
 
 
 def test_alexnet_first_layer():
@@ -69,8 +107,8 @@ def test_same_padding_preserves_size(w, f):
 def test_not_positive_volume_is_explained():
     a = analyse_one((3, 3, 1), conv(f=5, s=1, p=0))
     info = a.layers[1]
-    assert "is not positive" in info.error and info.fix is not None
-    assert analyse(info.fix.apply(a.spec)).valid
+    assert "is not positive" in info.error and info.fixes
+    assert analyse(info.fixes[0].apply(a.spec)).valid
 
 
 def test_non_square_input_reports_the_failing_side():
@@ -97,21 +135,56 @@ def test_structural_errors_name_the_layer_and_fix():
     a = analyse(spec)
     assert "'c1'" in a.layers[0].error and "Input" in a.layers[0].error
     assert "'r' comes after the loss layer 'sm'" in a.layers[2].error
-    no_loss = analyse(network("t", (8, 8, 1), make_layer("fc", "fc")))
-    assert "no loss layer" in no_loss.layers[-1].error
-    assert analyse(no_loss.layers[-1].fix.apply(no_loss.spec)).valid
+
+
+def test_a_missing_loss_is_one_problem_of_the_network_not_an_error_of_its_last_layer():
+    scores = analyse(network("t", (8, 8, 1), make_layer("fc", "fc")))
+    assert not scores.errors and not scores.valid
+    assert scores.network_error == ("The network has no loss layer to train with; "
+                                    "add a Softmax loss at the bottom.")
+    assert analyse(scores.network_fixes[0].apply(scores.spec)).valid
+    volume = analyse(network("t", (8, 8, 1), conv(), make_layer("relu", "r")))
+    assert not volume.errors and [f.text for f in volume.network_fixes] == [
+        "add a Fully-connected layer and a Softmax loss at the bottom"]
+    assert analyse(volume.network_fixes[0].apply(volume.spec)).valid
+    assert analyse(network("t", (8, 8, 1))).network_error.startswith("The network has no loss")
+
+
+def test_the_loss_is_found_once_per_analysis_not_once_per_layer():
+    layers = [make_layer("relu", f"r{i}") for i in range(16_000)]
+    start = time.perf_counter()
+    a = analyse(network("t", (8, 8, 1), *layers, make_layer("fc", "fc"), make_layer("softmax")))
+    assert a.valid and time.perf_counter() - start < 5  # quadratic, it took over 10 s
+
+
+def test_duplicate_names_are_an_error_with_a_rename_fix():
+    spec = network("t", (8, 8, 1), conv(name="c"), conv(name="c"), conv(name="c"),
+                   make_layer("fc", "fc"), make_layer("softmax", "sm"))
+    a = analyse(spec)
+    assert a.layers[1].error is None
+    assert a.layers[2].error == ("'c' is already the name of a layer above; layer names must "
+                                 "be unique; rename 'c' to 'c1'")
+    assert [f.text for f in a.layers[3].fixes] == ["rename 'c' to 'c2'"]
+    fixed = a.layers[3].fixes[0].apply(a.layers[2].fixes[0].apply(spec))
+    assert analyse(fixed).valid and [l.name for l in fixed.layers[1:4]] == ["c", "c1", "c2"]
+
+
+def test_inserting_fixes_never_make_a_duplicate_name():
+    a = analyse(network("t", (8, 8, 1), conv(name="fc"), make_layer("softmax", "sm")))
+    fixed = a.layers[2].fixes[0].apply(a.spec)  # add an FC above the loss: named fc1
+    assert analyse(fixed).valid and fixed.layers[2].name == "fc1"
 
 
 def test_loss_needs_class_scores():
     a = analyse(network("t", (8, 8, 1), conv(), make_layer("softmax", "sm")))
     assert "needs class scores 1×1×C but receives 8×8×4" in a.layers[2].error
-    assert analyse(a.layers[2].fix.apply(a.spec)).valid
+    assert analyse(a.layers[2].fixes[0].apply(a.spec)).valid
 
 
 def test_out_of_range_hyperparameter_is_an_error_with_fix():
     a = analyse_one((8, 8, 1), conv(s=0))
-    assert "S=0 is not allowed" in a.layers[1].error
-    assert analyse(a.layers[1].fix.apply(a.spec)).valid
+    assert a.layers[1].error == "Stride S=0 is not allowed: it must be at least 1; use S=1"
+    assert analyse(a.layers[1].fixes[0].apply(a.spec)).valid
 
 
 def test_memory_follows_the_notes():
@@ -173,9 +246,26 @@ def test_analysis_never_crashes_and_errors_name_a_layer(spec):
             assert info.output.width >= 1 and info.output.height >= 1 and info.output.depth >= 1
     if a.valid:
         assert all(i.output is not None for i in a.layers)
-        for info in a.layers:
-            if info.fix is not None:
-                info.fix.apply(spec)
+    for info in a.errors:
+        for fix in info.fixes:  # each mends the error it is offered for
+            after = analyse(fix.apply(spec))
+            still = [i.error for i in after.layers if i.layer.id == info.layer.id]
+            assert still != [info.error], (info.error, fix.text)
+
+
+@settings(max_examples=150, deadline=None)
+@given(random_stacks())
+def test_following_the_first_fix_of_each_error_ends_in_a_valid_network(spec):
+    """Unless an error says what to do but has no fix to apply ("change the input size")."""
+    for _ in range(3 * len(spec.layers) + 3):
+        a = analyse(spec)
+        fixes = [i.fixes for i in a.errors] + [a.network_fixes]
+        if a.valid or not any(fixes):
+            break
+        spec = next(f for f in fixes if f)[0].apply(spec)
+    a = analyse(spec)
+    assert a.valid or not any(i.fixes for i in a.errors) and not a.network_fixes, (
+        [i.error for i in a.errors], a.network_error)
 
 
 def test_notes_rule_of_thumb():

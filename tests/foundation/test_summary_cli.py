@@ -39,7 +39,7 @@ def test_vgg16_volumes_and_memory(capsys):
     assert data["input"] == {"width": 224, "height": 224, "depth": 3}
     assert data["memory"]["batch_size"] == 32 and data["memory"]["bytes"] > 0
     required = {"name", "type", "width", "height", "depth", "params", "activations", "macs",
-                "receptive_field", "error", "fix"}
+                "receptive_field", "error", "fix", "fixes"}
     assert all(required <= set(layer) for layer in data["layers"])
     assert set(data["totals"]) >= {"params", "activations", "macs"}
 
@@ -59,9 +59,28 @@ def test_invalid_network_prints_every_error_with_fix_and_exits_1(tmp_path, capsy
     path.write_text(json.dumps(data))
     assert main(["summary", str(path)]) == 1
     out = capsys.readouterr().out
-    assert "error: (32 − 3 + 2·1)/2 + 1 = 16.5 is not a whole number" in out
-    assert out.count("error:") == 2 and out.count("fix:") == 2
+    assert "error: (32 − 3 + 2·1)/2 + 1 = 16.5 is not a whole number; use S=1 or F=4" in out
+    assert "    fix:   set S=1\n    fix:   set F=4\n" in out  # one line per fix, best first
+    assert out.count("error:") == 2 and out.count("fix:") == 3
     assert "'late' comes after the loss layer" in out
+    assert main(["summary", str(path), "--json"]) == 1
+    conv = json.loads(capsys.readouterr().out)["layers"][1]
+    assert conv["fix"] == "set S=1" and conv["fixes"] == ["set S=1", "set F=4"]
+
+
+def test_a_missing_loss_is_reported_once_for_the_network_with_its_fix(tmp_path, capsys):
+    data = json.loads((ROOT / "resources/networks/cifar10.json").read_text())
+    data["layers"].pop()
+    path = tmp_path / "no_loss.json"
+    path.write_text(json.dumps(data))
+    assert main(["summary", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert out.count("error:") == 1 and "    error:" not in out
+    assert "\nerror: The network has no loss layer to train with" in out
+    assert "\nfix:   add a Softmax loss at the bottom\n" in out
+    status, data = summary_json(capsys, path)
+    assert status == 1 and all(layer["error"] is None for layer in data["layers"])
+    assert data["fixes"] == ["add a Softmax loss at the bottom"] == [data["fix"]]
 
 
 def test_a_file_named_like_a_template_wins(tmp_path, monkeypatch, capsys):
