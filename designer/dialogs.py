@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from PySide6 import QtWidgets
 
+from engine.checkpoint import FILE_FILTER as RUN_FILTER
+
 NETWORK_FILTER = "Network files (*.json);;All files (*)"
 _Box = QtWidgets.QMessageBox
 
@@ -46,3 +48,32 @@ def ask_recover(parent, description: str) -> bool:
         "was found. Open it? (No discards it.)",
         _Box.StandardButton.Yes | _Box.StandardButton.No, _Box.StandardButton.Yes)
     return answer == _Box.StandardButton.Yes
+
+
+def ask_run_name(parent, current: str) -> str | None:
+    """A new name for the run called `current`; None if the user cancels."""
+    name, ok = QtWidgets.QInputDialog.getText(parent, "Rename run", "New name of the run:",
+                                              QtWidgets.QLineEdit.EchoMode.Normal, current)
+    return name if ok else None
+
+
+def ask_delete_run(parent, name: str, file_name: str) -> bool:
+    """True to delete the run file for good."""
+    answer = _Box.question(
+        parent, "Delete run?",
+        f"Delete the run '{name}'? Its file {file_name} is removed from the disk, with its "
+        "weights and curves; this cannot be undone.",
+        _Box.StandardButton.Yes | _Box.StandardButton.Cancel, _Box.StandardButton.Cancel)
+    return answer == _Box.StandardButton.Yes
+
+
+def ask_runs_folder(parent, folder: str) -> str | None:
+    """Another folder of runs to list."""
+    return QtWidgets.QFileDialog.getExistingDirectory(parent, "Choose a folder of runs",
+                                                      folder) or None
+
+
+def ask_run_file(parent, folder: str) -> str | None:
+    """A run file to open, from any folder."""
+    path, _ = QtWidgets.QFileDialog.getOpenFileName(parent, "Open run", folder, RUN_FILTER)
+    return path or None
