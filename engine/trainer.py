@@ -153,8 +153,9 @@ class Trainer:
                 left = (run.config.epochs - run.epoch - 1) * math.ceil(n / size) + batches - batch
                 yield StepEvent(run.epoch + 1, run.step, batch, batches, loss, lr,
                                 len(rows) / seconds_per_step, left * seconds_per_step)
-            yield self._finish_epoch()
-            self.keep()
+            event = self._finish_epoch()
+            self.keep()  # before the event: whoever hears of the epoch finds it on disk
+            yield event
 
     def _train_batch(self, rows: np.ndarray, lr: float) -> float:
         run = self.run

@@ -335,6 +335,16 @@ class Session:
                 self.requests.drop(type(request))
                 state.report(RequestFailed(failure_sentence(error)))
 
+    def rename(self, state: TaskState, key: str, name: str) -> None:
+        """The file of the run shown was renamed: later saves keep the new name."""
+        if key == self.key and self.run is not None:
+            self.run.name = name
+
+    def forget_file(self, state: TaskState, key: str) -> None:
+        """The file of the run shown was deleted: nothing saves it back."""
+        if key == self.key:
+            self.keep_at = None
+
     # --- answers ---------------------------------------------------------------------------
     def _show(self, state: TaskState, run: Run, data: DataSet, keep_at: Path) -> RunShown:
         self.run, self.data, self.keep_at = run, data, keep_at

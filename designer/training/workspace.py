@@ -14,7 +14,7 @@ itself: whether a network may be replaced, showing a run's network, the status b
 
 from __future__ import annotations
 
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
@@ -25,10 +25,12 @@ from designer.background import Worker
 from designer.memory_settings import memory_settings
 from designer.training.activation_view import ActivationView
 from designer.training.classify_view import ClassifyView
+from designer.training.compare_view import CompareView
 from designer.training.confusion_view import ConfusionView
 from designer.training.filters_view import FiltersView
 from designer.training.plots import AccuracyPlot, LossPlot
 from designer.training.readiness import ReadinessView
+from designer.training.runs_view import RunsView
 from designer.training.session import (
     ActivationPicture, ActivationRequest, Confusion, ConfusionRequest, DataLoaded, EpochDone,
     FilterPicture, FiltersRequest, PauseSwitch, Prediction, PredictionRequest, RequestFailed,
@@ -37,6 +39,7 @@ from designer.training.session import (
 from designer.training.settings import DataPicker, TrainSettings
 from engine.checkpoint import EXTENSION, FILE_FILTER
 from engine.config import TrainConfig
+from engine.runs import runs_folder
 from engine.spec import NetworkSpec
 from engine.trainer import TrainControl
 
@@ -121,9 +124,13 @@ class TrainWorkspace(QtWidgets.QWidget):
         self.filters_view = FiltersView()
         self.confusion_view = ConfusionView()
         self.classify_view = ClassifyView()
+        self.runs_view = RunsView()
+        self.compare_view = CompareView()
+        self._continue_after_open = False
         self._build()
         self._connect()
         self.picker.set_volume(document.spec.input_volume)
+        self._show_runs_folder()
         self._show_header()
         self._update_buttons()
 
@@ -157,6 +164,9 @@ class TrainWorkspace(QtWidgets.QWidget):
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
         scroll.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.side_tabs = QtWidgets.QTabWidget()
+        self.side_tabs.addTab(scroll, "Setup")
+        self.side_tabs.addTab(self.runs_view, "Runs")
         side = QtWidgets.QWidget()
         side.setMinimumWidth(LEFT_WIDTH - 40)
         side_layout = QtWidgets.QVBoxLayout(side)
@@ -165,7 +175,7 @@ class TrainWorkspace(QtWidgets.QWidget):
         side_layout.addLayout(grid)
         side_layout.addWidget(self.progress)
         side_layout.addWidget(self.status)
-        side_layout.addWidget(scroll, 1)
+        side_layout.addWidget(self.side_tabs, 1)
 
         self.banner = QtWidgets.QLabel()
         self.banner.setWordWrap(True)
@@ -206,6 +216,7 @@ class TrainWorkspace(QtWidgets.QWidget):
         self.pictures.addTab(maps, "Activation maps && filters")
         self.pictures.addTab(self.confusion_view, "Confusion matrix")
         self.pictures.addTab(self.classify_view, "Classify")
+        self.pictures.addTab(self.compare_view, "Compare runs")
         self.views = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical)
         self.views.addWidget(self.curves)
         self.views.addWidget(self.pictures)
@@ -248,6 +259,13 @@ class TrainWorkspace(QtWidgets.QWidget):
         self.worker.finished.connect(lambda _: self.requests.pending and self._serve_if_idle())
         self.worker.failed.connect(self._on_failed)
         self.document.spec_changed.connect(self._network_changed)
+        self.document.path_changed.connect(self._show_runs_folder)
+        self.runs_view.open_requested.connect(self.open_run)
+        self.runs_view.continue_requested.connect(self._continue_from_list)
+        self.runs_view.compare_requested.connect(self.compare)
+        self.runs_view.renamed.connect(self._on_renamed)
+        self.runs_view.deleted.connect(self._on_deleted)
+        self.runs_view.message.connect(self._say)
         self.document.selection_changed.connect(self._follow_selection)
         # Typed dispatch: what the session reports, and who shows it.
         self._handlers: dict[type, Callable[[Any], None]] = {
@@ -282,6 +300,7 @@ class TrainWorkspace(QtWidgets.QWidget):
             return False
         changes = _changed_settings(self.shown.config, self.settings.config())
         self._begin_training()
+        self.runs_view.set_busy_path(self.shown.path)
         self.worker.submit(self.session.train, self.control, changes)
         self._say(f"Continuing {self.shown.name}…")
         return True
@@ -328,6 +347,34 @@ class TrainWorkspace(QtWidgets.QWidget):
         if self.shown is not None:
             self.host.show_run_network(self.shown.spec, self.shown.network_file)
 
+    def compare(self, runs: list) -> None:
+        """Overlay the curves of the chosen runs."""
+        self.compare_view.set_runs(runs)
+        self.pictures.setCurrentWidget(self.compare_view)
+
+    def _continue_from_list(self, path: Path) -> None:
+        if self.shown is not None and self.shown.path == Path(path):
+            self.continue_run()
+        elif self.open_run(path):
+            self._continue_after_open = True
+
+    def _on_renamed(self, summary) -> None:
+        if self.shown is not None and self.shown.path == summary.path:
+            self.worker.submit(self.session.rename, self.shown.key, summary.name)
+            self.shown = replace(self.shown, name=summary.name)
+            self._show_header()
+
+    def _on_deleted(self, path: Path) -> None:
+        if self.shown is not None and self.shown.path == Path(path):
+            self.worker.submit(self.session.forget_file, self.shown.key)
+            self.shown = replace(self.shown, path=None)
+            self.runs_view.set_current(None)
+            self._show_header()
+            self._update_buttons()
+
+    def _show_runs_folder(self) -> None:
+        self.runs_view.set_folder(runs_folder(self.document.path))
+
     def may_close(self) -> bool:
         """Ask before closing while a run trains; True when the window may close."""
         return not self.training or ask_stop_training(self, self.shown.path if self.shown
@@ -341,6 +388,8 @@ class TrainWorkspace(QtWidgets.QWidget):
         self.worker.shutdown()
         self.picker.worker.shutdown()
         self.readiness.probe.shutdown()
+        self.runs_view.shutdown()
+        self.compare_view.shutdown()
         self._save_splitters()
 
     # --- results --------------------------------------------------------------------------
@@ -373,8 +422,16 @@ class TrainWorkspace(QtWidgets.QWidget):
         self.settings.set_config(shown.config)
         self._show_header()
         self._network_changed()
+        self.runs_view.set_current(shown.path)
+        if self.training:
+            self.runs_view.set_busy_path(shown.path)
+        if shown.path is not None:
+            self.runs_view.run_changed(shown.path)
         self._update_buttons()
         self._serve_if_idle()
+        if self._continue_after_open:
+            self._continue_after_open = False
+            self.continue_run()
 
     def _on_data_loaded(self, loaded: DataLoaded) -> None:
         self.picker.select(loaded.source, loaded.data)
@@ -395,6 +452,8 @@ class TrainWorkspace(QtWidgets.QWidget):
         history["val_acc"].append(done.event.val_acc)
         history["epoch"].append(done.event.epoch)
         self._show_header()
+        if self.shown.path is not None:  # saved before the epoch was announced
+            self.runs_view.run_changed(self.shown.path)
 
     def _on_training_ended(self, ended: TrainingEnded) -> None:
         self._end_training()
@@ -410,6 +469,7 @@ class TrainWorkspace(QtWidgets.QWidget):
 
     def _on_failed(self, sentence: str) -> None:
         self.opening = False
+        self._continue_after_open = False
         if self.training:
             self._end_training()
         self._show_failure(sentence)
@@ -420,6 +480,7 @@ class TrainWorkspace(QtWidgets.QWidget):
 
     # --- helpers --------------------------------------------------------------------------
     def _begin_training(self) -> None:
+        self.side_tabs.setCurrentIndex(0)
         self.control = TrainControl()
         self.pause_switch.resume()
         self.training = True
@@ -429,6 +490,9 @@ class TrainWorkspace(QtWidgets.QWidget):
 
     def _end_training(self) -> None:
         self.training = False
+        self.runs_view.set_busy_path(None)
+        if self.shown is not None and self.shown.path is not None:
+            self.runs_view.run_changed(self.shown.path)
         self.pause_switch.resume()
         self.readiness.set_enabled(True)
         if self.progress.maximum() == 0:
@@ -493,7 +557,8 @@ class TrainWorkspace(QtWidgets.QWidget):
         busy, training = self.training or self.opening, self.training
         self.buttons["Train"].setEnabled(not busy)
         self.buttons["Continue"].setEnabled(not busy and self.shown is not None
-                                            and self.shown.data is not None)
+                                            and self.shown.data is not None
+                                            and self.shown.path is not None)
         self.buttons["Pause"].setEnabled(training)
         self.buttons["Pause"].setText("Resume" if self.pause_switch.paused else "Pause")
         self.buttons["Stop"].setEnabled(training)
@@ -503,7 +568,6 @@ class TrainWorkspace(QtWidgets.QWidget):
         self.picker.setEnabled(not training)
 
     def _runs_folder(self) -> str:
-        from engine.runs import runs_folder
         return str(runs_folder(self.document.path))
 
     def _restore_splitters(self) -> None:

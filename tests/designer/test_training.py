@@ -492,3 +492,43 @@ def test_runs_of_a_saved_network_are_kept_beside_it(qtbot, window, tmp_path):
     train(qtbot, ws)
     assert ws.shown.path.parent == tmp_path / "runs"
     assert load_run(ws.shown.path).network_file == str(Path(net).resolve())
+
+
+# --- runs: listed, compared, renamed while shown ---------------------------------------------------
+def run_names(ws):
+    return [ws.runs_view.proxy.index(r, 0).data() for r in range(ws.runs_view.proxy.rowCount())]
+
+
+def test_every_run_is_listed_and_two_runs_compare(qtbot, window, monkeypatch):
+    ws = window.workspace
+    ws.settings.widgets["batch_size"].setValue(128)
+    ws.settings.widgets["epochs"].setValue(1)
+    train(qtbot, ws)
+    first = ws.shown
+    ws.settings.widgets["lr"].setValue(0.05)
+    train(qtbot, ws)
+    qtbot.waitUntil(lambda: ws.runs_view.proxy.rowCount() == 2, timeout=RUN)
+    assert ws.runs_view.model.row_of(ws.shown.path) is not None
+    assert "open" in ws.runs_view.model.marks(ws.shown.path)
+    ws.runs_view.table.selectAll()
+    ws.runs_view.compare_selected()
+    assert ws.pictures.currentWidget() is ws.compare_view
+    assert {r.path for r in ws.compare_view.runs} == {first.path, ws.shown.path}
+    qtbot.waitUntil(lambda: all(i.smooth.xData is not None and len(i.smooth.xData)
+                                for i in ws.compare_view.items[:2]), timeout=RUN)
+    assert {len(i.smooth.xData) for i in ws.compare_view.items[:2]} == {len(ws.losses.steps)}
+
+
+def test_renaming_the_run_shown_keeps_the_new_name_in_later_saves(qtbot, ws, monkeypatch):
+    train(qtbot, ws)
+    path = ws.shown.path
+    qtbot.waitUntil(lambda: ws.runs_view.proxy.rowCount() == 1, timeout=RUN)
+    monkeypatch.setattr(dialogs, "ask_run_name", lambda parent, current: "my first run")
+    ws.runs_view.table.selectRow(0)
+    with qtbot.waitSignal(ws.runs_view.renamed, timeout=RUN):
+        ws.runs_view.rename_selected()
+    assert "my first run" in ws.run_label.text()
+    ws.settings.widgets["epochs"].setValue(2)
+    with qtbot.waitSignal(ws.worker.finished, timeout=RUN, check_params_cb=is_a(TrainingEnded)):
+        assert ws.continue_run()
+    assert load_run(path).name == "my first run" and load_run(path).epoch == 2
