@@ -1,4 +1,4 @@
-"""The whole network at once: the pictures (plain NumPy)."""
+"""The whole network at once: the pictures (plain NumPy) and the view that shows them."""
 
 import subprocess
 import sys
@@ -6,14 +6,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PySide6 import QtCore, QtGui, QtWidgets
 
 from designer.training.images import GAP, GAP_RGB32, tile_grid, to_rgb32
 from designer.training.network_pictures import (
-    COLUMN_HEIGHT, MAP_TILE, MAX_TILES, MAX_UNITS, TOP_CLASSES,
-    filter_pictures, network_picture, scores_picture, volume_picture,
+    COLUMN_HEIGHT, MAP_TILE, MAX_TILES, MAX_UNITS, TOP_CLASSES, NetworkRequest,
+    filter_pictures, input_picture, network_picture, scores_picture, volume_picture,
 )
+from designer.training.network_view import NetworkView
+from engine.netfile import load_network
+from engine.resources import network_template
 from engine.spec import Volume, make_layer, network
-from tests.engine.trainer_helpers import make_trainer, quadrant_data, small_net
+from tests.engine.trainer_helpers import make_trainer, quadrant_data
 
 
 def rgb(pixel) -> tuple[int, int, int]:
@@ -74,7 +78,6 @@ def test_colour_images_keep_their_colours():
     image = np.zeros((32, 32, 3), np.uint8)
     image[..., 0], image[..., 2] = 200, 40
     layer = make_layer("input", width=32, height=32, depth=3)
-    from designer.training.network_pictures import input_picture
     m = input_picture(layer, image, None).mosaic
     assert rgb(m.image[5, 5]) == (200, 0, 40)
 
@@ -170,8 +173,7 @@ def test_rgb_filters_are_drawn_in_colour():
     (picture,) = filter_pictures(make_trainer(spec, data).run)
     assert picture.caption == "conv · 5 filters 3×3×3 · RGB"
     tile = picture.mosaic.image[:picture.mosaic.tile_height, :picture.mosaic.tile_width]
-    assert len({rgb(p) for p in tile.ravel()} - {rgb(p) for p in tile.ravel() if
-                                                  len(set(rgb(p))) == 1}) > 0
+    assert any(len(set(rgb(p))) > 1 for p in tile.ravel())     # not grey
 
 
 def test_packed_tiles_sit_on_their_grid_with_gaps_between():
@@ -192,3 +194,204 @@ def test_the_pictures_are_computed_without_qt():
                             cwd=Path(__file__).resolve().parents[2], timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+# --- the view -------------------------------------------------------------------------------
+@pytest.fixture
+def view(qtbot):
+    v = NetworkView()
+    qtbot.addWidget(v)
+    v.resize(1366, 400)
+    return v
+
+
+@pytest.fixture
+def shown(qtbot, view):
+    view.show()
+    qtbot.waitExposed(view)
+    return view
+
+
+def requests(view):
+    received = []
+    view.wanted.connect(received.append)
+    return received
+
+
+def canvas(view, layer_id, filters=False):
+    return view.strips[filters].columns[layer_id].canvas
+
+
+def move_mouse(widget, x, y):
+    event = QtGui.QMouseEvent(QtCore.QEvent.Type.MouseMove, QtCore.QPointF(x, y),
+                              QtCore.QPointF(widget.mapToGlobal(QtCore.QPoint(x, y))),
+                              QtCore.Qt.MouseButton.NoButton, QtCore.Qt.MouseButton.NoButton,
+                              QtCore.Qt.KeyboardModifier.NoModifier)
+    QtWidgets.QApplication.sendEvent(widget, event)
+
+
+def test_a_column_per_layer_showing_its_picture(shown, run, data):
+    shown.set_run(run.spec, len(data.val_x), "r1")
+    columns = shown.strips[False].columns
+    assert list(columns) == [l.id for l in run.spec.layers]
+    assert [c.title.text() for c in columns.values()] == [l.name for l in run.spec.layers]
+    picture = network_picture(run, data.val_x[0], 0, run_key="r1")
+    shown.show_activations(picture)
+    for p in picture.layers:
+        assert columns[p.layer_id].canvas.picture is p
+        assert columns[p.layer_id].caption.text() == p.caption
+    conv = picture.layers[1]
+    assert canvas(shown, conv.layer_id).size() == QtCore.QSize(conv.mosaic.image.shape[1],
+                                                               conv.mosaic.image.shape[0])
+    shown.grab()     # paints every column, bars included
+
+
+def test_pointing_at_a_tile_or_bar_says_what_it_is(shown, run, data):
+    shown.set_run(run.spec, len(data.val_x), "r1")
+    picture = network_picture(run, data.val_x[0], 0, run_key="r1")
+    shown.show_activations(picture)
+    conv, loss = picture.layers[1], picture.layers[-1]
+    m = conv.mosaic
+    r, c = divmod(1, m.cols)                                   # the second tile
+    move_mouse(canvas(shown, conv.layer_id), c * (m.tile_width + GAP) + 1,
+               r * (m.tile_height + GAP) + 1)
+    low, high = m.ranges[1]
+    assert shown.hover.text() == (f"conv depth slice 1: values {low:.3g} … {high:.3g}"
+                                  .replace("-", "−"))
+    bars = canvas(shown, loss.layer_id)
+    move_mouse(bars, 5, bars.height() - 2)
+    assert shown.hover.text() == f"softmax: {loss.scores[-1].name} {loss.scores[-1].text}"
+    QtWidgets.QApplication.sendEvent(bars, QtCore.QEvent(QtCore.QEvent.Type.Leave))
+    assert shown.hover.text().strip() == ""
+
+
+def test_filters_show_a_column_per_convolution_with_a_tile_per_filter(shown, data):
+    run = make_trainer(two_conv_net()).run
+    shown.set_run(run.spec, len(data.val_x), "r1")
+    shown.filters_button.click()
+    convs = [l.id for l in run.spec.layers if l.type == "conv"]
+    assert list(shown.strips[True].columns) == convs
+    assert shown.stack.currentWidget() is shown.strips[True]
+    assert not shown.sample.isEnabled()
+    shown.show_filters(filter_pictures(run), "r1")
+    assert [canvas(shown, i, True).picture.mosaic.count for i in convs] == [16, 32]
+    move_mouse(canvas(shown, convs[0], True), 1, 1)
+    assert shown.hover.text().startswith("conv1 filter 0 (3×3×1): weights ")
+
+
+def test_a_network_without_convolutions_offers_no_filters(view, data):
+    spec = network("mlp", (8, 8, 1), make_layer("fc", units=3), make_layer("softmax"))
+    view.filters_button.setEnabled(True)
+    view.filters_button.setChecked(True)
+    view.set_run(spec, len(data.val_x), "r1")
+    assert not view.filters_button.isEnabled() and not view.filters_shown
+
+
+def test_highlight_marks_a_column_and_scrolls_it_into_view(qtbot, view, data):
+    spec = load_network(network_template("lenet5"))
+    view.resize(500, 400)
+    view.show()
+    qtbot.waitExposed(view)
+    view.set_run(spec, len(data.val_x), "r1")
+    last = spec.layers[-2]
+    view.highlight(last.id)
+    strip = view.strips[False]
+    assert [c.marked for c in strip.columns.values()] == [l.id == last.id for l in spec.layers]
+    qtbot.waitUntil(lambda: strip.horizontalScrollBar().value() > 0)
+    column = strip.columns[last.id]
+    left = column.mapTo(strip.viewport(), QtCore.QPoint(0, 0)).x()
+    assert 0 <= left and left + column.width() <= strip.viewport().width()
+    view.highlight(spec.layers[0].id)
+    qtbot.waitUntil(lambda: strip.horizontalScrollBar().value() == 0)
+    assert not column.marked
+
+
+def test_the_highlight_follows_into_the_filters_and_a_new_run(view, data):
+    run = make_trainer(two_conv_net()).run
+    conv2 = run.spec.layers[4]
+    view.set_run(run.spec, len(data.val_x), "r1")
+    view.highlight(conv2.id)
+    assert view.strips[True].columns[conv2.id].marked
+    view.set_run(run.spec, len(data.val_x), "r2")
+    assert view.strips[False].columns[conv2.id].marked
+
+
+def test_pictures_of_another_run_image_or_mode_are_dropped(shown, run, data):
+    shown.set_run(run.spec, len(data.val_x), "r1")
+    shown.sample.setValue(3)                                   # validation image index 2
+    first = run.spec.layers[0].id
+    for key, sample in (("r0", 2), ("r1", 0)):
+        shown.show_activations(network_picture(run, data.val_x[sample], sample, run_key=key))
+        assert canvas(shown, first).picture is None
+    shown.show_filters(filter_pictures(run), "r1")             # not the mode shown
+    assert all(c.canvas.picture is None for c in shown.strips[True].columns.values())
+    shown.filters_button.click()
+    shown.show_activations(network_picture(run, data.val_x[2], 2, run_key="r1"))
+    assert canvas(shown, first).picture is None
+    shown.show_filters(filter_pictures(run), "r0")
+    assert all(c.canvas.picture is None for c in shown.strips[True].columns.values())
+    shown.show_filters(filter_pictures(run), "r1")
+    assert all(c.canvas.picture is not None for c in shown.strips[True].columns.values())
+
+
+def test_a_new_run_or_reset_clears_the_old_pictures(shown, run, data):
+    shown.set_run(run.spec, len(data.val_x), "r1")
+    shown.show_activations(network_picture(run, data.val_x[0], 0, run_key="r1"))
+    shown.set_run(run.spec, len(data.val_x), "r2")
+    assert all(c.canvas.picture is None for c in shown.strips[False].columns.values())
+    shown.reset()
+    assert shown.strips[False].columns == {} and shown.run_key is None
+    assert shown.caption.text().startswith("Train or open a checkpoint")
+
+
+def test_the_sample_chooser_counts_validation_images_from_one(view, run, data):
+    view.set_run(run.spec, 15, "r1")
+    view.sample.setValue(3)
+    assert view.sample.text() == "validation image 3 of 15"
+    assert view.sample.maximum() == 15
+
+
+def test_wanted_follows_showing_hiding_and_the_users_choices(qtbot, view, run, data):
+    received = requests(view)
+    view.set_run(run.spec, len(data.val_x), "r1")
+    assert received == [None]                                  # hidden: nothing to compute
+    view.show()
+    qtbot.waitExposed(view)
+    assert received[-1] == NetworkRequest(0, False)
+    view.sample.setValue(5)
+    assert received[-1] == NetworkRequest(4, False)
+    view.filters_button.click()
+    assert received[-1] == NetworkRequest(4, True)
+    view.activations_button.click()
+    assert received[-1] == NetworkRequest(4, False)
+    view.set_run(run.spec, len(data.val_x), "r2")
+    assert received[-1] == NetworkRequest(4, False)            # the new run's, at once
+    view.hide()
+    assert received[-1] is None
+    view.show()
+    assert received[-1] == NetworkRequest(4, False)
+    view.reset()
+    assert received[-1] is None
+
+
+def test_a_run_without_validation_images_wants_no_activations(qtbot, shown, run):
+    received = requests(shown)
+    shown.set_run(run.spec, 0, "r1")
+    assert received[-1] is None and not shown.sample.isEnabled()
+    shown.filters_button.click()
+    assert received[-1] == NetworkRequest(0, True)
+
+
+def test_bars_are_painted_in_the_palettes_colours(shown, run, data):
+    shown.set_run(run.spec, len(data.val_x), "r1")
+    shown.show_activations(network_picture(run, data.val_x[0], 0, run_key="r1"))
+    bars = canvas(shown, run.spec.layers[-1].id)
+    palette = bars.palette()
+    palette.setColor(QtGui.QPalette.ColorRole.WindowText, QtGui.QColor(255, 0, 0))
+    palette.setColor(QtGui.QPalette.ColorRole.Highlight, QtGui.QColor(0, 255, 0))
+    bars.setPalette(palette)
+    image = bars.grab().toImage()
+    colours = {image.pixelColor(x, y).getRgb()[:3]
+               for x in range(image.width()) for y in range(image.height())}
+    assert (0, 255, 0) in colours                              # a bar
+    assert any(r > 150 and g < 80 and b < 80 for r, g, b in colours)    # words
