@@ -21,6 +21,7 @@ from engine.spec import NetworkSpec
 MIN_COLUMN_WIDTH = 96    # px inside a column's margins
 MAX_CAPTION_WIDTH = 160  # px: wider captions wrap rather than widen their column
 BAR_LENGTH = 72          # px: the bar of a probability of 1 (or of the best score)
+MAX_NAME_WIDTH = 144     # px: longer class names are elided
 SPACING = 4              # px between columns and between a bar and its words
 IDLE = "Train or open a checkpoint to see every layer at once."
 ACTIVATIONS = ("Each layer's output for the chosen validation image: a tile per depth slice, "
@@ -51,6 +52,8 @@ class PictureCanvas(QtWidgets.QWidget):
         self._mouse: QtCore.QPointF | None = None   # where the mouse is, while over this
         self._hover_index: int | None = None
         self._name_width = self._row_height = 0
+        # Class names laid out once (they recur every update): name -> (text, width).
+        self._names: dict[str, tuple[QtGui.QStaticText, int]] = {}
         self.setMouseTracking(True)
         self.setFixedSize(0, 0)
 
@@ -79,12 +82,22 @@ class PictureCanvas(QtWidgets.QWidget):
 
     def _bars_size(self, picture: LayerPicture) -> QtCore.QSize:
         metrics = self.fontMetrics()
-        self._name_width = min(max(metrics.horizontalAdvance(s.name) for s in picture.scores),
-                               2 * BAR_LENGTH)
+        for score in picture.scores:
+            if score.name not in self._names:
+                name = metrics.elidedText(score.name, QtCore.Qt.TextElideMode.ElideRight,
+                                          MAX_NAME_WIDTH)
+                self._names[score.name] = (QtGui.QStaticText(name),
+                                           metrics.horizontalAdvance(name))
+        self._name_width = max(self._names[s.name][1] for s in picture.scores)
         self._row_height = metrics.height() + 4
         value_width = max(metrics.horizontalAdvance(s.text) for s in picture.scores)
         return QtCore.QSize(self._name_width + BAR_LENGTH + value_width + 2 * SPACING,
                             self._row_height * len(picture.scores))
+
+    def changeEvent(self, event) -> None:
+        super().changeEvent(event)
+        if event.type() == QtCore.QEvent.Type.FontChange:
+            self._names.clear()
 
     def paintEvent(self, event) -> None:
         painter = QtGui.QPainter(self)
@@ -94,19 +107,16 @@ class PictureCanvas(QtWidgets.QWidget):
             self._paint_bars(painter)
 
     def _paint_bars(self, painter: QtGui.QPainter) -> None:
-        palette, metrics, align = self.palette(), self.fontMetrics(), QtCore.Qt.AlignmentFlag
-        role = QtGui.QPalette.ColorRole
+        palette, role = self.palette(), QtGui.QPalette.ColorRole
         text, bar, track = (palette.color(r) for r in (role.WindowText, role.Highlight, role.Mid))
         left, h = self._name_width + SPACING, self._row_height
+        value_left, baseline = left + BAR_LENGTH + SPACING, 2 + self.fontMetrics().ascent()
         for i, score in enumerate(self.picture.scores):
             top = i * h
+            name, width = self._names[score.name]
             painter.setPen(text)
-            name = metrics.elidedText(score.name, QtCore.Qt.TextElideMode.ElideRight,
-                                      self._name_width)
-            painter.drawText(QtCore.QRect(0, top, self._name_width, h),
-                             align.AlignRight | align.AlignVCenter, name)
-            painter.drawText(QtCore.QRect(left + BAR_LENGTH + SPACING, top, self.width(), h),
-                             align.AlignVCenter, score.text)
+            painter.drawStaticText(self._name_width - width, top + 2, name)
+            painter.drawText(value_left, top + baseline, score.text)
             painter.setPen(track)
             painter.drawRect(left, top + 3, BAR_LENGTH - 1, h - 7)
             painter.fillRect(QtCore.QRectF(left, top + 3, BAR_LENGTH * score.bar, h - 6), bar)
