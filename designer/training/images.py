@@ -16,7 +16,8 @@ MAX_TILE = 48   # px: larger maps are block-averaged down to this size
 MIN_TILE = 16   # px: smaller ones are enlarged (nearest) so the 1 px gaps stay thin beside them
 GAP = 1         # px between tiles
 GAP_COLOUR = (0.2, 0.3, 0.45)   # a colour no grey tile has, so tiles stay apart
-GAP_RGB32 = 0xFF000000 | (51 << 16) | (76 << 8) | 115   # GAP_COLOUR, packed
+GAP_RGB32 = 0xFF000000 | sum(round(255 * c) << shift        # GAP_COLOUR, packed
+                             for c, shift in zip(GAP_COLOUR, (16, 8, 0)))
 
 
 @dataclass(frozen=True)
