@@ -10,16 +10,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.lib.stride_tricks import as_strided
 
 MAX_TILE = 48   # px: larger maps are block-averaged down to this size
 MIN_TILE = 16   # px: smaller ones are enlarged (nearest) so the 1 px gaps stay thin beside them
 GAP = 1         # px between tiles
 GAP_COLOUR = (0.2, 0.3, 0.45)   # a colour no grey tile has, so tiles stay apart
+GAP_RGB32 = 0xFF000000 | sum(round(255 * c) << shift        # GAP_COLOUR, packed
+                             for c, shift in zip(GAP_COLOUR, (16, 8, 0)))
 
 
 @dataclass(frozen=True)
 class Mosaic:
-    """Tiles laid out in a grid: `image` is RGB (rows·(h+gap), cols·(w+gap), 3) in 0..1."""
+    """Tiles laid out in a grid: `image` is (rows·(h+gap), cols·(w+gap)) pixels, either RGB
+    float32 in 0..1 (a trailing axis of 3) or packed uint32 0xffRRGGBB (`to_rgb32`)."""
 
     image: np.ndarray
     count: int
@@ -70,17 +74,43 @@ def mosaic(tiles: np.ndarray) -> Mosaic:
     """Lay out (N, h, w[, 3]) tiles, each stretched to 0..1, on a near-square RGB grid."""
     scaled, ranges = stretch(tiles.astype(np.float32))
     scaled = enlarge(scaled)
-    if scaled.ndim == 3:
-        scaled = np.repeat(scaled[..., None], 3, axis=3)
     n, h, w = scaled.shape[:3]
-    cols = max(1, int(np.ceil(np.sqrt(n * h / w))))
+    return tile_grid(scaled, int(np.ceil(np.sqrt(n * h / w))), ranges)
+
+
+def to_rgb32(scaled: np.ndarray) -> np.ndarray:
+    """Tiles in 0..1, grey (N, h, w) or RGB (N, h, w, 3), as packed uint32 0xffRRGGBB: the
+    pixels of a QImage in Format_RGB32, which paints without any conversion."""
+    # fmax drops NaN (a diverged run): black rather than whatever the cast makes of it
+    levels = (np.fmin(np.fmax(scaled, 0), 1) * 255 + 0.5).astype(np.uint32)
+    if levels.ndim == 4:
+        r, g, b = levels[..., 0], levels[..., 1], levels[..., 2]
+        return 0xFF000000 | (r << 16) | (g << 8) | b
+    return 0xFF000000 | (levels * 0x010101)
+
+
+def tile_grid(tiles: np.ndarray, cols: int, ranges: np.ndarray) -> Mosaic:
+    """Lay out tiles already scaled for display, `cols` a row: float (N, h, w[, 3]) in 0..1
+    (grey or RGB) or packed (N, h, w) from `to_rgb32`; the image is of the same kind.
+    `ranges` (N, 2) are the values each tile stands for (what a hover reports)."""
+    packed = tiles.dtype == np.uint32
+    if tiles.ndim == 3 and not packed:
+        tiles = np.repeat(tiles[..., None], 3, axis=3)
+    n, h, w = tiles.shape[:3]
+    cols = max(1, min(cols, n))
     rows = -(-n // cols)
-    padded = np.empty((rows * cols, h + GAP, w + GAP, 3), np.float32)
-    padded[:] = GAP_COLOUR
-    padded[:n, :h, :w] = scaled
-    grid = padded.reshape(rows, cols, h + GAP, w + GAP, 3).swapaxes(1, 2)
-    image = grid.reshape(rows * (h + GAP), cols * (w + GAP), 3)[:-GAP, :-GAP]
-    return Mosaic(np.ascontiguousarray(image), n, cols, h, w, ranges)
+    image = np.empty((rows * (h + GAP) - GAP, cols * (w + GAP) - GAP) + tiles.shape[3:],
+                     tiles.dtype)
+    image[:] = GAP_RGB32 if packed else GAP_COLOUR
+    # A view of the image as (rows, cols, h, w[, 3]) cells, gaps skipped.
+    row_step, col_step = image.strides[:2]
+    cells = as_strided(image, (rows, cols) + tiles.shape[1:],
+                       (row_step * (h + GAP), col_step * (w + GAP)) + image.strides)
+    full, rest = divmod(n, cols)
+    cells[:full] = tiles[:full * cols].reshape((full, cols) + tiles.shape[1:])
+    if rest:
+        cells[full, :rest] = tiles[full * cols:]
+    return Mosaic(image, n, cols, h, w, np.asarray(ranges))
 
 
 def activation_mosaic(maps: np.ndarray) -> Mosaic:
@@ -89,12 +119,16 @@ def activation_mosaic(maps: np.ndarray) -> Mosaic:
     return mosaic(shrink(slices))
 
 
+def filter_tiles(weights: np.ndarray) -> np.ndarray:
+    """Conv weights (F, F, D1, K) as K tiles to draw: (K, F, F, 3) RGB when D1 is 3, else
+    (K, F, F), the mean over depth."""
+    filters = np.moveaxis(weights, -1, 0)            # (K, F, F, D1)
+    return filters if filters.shape[-1] == 3 else filters.mean(axis=-1)
+
+
 def filter_mosaic(weights: np.ndarray) -> Mosaic:
     """Conv weights (F, F, D1, K) as K tiles: RGB when D1 is 3, else the mean over depth."""
-    filters = np.moveaxis(weights, -1, 0)            # (K, F, F, D1)
-    if filters.shape[-1] != 3:
-        filters = filters.mean(axis=-1)
-    return mosaic(shrink(filters))
+    return mosaic(shrink(filter_tiles(weights)))
 
 
 def as_display(image: np.ndarray) -> np.ndarray:
