@@ -10,7 +10,6 @@ from PIL import Image, UnidentifiedImageError
 from PySide6 import QtCore, QtWidgets
 
 from designer.training.images import as_display
-from designer.training.mosaic_view import image_box
 from engine.errors import ConvNetError
 from engine.spec import Volume
 
@@ -35,6 +34,17 @@ def read_image(path: str | Path, volume: Volume) -> np.ndarray:
         raise ImageFileError(f"The network's input has depth {volume.depth}; only grey (1) "
                              "or RGB (3) images can be classified.")
     return array.reshape(volume.height, volume.width, volume.depth)
+
+
+def image_box(view: pg.GraphicsLayoutWidget, title: str) -> tuple[pg.ViewBox, pg.ImageItem]:
+    """A fixed-aspect, top-down view box holding one row-major image item, under a title."""
+    view.addLabel(title)
+    view.nextRow()
+    box = view.addViewBox(lockAspect=True, invertY=True, enableMenu=False)
+    box.setMouseEnabled(False, False)
+    item = pg.ImageItem(axisOrder="row-major")
+    box.addItem(item)
+    return box, item
 
 
 def ask_image_path(parent) -> str | None:
@@ -74,7 +84,7 @@ class ClassifyView(QtWidgets.QWidget):
         self.sample.setPrefix("validation image ")
         self.pick = QtWidgets.QPushButton("Classify")
         self.pick.setToolTip("Classify the chosen validation image.")
-        self.pick.clicked.connect(lambda: self.submit(self.samples[self.sample.value()]))
+        self.pick.clicked.connect(self.submit_sample)
         self.image_view = pg.GraphicsLayoutWidget()
         self.image_view.setFixedWidth(120)
         self._box, self.image_item = image_box(self.image_view, "image")
@@ -107,7 +117,14 @@ class ClassifyView(QtWidgets.QWidget):
         ready = volume is not None
         self.open_button.setEnabled(ready)
         self.pick.setEnabled(ready and samples is not None and len(samples) > 0)
-        self.sample.setRange(0, max(len(samples) - 1, 0) if samples is not None else 0)
+        count = len(samples) if samples is not None else 0
+        self.sample.setRange(1, max(count, 1))   # counted from 1, as the network view counts
+        self.sample.setSuffix(f" of {count}")
+
+    def submit_sample(self) -> None:
+        """Classify the chosen validation image."""
+        if self.samples is not None and len(self.samples):
+            self.submit(self.samples[self.sample.value() - 1])
 
     def submit(self, image: np.ndarray) -> None:
         self._submitted = image

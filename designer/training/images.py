@@ -1,8 +1,8 @@
 """Turning activations and weights into pictures: plain NumPy, run on the worker thread.
 
-Every picture the views show is one mosaic array of small tiles (one `setImage` per
-refresh instead of one image item per tile); `Mosaic` remembers where each tile is so
-a view can tell which slice the mouse is over.
+Every picture the views show is one mosaic of small tiles, packed as the pixels of a QImage
+(one image per refresh instead of one item per tile); `Mosaic` remembers where each tile
+is so a view can tell which slice the mouse is over.
 """
 
 from __future__ import annotations
@@ -13,17 +13,14 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 MAX_TILE = 48   # px: larger maps are block-averaged down to this size
-MIN_TILE = 16   # px: smaller ones are enlarged (nearest) so the 1 px gaps stay thin beside them
 GAP = 1         # px between tiles
-GAP_COLOUR = (0.2, 0.3, 0.45)   # a colour no grey tile has, so tiles stay apart
-GAP_RGB32 = 0xFF000000 | sum(round(255 * c) << shift        # GAP_COLOUR, packed
-                             for c, shift in zip(GAP_COLOUR, (16, 8, 0)))
+GAP_RGB32 = 0xFF334C73   # a colour no grey tile has, so tiles stay apart
 
 
 @dataclass(frozen=True)
 class Mosaic:
-    """Tiles laid out in a grid: `image` is (rows·(h+gap), cols·(w+gap)) pixels, either RGB
-    float32 in 0..1 (a trailing axis of 3) or packed uint32 0xffRRGGBB (`to_rgb32`)."""
+    """Tiles laid out in a grid: `image` is (rows·(h+gap), cols·(w+gap)) packed uint32
+    0xffRRGGBB pixels (`to_rgb32`)."""
 
     image: np.ndarray
     count: int
@@ -54,7 +51,7 @@ def shrink(maps: np.ndarray, limit: int = MAX_TILE) -> np.ndarray:
     return cut.reshape(n, h2, f, w2, f, *maps.shape[3:]).mean(axis=(2, 4))
 
 
-def enlarge(tiles: np.ndarray, minimum: int = MIN_TILE) -> np.ndarray:
+def enlarge(tiles: np.ndarray, minimum: int) -> np.ndarray:
     """Repeat the pixels of small (N, h, w[, C]) tiles so the larger side reaches `minimum`."""
     f = max(1, minimum // max(tiles.shape[1:3]))
     return tiles.repeat(f, axis=1).repeat(f, axis=2) if f > 1 else tiles
@@ -70,14 +67,6 @@ def stretch(tiles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return scaled.astype(np.float32), np.stack([lo, hi], axis=1)
 
 
-def mosaic(tiles: np.ndarray) -> Mosaic:
-    """Lay out (N, h, w[, 3]) tiles, each stretched to 0..1, on a near-square RGB grid."""
-    scaled, ranges = stretch(tiles.astype(np.float32))
-    scaled = enlarge(scaled)
-    n, h, w = scaled.shape[:3]
-    return tile_grid(scaled, int(np.ceil(np.sqrt(n * h / w))), ranges)
-
-
 def to_rgb32(scaled: np.ndarray) -> np.ndarray:
     """Tiles in 0..1, grey (N, h, w) or RGB (N, h, w, 3), as packed uint32 0xffRRGGBB: the
     pixels of a QImage in Format_RGB32, which paints without any conversion."""
@@ -90,33 +79,21 @@ def to_rgb32(scaled: np.ndarray) -> np.ndarray:
 
 
 def tile_grid(tiles: np.ndarray, cols: int, ranges: np.ndarray) -> Mosaic:
-    """Lay out tiles already scaled for display, `cols` a row: float (N, h, w[, 3]) in 0..1
-    (grey or RGB) or packed (N, h, w) from `to_rgb32`; the image is of the same kind.
-    `ranges` (N, 2) are the values each tile stands for (what a hover reports)."""
-    packed = tiles.dtype == np.uint32
-    if tiles.ndim == 3 and not packed:
-        tiles = np.repeat(tiles[..., None], 3, axis=3)
-    n, h, w = tiles.shape[:3]
+    """Lay out packed tiles (N, h, w) from `to_rgb32`, `cols` a row. `ranges` (N, 2) are the
+    values each tile stands for (what a hover reports)."""
+    n, h, w = tiles.shape
     cols = max(1, min(cols, n))
     rows = -(-n // cols)
-    image = np.empty((rows * (h + GAP) - GAP, cols * (w + GAP) - GAP) + tiles.shape[3:],
-                     tiles.dtype)
-    image[:] = GAP_RGB32 if packed else GAP_COLOUR
-    # A view of the image as (rows, cols, h, w[, 3]) cells, gaps skipped.
-    row_step, col_step = image.strides[:2]
-    cells = as_strided(image, (rows, cols) + tiles.shape[1:],
+    image = np.full((rows * (h + GAP) - GAP, cols * (w + GAP) - GAP), GAP_RGB32, np.uint32)
+    # A view of the image as (rows, cols, h, w) cells, gaps skipped.
+    row_step, col_step = image.strides
+    cells = as_strided(image, (rows, cols, h, w),
                        (row_step * (h + GAP), col_step * (w + GAP)) + image.strides)
     full, rest = divmod(n, cols)
-    cells[:full] = tiles[:full * cols].reshape((full, cols) + tiles.shape[1:])
+    cells[:full] = tiles[:full * cols].reshape(full, cols, h, w)
     if rest:
         cells[full, :rest] = tiles[full * cols:]
     return Mosaic(image, n, cols, h, w, np.asarray(ranges))
-
-
-def activation_mosaic(maps: np.ndarray) -> Mosaic:
-    """One layer's output for one image, (H, W, D), as D tiles (one per depth slice)."""
-    slices = np.moveaxis(maps, -1, 0)
-    return mosaic(shrink(slices))
 
 
 def filter_tiles(weights: np.ndarray) -> np.ndarray:
@@ -124,11 +101,6 @@ def filter_tiles(weights: np.ndarray) -> np.ndarray:
     (K, F, F), the mean over depth."""
     filters = np.moveaxis(weights, -1, 0)            # (K, F, F, D1)
     return filters if filters.shape[-1] == 3 else filters.mean(axis=-1)
-
-
-def filter_mosaic(weights: np.ndarray) -> Mosaic:
-    """Conv weights (F, F, D1, K) as K tiles: RGB when D1 is 3, else the mean over depth."""
-    return mosaic(shrink(filter_tiles(weights)))
 
 
 def as_display(image: np.ndarray) -> np.ndarray:

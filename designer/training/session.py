@@ -18,7 +18,9 @@ from typing import Any, Callable
 
 import numpy as np
 
-from designer.training.images import Mosaic, activation_mosaic, as_display, filter_mosaic
+from designer.training.network_pictures import (
+    LayerPicture, NetworkPicture, NetworkRequest, filter_pictures, network_picture,
+)
 from engine.checkpoint import load_run, save_run
 from engine.config import TrainConfig
 from engine.data import DataError, DataSet, load_data
@@ -34,17 +36,6 @@ LIVE_INTERVAL = 0.4    # s: how often the pictures a view watches are recomputed
 
 
 # --- what the views ask for -----------------------------------------------------------------
-@dataclass(frozen=True)
-class ActivationRequest:
-    layer_id: str
-    sample: int
-
-
-@dataclass(frozen=True)
-class FiltersRequest:
-    pass
-
-
 @dataclass(frozen=True)
 class ConfusionRequest:
     pass
@@ -173,22 +164,9 @@ class EpochDone:
 
 
 @dataclass(frozen=True)
-class ActivationPicture:
+class FilterPictures:
     key: str
-    layer_id: str
-    sample: int
-    image: np.ndarray      # the input image, (H, W) grey or (H, W, 3)
-    mosaic: Mosaic         # one tile per depth slice
-    volume: tuple[int, int, int]   # W×H×D of the layer's output
-
-
-@dataclass(frozen=True)
-class FilterPicture:
-    key: str
-    layer_id: str
-    layer_name: str
-    mosaic: Mosaic         # one tile per filter
-    shape: tuple[int, ...]  # (F, F, D1, K)
+    pictures: tuple[LayerPicture, ...]  # one per convolution layer
 
 
 @dataclass(frozen=True)
@@ -243,9 +221,8 @@ class Session:
         self.keep_at: Path | None = None
         self.key = ""
         self._answers: dict[type, Callable[[Any], Any]] = {
-            ActivationRequest: self._activations, FiltersRequest: self._filters,
-            ConfusionRequest: self._confusion, PredictionRequest: self._prediction,
-            SaveRequest: self._save,
+            NetworkRequest: self._network, ConfusionRequest: self._confusion,
+            PredictionRequest: self._prediction, SaveRequest: self._save,
         }
 
     # --- tasks -----------------------------------------------------------------------------
@@ -366,19 +343,12 @@ class Session:
                                "are no validation images to show.")
         return self.data
 
-    def _activations(self, request: ActivationRequest) -> ActivationPicture:
-        image = self._validation().val_x[request.sample]
-        maps = self.run.activations(request.layer_id, image[None])[0]
-        h, w, d = maps.shape
-        return ActivationPicture(self.key, request.layer_id, request.sample, as_display(image),
-                                 activation_mosaic(maps), (w, h, d))
-
-    def _filters(self, request: FiltersRequest) -> FilterPicture | None:
-        conv = next((l for l in self.run.spec.layers if l.type == "conv"), None)
-        if conv is None:
-            return None
-        weights = self.run.weights(conv.id)["W"]
-        return FilterPicture(self.key, conv.id, conv.name, filter_mosaic(weights), weights.shape)
+    def _network(self, request: NetworkRequest) -> NetworkPicture | FilterPictures:
+        if request.filters:
+            return FilterPictures(self.key, tuple(filter_pictures(self.run)))
+        data = self._validation()
+        return network_picture(self.run, data.val_x[request.sample], request.sample,
+                               run_key=self.key, label=int(data.val_y[request.sample]))
 
     def _confusion(self, request: ConfusionRequest) -> Confusion:
         data = self._validation()

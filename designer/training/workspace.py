@@ -23,18 +23,18 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from designer import dialogs
 from designer.background import Worker
 from designer.memory_settings import memory_settings
-from designer.training.activation_view import ActivationView
 from designer.training.classify_view import ClassifyView
 from designer.training.compare_view import CompareView
 from designer.training.confusion_view import ConfusionView
-from designer.training.filters_view import FiltersView
 from designer.training.plots import AccuracyPlot, LossPlot
+from designer.training.network_view import NetworkView
 from designer.training.readiness import ReadinessView
 from designer.training.runs_view import RunsView
+from designer.training.network_pictures import NetworkPicture, NetworkRequest
 from designer.training.session import (
-    ActivationPicture, ActivationRequest, Confusion, ConfusionRequest, DataLoaded, EpochDone,
-    FilterPicture, FiltersRequest, PauseSwitch, Prediction, PredictionRequest, RequestFailed,
-    Requests, RunShown, Saved, SaveRequest, Session, Status, StepBatch, TrainingEnded,
+    Confusion, ConfusionRequest, DataLoaded, EpochDone, FilterPictures, PauseSwitch, Prediction,
+    PredictionRequest, RequestFailed, Requests, RunShown, Saved, SaveRequest, Session, Status,
+    StepBatch, TrainingEnded,
 )
 from designer.training.settings import DataPicker, TrainSettings
 from engine.checkpoint import EXTENSION, FILE_FILTER
@@ -120,8 +120,7 @@ class TrainWorkspace(QtWidgets.QWidget):
                                        lambda: self.settings.config().device)
         self.losses = LossPlot(self)
         self.accuracy_plot = AccuracyPlot()
-        self.activation_view = ActivationView()
-        self.filters_view = FiltersView()
+        self.network_view = NetworkView()
         self.confusion_view = ConfusionView()
         self.classify_view = ClassifyView()
         self.runs_view = RunsView()
@@ -208,12 +207,7 @@ class TrainWorkspace(QtWidgets.QWidget):
         self.curves.setStretchFactor(0, 3)
         self.curves.setStretchFactor(1, 2)
         self.pictures = QtWidgets.QTabWidget()
-        maps = QtWidgets.QSplitter(QtCore.Qt.Orientation.Horizontal)
-        maps.addWidget(self.activation_view)
-        maps.addWidget(self.filters_view)
-        maps.setStretchFactor(0, 3)
-        maps.setStretchFactor(1, 2)
-        self.pictures.addTab(maps, "Activation maps && filters")
+        self.pictures.addTab(self.network_view, "Whole network")
         self.pictures.addTab(self.confusion_view, "Confusion matrix")
         self.pictures.addTab(self.classify_view, "Classify")
         self.pictures.addTab(self.compare_view, "Compare runs")
@@ -247,9 +241,7 @@ class TrainWorkspace(QtWidgets.QWidget):
         self.buttons["Stop"].clicked.connect(self.stop)
         self.open_action.triggered.connect(self.open_run_dialog)
         self.save_action.triggered.connect(self.save_run_dialog)
-        self.activation_view.wanted.connect(self._want_activations)
-        self.filters_view.wanted.connect(
-            lambda on: self._watch(FiltersRequest, FiltersRequest() if on else None))
+        self.network_view.wanted.connect(lambda request: self._watch(NetworkRequest, request))
         self.confusion_view.requested.connect(lambda: self._ask(ConfusionRequest()))
         self.classify_view.classify.connect(lambda image: self._ask(PredictionRequest(image)))
         self.classify_view.error.connect(self._show_failure)
@@ -271,8 +263,8 @@ class TrainWorkspace(QtWidgets.QWidget):
         self._handlers: dict[type, Callable[[Any], None]] = {
             RunShown: self._on_run_shown, DataLoaded: self._on_data_loaded,
             Status: lambda s: self._say(s.text), StepBatch: self._on_steps,
-            EpochDone: self._on_epoch, ActivationPicture: self.activation_view.show_picture,
-            FilterPicture: self.filters_view.show_picture,
+            EpochDone: self._on_epoch, NetworkPicture: self.network_view.show_activations,
+            FilterPictures: lambda f: self.network_view.show_filters(f.pictures, f.key),
             Confusion: self.confusion_view.show_confusion,
             Prediction: self.classify_view.show_prediction,
             Saved: lambda s: self._say(f"Saved the run as {s.path}."),
@@ -410,10 +402,9 @@ class TrainWorkspace(QtWidgets.QWidget):
             h = shown.history
             self.losses.set_history(h["step"], h["loss"], h["lr"])
             self.accuracy_plot.set_history(h["epoch"], h["train_acc"], h["val_acc"])
-            self.filters_view.reset()
             self.confusion_view.reset()
             samples = len(shown.data.val_x) if shown.data is not None else 0
-            self.activation_view.set_network(shown.spec, samples)
+            self.network_view.set_run(shown.spec, samples, shown.key)
             self.classify_view.set_samples(shown.spec.input_volume,
                                            shown.data.val_x if shown.data is not None else None)
             self.confusion_view.set_available(shown.data is not None)
@@ -464,8 +455,7 @@ class TrainWorkspace(QtWidgets.QWidget):
                       f"{self._last_val_accuracy()}.{where}")
         else:
             self._say(f"Stopped after {steps} iterations.{where}")
-        if self.shown.data is not None and len(self.shown.data.val_x):
-            self.classify_view.submit(self.shown.data.val_x[self.classify_view.sample.value()])
+        self.classify_view.submit_sample()
 
     def _on_failed(self, sentence: str) -> None:
         self.opening = False
@@ -507,10 +497,6 @@ class TrainWorkspace(QtWidgets.QWidget):
         self.requests.ask(request)
         self._serve_if_idle()
 
-    def _want_activations(self, layer_id: str | None, sample: int) -> None:
-        self._watch(ActivationRequest, None if layer_id is None
-                    else ActivationRequest(layer_id, sample))
-
     def _serve_if_idle(self) -> None:
         self.pause_switch.poke()
         if not self.worker.busy and self.shown is not None:
@@ -551,7 +537,7 @@ class TrainWorkspace(QtWidgets.QWidget):
     def _follow_selection(self) -> None:
         ids = self.document.selected_ids
         if len(ids) == 1:
-            self.activation_view.follow(ids[0])
+            self.network_view.highlight(ids[0])
 
     def _update_buttons(self) -> None:
         busy, training = self.training or self.opening, self.training

@@ -3,8 +3,8 @@
 Run: QT_QPA_PLATFORM=offscreen .venv/bin/python tests/benchmarks/gui_latency.py [--seconds 30]
 
 Trains the CIFAR-10 template (cifar10) on the generated CIFAR-shaped set in the window's
-Train workspace, with the curves and the activation-map and filter views shown (and the
-confusion matrix asked for every 3 s), while a 10 ms timer on the GUI thread records how
+Train workspace, with the curves and the whole-network view shown (every layer's
+activations, live; the confusion matrix asked for every 3 s), while a 10 ms timer on the GUI thread records how
 late each of its ticks is: a stall is the time the event loop could not answer. Ends
 with two lines, `event-loop stall p99: … ms` and `event-loop stall max: … ms`; exits 1
 when they miss the targets (p99 ≤ 16 ms, max ≤ 50 ms).
@@ -25,8 +25,9 @@ sys.path.insert(0, str(ROOT))
 from PySide6 import QtCore  # noqa: E402
 
 from designer.app import create_application  # noqa: E402
+from designer.training.network_pictures import NetworkPicture  # noqa: E402
 from designer.training.session import (  # noqa: E402
-    ActivationPicture, ConfusionRequest, FilterPicture, RunShown, StepBatch, TrainingEnded,
+    ConfusionRequest, RunShown, StepBatch, TrainingEnded,
 )
 from engine.resources import network_template  # noqa: E402
 
@@ -92,7 +93,7 @@ def main() -> int:
             counts["steps"] += len(result.events)
             counts["updates"] += 1
             last_step[:] = result.events[-1:]
-        elif isinstance(result, (ActivationPicture, FilterPicture)):
+        elif isinstance(result, NetworkPicture):
             counts["pictures"] += 1
         elif isinstance(result, RunShown) and not clock.stalls:
             clock.start()

@@ -41,9 +41,9 @@ def data():
 def two_conv_net():
     """default.json's layers: 8×8×1, conv 16, relu, pool, conv 32, relu, pool, fc 3."""
     return network("two convs", (8, 8, 1),
-                   make_layer("conv", "conv1", filters=16, size=3, pad=1), make_layer("relu"),
+                   make_layer("conv", "conv1", filters=16, size=3, pad=1), make_layer("relu", "relu1"),
                    make_layer("pool", "pool1", size=2, stride=2),
-                   make_layer("conv", "conv2", filters=32, size=3, pad=1), make_layer("relu"),
+                   make_layer("conv", "conv2", filters=32, size=3, pad=1), make_layer("relu", "relu2"),
                    make_layer("pool", "pool2", size=2, stride=2),
                    make_layer("fc", "fc", units=3), make_layer("softmax"))
 

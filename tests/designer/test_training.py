@@ -13,9 +13,9 @@ from designer import dialogs
 from designer.training import session as session_module
 from designer.training import workspace as workspace_module
 from designer.training.classify_view import ImageFileError, read_image
+from designer.training.network_pictures import NetworkPicture
 from designer.training.session import (
-    ActivationPicture, Confusion, FilterPicture, Prediction, RunShown, Saved, Session,
-    StepBatch, TrainingEnded,
+    Confusion, FilterPictures, Prediction, RunShown, Saved, Session, StepBatch, TrainingEnded,
 )
 from designer.training.workspace import TrainWorkspace
 from engine.checkpoint import load_run
@@ -100,10 +100,20 @@ def train(qtbot, ws, outcome="completed"):
     return blocker.args[0]
 
 
+def columns(ws, filters=False):
+    return ws.network_view.strips[filters].columns
+
+
+def tiles(ws, layer_id, filters=False):
+    picture = columns(ws, filters)[layer_id].canvas.picture
+    return 0 if picture is None or picture.mosaic is None else picture.mosaic.count
+
+
 def wait_for_maps(qtbot, ws):
-    """The activation view asks for its maps once it knows the trained network, which on a
+    """The network view asks for its pictures once it knows the trained network, which on a
     short run can be after the run ended; they arrive right after."""
-    qtbot.waitUntil(lambda: ws.activation_view.tile_count > 0, timeout=RUN)
+    conv = ws.shown.spec.layers[1].id
+    qtbot.waitUntil(lambda: conv in columns(ws) and tiles(ws, conv) > 0, timeout=RUN)
 
 
 def start_long_run(qtbot, ws):
@@ -203,28 +213,28 @@ def test_stop_ends_the_run_early_and_keeps_it_where_it_stopped(qtbot, ws):
     assert load_run(ws.shown.path).step == ended.step
 
 
-def test_activation_grid_shows_one_tile_per_depth_slice(qtbot, ws):
+def test_the_whole_network_shows_a_column_per_layer_and_a_tile_per_depth_slice(qtbot, ws):
     train(qtbot, ws)
     wait_for_maps(qtbot, ws)
-    assert ws.activation_view.layer.currentText().startswith("conv1")
-    assert ws.activation_view.tile_count == 16
-    conv2 = next(l for l in ws.document.spec.layers if l.name == "conv2")
+    spec = ws.shown.spec
+    assert list(columns(ws)) == [l.id for l in spec.layers]
+    conv1, conv2 = (l for l in spec.layers if l.type == "conv")
+    assert tiles(ws, conv1.id) == 16 and tiles(ws, conv2.id) == 32
+    ws.document.select([conv2.id])                        # follows the canvas selection
+    assert columns(ws)[conv2.id].marked
     with qtbot.waitSignal(ws.worker.reported, timeout=RUN, check_params_cb=lambda p: isinstance(
-            p, ActivationPicture) and p.layer_id == conv2.id):
-        ws.document.select([conv2.id])                   # follows the canvas selection
-    assert ws.activation_view.layer_id == conv2.id
-    assert ws.activation_view.tile_count == 32
-    with qtbot.waitSignal(ws.worker.reported, timeout=RUN, check_params_cb=lambda p: isinstance(
-            p, ActivationPicture) and p.sample == 5):
-        ws.activation_view.sample.setValue(5)
-    shown = ws.activation_view.input_item.image
-    assert np.array_equal(shown, ws.shown.data.val_x[5][..., 0])
+            p, NetworkPicture) and p.sample == 4):
+        ws.network_view.sample.setValue(5)                 # counted from 1 on screen
+    assert "validation image 5 of" in ws.network_view.sample.text()
 
 
-def test_filter_view_shows_one_tile_per_filter(qtbot, ws):
+def test_the_filters_of_every_convolution_show_a_tile_per_filter(qtbot, ws):
     train(qtbot, ws)
-    qtbot.waitUntil(lambda: ws.filters_view.tile_count == 16, timeout=RUN)
-    assert "16 filters of 3×3×1" in ws.filters_view.caption.text()
+    wait_for_maps(qtbot, ws)
+    with qtbot.waitSignal(ws.worker.reported, timeout=RUN, check_params_cb=is_a(FilterPictures)):
+        ws.network_view.filters_button.click()
+    conv1, conv2 = (l for l in ws.shown.spec.layers if l.type == "conv")
+    assert tiles(ws, conv1.id, filters=True) == 16 and tiles(ws, conv2.id, filters=True) == 32
 
 
 def test_a_huge_learning_rate_shows_the_error_keeps_the_last_good_weights_and_the_run(
@@ -236,9 +246,9 @@ def test_a_huge_learning_rate_shows_the_error_keeps_the_last_good_weights_and_th
     assert ws.status.text() == errors[0]
     assert ws.buttons["Train"].isEnabled()
     with qtbot.waitSignal(ws.worker.reported, timeout=RUN,
-                          check_params_cb=is_a(FilterPicture)) as blocker:
-        ws.filters_view.wanted.emit(True)
-    assert np.isfinite(blocker.args[0].mosaic.ranges).all()
+                          check_params_cb=is_a(FilterPictures)) as blocker:
+        ws.network_view.filters_button.click()
+    assert all(np.isfinite(p.mosaic.ranges).all() for p in blocker.args[0].pictures)
     kept = load_run(ws.shown.path)   # saved as it was when the guard stopped it
     assert all(np.isfinite(v).all() for _, v, _ in kept.model.parameters())
     assert len(errors) == 1
@@ -319,7 +329,7 @@ def test_classify_shows_the_top_classes_of_a_validation_image(qtbot, ws):
     sample = ws.shown.data.val_x[3]
     with qtbot.waitSignal(ws.worker.reported, timeout=RUN, check_params_cb=lambda p: isinstance(
             p, Prediction) and np.array_equal(p.image, sample)) as blocker:
-        ws.classify_view.sample.setValue(3)
+        ws.classify_view.sample.setValue(4)              # counted from 1 on screen
         ws.classify_view.pick.click()
     probabilities = blocker.args[0].probabilities
     heights = ws.classify_view.bars.opts["height"]

@@ -1,10 +1,10 @@
-"""The pictures of the training views, without Qt: shrinking, contrast, mosaics, hover lookup."""
+"""The pictures of the training views, without Qt: shrinking, contrast, grids, hover lookup."""
 
 import numpy as np
 import pytest
 
 from designer.training.images import (
-    GAP, GAP_COLOUR, MAX_TILE, activation_mosaic, filter_mosaic, mosaic, shrink, stretch,
+    GAP, GAP_RGB32, MAX_TILE, filter_tiles, shrink, stretch, tile_grid, to_rgb32,
 )
 
 
@@ -25,41 +25,41 @@ def test_shrink_block_averages_large_maps_only():
     assert shrink(small_maps) is small_maps
 
 
+def grid(tiles):
+    """Tiles in 0..1 laid out the way the views lay them out."""
+    scaled, ranges = stretch(tiles)
+    return tile_grid(to_rgb32(scaled), int(np.ceil(np.sqrt(len(tiles)))), ranges)
+
+
 @pytest.mark.parametrize("depth", [1, 5, 16, 17])
-def test_activation_mosaic_has_one_tile_per_depth_slice(depth):
-    maps = np.random.default_rng(0).normal(size=(6, 6, depth)).astype(np.float32)
-    m = activation_mosaic(maps)
+def test_a_grid_has_one_tile_per_slice(depth):
+    slices = np.random.default_rng(0).normal(size=(depth, 6, 6)).astype(np.float32)
+    m = grid(slices)
     assert m.count == depth and m.ranges.shape == (depth, 2)
     rows = -(-depth // m.cols)
-    height = rows * (m.tile_height + GAP) - GAP
-    assert m.image.shape == (height, m.cols * (m.tile_width + GAP) - GAP, 3)
-    assert 0 <= m.image.min() and m.image.max() <= 1
+    assert m.image.shape == (rows * (6 + GAP) - GAP, m.cols * (6 + GAP) - GAP)
+    assert m.image.dtype == np.uint32 and (m.image >> 24 == 0xFF).all()
 
 
 def test_tile_at_finds_each_slice_and_ignores_gaps():
-    maps = np.stack([np.full((4, 4), float(k)) + np.eye(4) for k in range(7)], axis=-1)
-    m = activation_mosaic(maps)
+    slices = np.stack([np.full((4, 4), float(k)) + np.eye(4) for k in range(7)])
+    m = grid(slices)
     for k in range(7):
         r, c = divmod(k, m.cols)
         y, x = r * (m.tile_height + GAP) + 1, c * (m.tile_width + GAP) + 1
         assert m.tile_at(y, x) == k
         assert m.ranges[k].tolist() == [k, k + 1]
     assert m.tile_at(m.tile_height, 0) is None           # on the gap below the first tile
-    np.testing.assert_allclose(m.image[m.tile_height, 0], GAP_COLOUR)
+    assert m.image[m.tile_height, 0] == GAP_RGB32
     assert m.tile_at(-1, 0) is None
 
 
-def test_filter_mosaic_draws_rgb_filters_in_colour_and_others_in_grey():
+def test_filters_are_drawn_in_colour_when_rgb_and_as_their_mean_over_depth_otherwise():
     rng = np.random.default_rng(1)
-    rgb = filter_mosaic(rng.normal(size=(5, 5, 3, 12)))
-    grey = filter_mosaic(rng.normal(size=(3, 3, 8, 20)))
-    assert rgb.count == 12 and grey.count == 20
-    tile = rgb.image[:rgb.tile_height, :rgb.tile_width]
-    assert not np.allclose(tile[..., 0], tile[..., 1])   # channels differ: colour
-    tile = grey.image[:grey.tile_height, :grey.tile_width]
-    assert np.allclose(tile[..., 0], tile[..., 1])
-
-
-def test_mosaic_of_one_tile_is_that_tile():
-    m = mosaic(np.arange(16 * 16, dtype=np.float32).reshape(1, 16, 16))
-    assert m.image.shape == (16, 16, 3) and m.count == 1 and m.cols == 1
+    rgb = filter_tiles(rng.normal(size=(5, 5, 3, 12)))
+    deep = rng.normal(size=(3, 3, 8, 20))
+    assert rgb.shape == (12, 5, 5, 3)
+    np.testing.assert_allclose(filter_tiles(deep), np.moveaxis(deep, -1, 0).mean(axis=-1))
+    packed = to_rgb32(stretch(rgb)[0])
+    red, green = (packed >> 16) & 0xFF, (packed >> 8) & 0xFF
+    assert not np.array_equal(red, green)                # channels differ: colour
