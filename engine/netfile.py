@@ -14,15 +14,20 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
 from engine.atomic import atomic_write
+from engine.bounded import open_regular, shown
 from engine.errors import NetworkFileError
+from engine.shapes import format_bytes
 from engine.spec import CATALOGUE, LayerSpec, NetworkSpec, ParamDef, new_id
 
 FORMAT = "convnet-designer"
 VERSION = 1
+# Thousands of times the largest template (VGG-16: 2.6 KiB), and still read in seconds: every
+# check below is linear in the file, and a file this size holds ~300,000 layers.
 MAX_FILE_BYTES = 16 * 1024 * 1024
 _RESERVED = ("type", "name", "id")
 
@@ -63,16 +68,12 @@ def save_network(spec: NetworkSpec, path: str | os.PathLike) -> None:
 def load_network(path: str | os.PathLike) -> NetworkSpec:
     """Read and validate a network file."""
     path = Path(path)
-    try:
-        if path.stat().st_size > MAX_FILE_BYTES:
-            raise NetworkFileError(f"'{path.name}' is too large to be a network file.")
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise NetworkFileError(f"'{path}' does not exist; check the path.") from None
-    except IsADirectoryError:
-        raise NetworkFileError(f"'{path}' is a folder, not a network file.") from None
-    except OSError as e:
-        raise NetworkFileError(f"Could not read '{path}': {e.strerror or e}.") from None
+    with open_regular(path, NetworkFileError, name=f"'{path}'") as (file, size):
+        if size > MAX_FILE_BYTES:
+            raise NetworkFileError(f"'{path.name}' is too large to be a network file "
+                                   f"({format_bytes(size)}; a network file holds at most "
+                                   f"{format_bytes(MAX_FILE_BYTES)}).")
+        raw = file.read(size)
     return loads(raw, path.name)
 
 
@@ -91,6 +92,12 @@ def loads(raw: bytes | str, source: str = "the file") -> NetworkSpec:
             f"'{source}' is not a valid network file: its JSON breaks at line {e.lineno}, "
             f"column {e.colno} ({e.msg.lower()}); the file may be truncated or hand-edited."
         ) from None
+    except ValueError:  # the only other one: an integer too long for Python to convert
+        raise NetworkFileError(
+            f"'{source}' is not a valid network file: it holds a number of more than "
+            f"{sys.get_int_max_str_digits():,} digits, which no setting needs; the file is "
+            f"damaged or hand-edited."
+        ) from None
     except RecursionError:
         raise NetworkFileError(f"'{source}' is nested too deeply to be a network file.") from None
     return spec_from_dict(data, source)
@@ -106,13 +113,17 @@ def spec_from_dict(data: Any, source: str = "the file") -> NetworkSpec:
     if not isinstance(version, int) or isinstance(version, bool):
         problems.fail('its "version" is missing or not a whole number')
     if version > VERSION:
-        problems.fail(f"it was written by a newer ConvNet Designer (format version {version}); "
-                      f"this version reads version {VERSION}, so update the app")
+        problems.fail(f"it was written by a newer ConvNet Designer (format version "
+                      f"{shown(str(version))}); this version reads version {VERSION}, so "
+                      f"update the app")
     if version < 1:
-        problems.fail(f"its format version {version} is unknown")
+        problems.fail(f"its format version {shown(str(version))} is unknown")
     name = data.get("name", "Untitled")
     if not isinstance(name, str):
         problems.fail('its "name" must be text')
+    if not _is_text(name):
+        problems.fail(f"its name '{shown(name)}' is not valid Unicode text (it holds a lone "
+                      f"UTF-16 surrogate); rename the network")
     layers = data.get("layers")
     if not isinstance(layers, list) or not layers:
         problems.fail('it has no "layers" list')
@@ -123,12 +134,14 @@ def spec_from_dict(data: Any, source: str = "the file") -> NetworkSpec:
             specs.append(layer)
     problems.raise_any()
     if specs[0].type != "input":
-        problems.fail(f"its first layer '{specs[0].name}' is not an Input layer; "
+        problems.fail(f"its first layer '{shown(specs[0].name)}' is not an Input layer; "
                       "a network starts with its input volume")
-    ids = [l.id for l in specs]
-    if len(set(ids)) != len(ids):
-        dup = next(i for i in ids if ids.count(i) > 1)
-        problems.fail(f'two layers share the id "{dup}"')
+    first_with: dict[str, int] = {}
+    for i, layer in enumerate(specs, start=1):
+        first = first_with.setdefault(layer.id, i)
+        if first != i:
+            problems.fail(f'layers {first} and {i} share the id "{shown(layer.id)}"; '
+                          f"remove the id of one of them")
     return NetworkSpec(tuple(specs), name)
 
 
@@ -139,17 +152,21 @@ def _layer_from_dict(item: Any, i: int, problems: "_Problems") -> LayerSpec | No
     type_ = item.get("type")
     if not isinstance(type_, str) or type_ not in CATALOGUE:
         known = ", ".join(CATALOGUE)
-        problems.add(f"layer {i} has unknown type {json.dumps(type_)}; use one of {known}")
+        problems.add(f"layer {i} has unknown type {shown(json.dumps(type_))}; "
+                     f"use one of {known}")
         return None
     kind = CATALOGUE[type_]
     name = item.get("name", type_)
-    where = f"layer {i} ('{name}')" if isinstance(name, str) else f"layer {i}"
     if not isinstance(name, str) or not name.strip():
-        problems.add(f"{where} needs a non-empty text \"name\"")
+        problems.add(f"{_where(i, name)} needs a non-empty text \"name\"")
         return None
-    layer_id = item.get("id", new_id())
-    if not isinstance(layer_id, str) or not layer_id:
-        problems.add(f'{where} has an "id" that is not text')
+    if not _is_text(name):
+        problems.add(f"{_where(i, name)} has a name that is not valid Unicode text (it holds "
+                     f"a lone UTF-16 surrogate); rename the layer")
+        return None
+    layer_id = item["id"] if "id" in item else new_id()
+    if not isinstance(layer_id, str) or not layer_id or not _is_text(layer_id):
+        problems.add(f'{_where(i, name)} has an "id" that is not text')
         return None
     params = {}
     for key, value in item.items():
@@ -159,31 +176,49 @@ def _layer_from_dict(item: Any, i: int, problems: "_Problems") -> LayerSpec | No
             pdef = kind.param(key)
         except KeyError:
             takes = ", ".join(p.name for p in kind.params) or "no hyperparameters"
-            problems.add(f"{where} has no field \"{key}\"; {kind.title} takes {takes}")
+            problems.add(f"{_where(i, name)} has no field \"{shown(key)}\"; "
+                         f"{kind.title} takes {takes}")
             continue
         message = _check_value(pdef, value)
         if message:
-            problems.add(f"{where}: {pdef.name} {message}")
+            problems.add(f"{_where(i, name)}: {pdef.name} {message}")
         else:
             params[key] = float(value) if pdef.kind is float else value
     return LayerSpec(type_, name, {**kind.defaults, **params}, layer_id)
 
 
+def _where(i: int, name: Any) -> str:
+    """How a message names layer `i`."""
+    return f"layer {i} ('{shown(name)}')" if isinstance(name, str) else f"layer {i}"
+
+
+def _is_text(value: str) -> bool:
+    """Whether `value` is Unicode text: a JSON escape such as \\ud800 can put a lone surrogate
+    in a string, which can then be neither printed to a UTF-8 terminal nor saved again."""
+    if value.isascii():
+        return True
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _check_value(pdef: ParamDef, value: Any) -> str | None:
     if pdef.kind is str:
         if value not in pdef.choices:
-            return f"must be one of {', '.join(pdef.choices)}, not {json.dumps(value)}"
+            return f"must be one of {', '.join(pdef.choices)}, not {shown(json.dumps(value))}"
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return f"must be a number, not {json.dumps(value)}"
+        return f"must be a number, not {shown(json.dumps(value))}"
     if pdef.kind is int and not isinstance(value, int):
         return f"must be a whole number, not {value}"
     if value != value or value in (float("inf"), float("-inf")):
         return "must be a finite number"
     if pdef.minimum is not None and value < pdef.minimum:
-        return f"must be at least {pdef.minimum:g}, not {value}"
+        return f"must be at least {pdef.minimum:g}, not {shown(str(value))}"
     if pdef.maximum is not None and value > pdef.maximum:
-        return f"must be at most {pdef.maximum:g}, not {value}"
+        return f"must be at most {pdef.maximum:g}, not {shown(str(value))}"
     return None
 
 

@@ -18,6 +18,9 @@ _CHUNK = 4096
 # ITU-R 601 luma weights (0.299, 0.587, 0.114) in Pillow's 16-bit fixed point, so a grey
 # CIFAR image matches the same image converted by Pillow (as image folders are).
 _LUMA = np.array([19595, 38470, 7471], dtype=np.uint32)
+# More classes than any image data set has (ImageNet-21k: 21,841): a larger class count is
+# a damaged file, and would cost a list entry per class.
+MAX_CLASSES = 100_000
 
 
 class DataError(ConvNetError):
@@ -69,6 +72,13 @@ def image_volume(x: np.ndarray) -> Volume:
     """The W×H×D of a (N, H, W, D) image array."""
     _, height, width, depth = x.shape
     return Volume(width, height, depth)
+
+
+def check_class_count(count: int, where: str) -> None:
+    """A DataError naming `where` if it lists more classes than a data set can have."""
+    if count > MAX_CLASSES:
+        raise DataError(f"{where} lists {count:,} classes, more than any data set has "
+                        f"({MAX_CLASSES:,}).")
 
 
 def check_labels(y: np.ndarray, n_classes: int, where: str) -> np.ndarray:

@@ -9,10 +9,12 @@ to W×H with Pillow's bilinear filter (antialiased when shrinking).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from engine.bounded import open_regular, shown, unpack_problem
 from engine.data.dataset import DataError, Stored
 from engine.spec import Volume
 
@@ -61,20 +63,32 @@ def _files_by_class(folder: Path, classes: list[str]) -> tuple[list[Path], np.nd
 
 def _read_images(files: list[Path], volume: Volume, sizes: set) -> np.ndarray:
     x = np.empty((len(files), volume.height, volume.width, volume.depth), np.uint8)
-    mode = "L" if volume.depth == 1 else "RGB"
     for i, path in enumerate(files):
-        try:
-            with Image.open(path) as image:
-                sizes.add(image.size)
-                image = ImageOps.exif_transpose(image).convert(mode)
-                image = ImageOps.fit(image, (volume.width, volume.height),
-                                     method=Image.Resampling.BILINEAR)
-                x[i] = np.asarray(image).reshape(x.shape[1:])
-        except (UnidentifiedImageError, Image.DecompressionBombError):
-            raise DataError(f"{path} is not an image Pillow can read.") from None
-        except (OSError, ValueError, SyntaxError) as e:
-            raise DataError(f"{path} cannot be read as an image: {e}.") from None
+        with open_regular(path, DataError) as (file, size):
+            x[i] = _read_image(file, size, path, volume, sizes)
     return x
+
+
+def _read_image(file: BinaryIO, size: int, path: Path, volume: Volume, sizes: set) -> np.ndarray:
+    """The image in `file` (`size` bytes) fitted to `volume`; its stored size goes in `sizes`."""
+    try:
+        with Image.open(file) as image:
+            problem = unpack_problem(image.width * image.height * len(image.getbands()), size)
+            if problem:
+                raise DataError(f"{path} was not decoded: {problem}; save it smaller or "
+                                f"remove it.")
+            sizes.add(image.size)
+            image = ImageOps.exif_transpose(image).convert("L" if volume.depth == 1 else "RGB")
+            image = ImageOps.fit(image, (volume.width, volume.height),
+                                 method=Image.Resampling.BILINEAR)
+            return np.asarray(image).reshape(volume.height, volume.width, volume.depth)
+    except UnidentifiedImageError:
+        raise DataError(f"{path} is not an image Pillow can read.") from None
+    except Image.DecompressionBombError:
+        raise DataError(f"{path} was not decoded: Pillow refuses it as a possible "
+                        f"decompression bomb; save it smaller or remove it.") from None
+    except (OSError, ValueError, SyntaxError) as e:
+        raise DataError(f"{path} cannot be read as an image: {shown(str(e))}.") from None
 
 
 def load_image_folder(folder: Path, volume: Volume | None) -> Stored:

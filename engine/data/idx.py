@@ -7,12 +7,15 @@ one 32-bit size per dimension — followed by the uint8 values.
 from __future__ import annotations
 
 import gzip
+import math
 import struct
 import zlib
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
+from engine.bounded import open_regular, read_into, shown, unpack_problem
 from engine.data.dataset import DataError, Stored, check_labels
 
 IMAGES_MAGIC = 2051
@@ -27,30 +30,48 @@ def find(folder: Path, stem: str) -> Path | None:
     prefix, _, kind = stem.rpartition("-idx")
     for name in (stem, f"{prefix}.idx{kind}"):
         for candidate in (folder / name, folder / f"{name}.gz"):
-            if candidate.is_file():
+            if candidate.exists():
                 return candidate
     return None
 
 
 def _read(path: Path, magic: int, dims: int) -> np.ndarray:
-    opener = gzip.open if path.suffix == ".gz" else open
+    with open_regular(path, DataError) as (file, size):
+        return read_idx(file, size, path, magic, dims)
+
+
+def read_idx(file: BinaryIO, size: int, path: Path, magic: int, dims: int) -> np.ndarray:
+    """The values of the IDX file open as `file` (`size` bytes; gzipped if `path` ends .gz).
+
+    The size its header announces is checked against the file before it is allocated."""
+    gzipped = path.suffix == ".gz"
+    stream = gzip.GzipFile(fileobj=file, mode="rb") if gzipped else file
     try:
-        with opener(path, "rb") as f:
-            header = f.read(4 + 4 * dims)
-            if len(header) < 4 + 4 * dims:
-                raise DataError(f"{path} is truncated: it ends inside its IDX header.")
-            found, *shape = struct.unpack(f">{1 + dims}I", header)
-            if found != magic:
-                raise DataError(f"{path} is not an IDX {'image' if dims == 3 else 'label'} "
-                                f"file: its magic number is {found}, not {magic}.")
-            values = np.empty(shape, np.uint8)
-            got = f.readinto(memoryview(values).cast("B"))
-            if got < values.size:
-                raise DataError(f"{path} is truncated: its header announces {values.size:,} "
-                                f"bytes of data but it holds {got:,}.")
+        header = stream.read(4 + 4 * dims)
+        if len(header) < 4 + 4 * dims:
+            raise DataError(f"{path} is truncated: it ends inside its IDX header.")
+        found, *shape = struct.unpack(f">{1 + dims}I", header)
+        if found != magic:
+            raise DataError(f"{path} is not an IDX {'image' if dims == 3 else 'label'} "
+                            f"file: its magic number is {found}, not {magic}.")
+        count = math.prod(shape)
+        problem = unpack_problem(len(header) + count, size) if gzipped else None
+        if problem:
+            raise DataError(f"{path} was not unpacked: {problem}; download it again.")
+        if not gzipped and count > size - len(header):
+            raise _truncated(path, count, size - len(header))
+        values = np.empty(shape, np.uint8)
+        got = read_into(stream, values)
     except (OSError, EOFError, zlib.error) as e:
-        raise DataError(f"{path} cannot be read: {e}.") from None
+        raise DataError(f"{path} cannot be read ({shown(str(e))}); download it again.") from None
+    if got < count:
+        raise _truncated(path, count, got)
     return values
+
+
+def _truncated(path: Path, announced: int, held: int) -> DataError:
+    return DataError(f"{path} is truncated: its header announces {announced:,} bytes of data "
+                     f"but it holds {held:,}; download it again.")
 
 
 def _pair(folder: Path, split: str, required: bool):

@@ -61,10 +61,10 @@ def read_stored(source: str | os.PathLike | None, volume: Volume | None = None) 
         return Stored(EMBEDDED["shapes"].title, "generated", list(CLASS_NAMES),
                       x, y, test_x, test_y)
     path = Path(source).expanduser()
-    if path.is_file():
-        return _read_file(path)
     if path.is_dir():
         return _read_folder(path, volume)
+    if path.exists():  # a device or a pipe too: reading it refuses it in a sentence
+        return _read_file(path)
     raise DataError(f"{path} does not exist (or name an embedded set: "
                     f"{' or '.join(EMBEDDED)}).")
 

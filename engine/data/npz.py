@@ -1,5 +1,6 @@
 """NumPy .npz archives: `x` (N, H, W, C) or (N, C, H, W) or (N, H, W), `y` (N,);
-optionally `x_test`, `y_test` and `class_names`. Read without pickle.
+optionally `x_test`, `y_test` and `class_names`. Read without pickle, sizes checked first
+(engine.npzarchive).
 
 Pixels are uint8 0..255 (other integer types within that range are accepted); float arrays
 must hold 0..1 and are scaled to 0..255.
@@ -7,29 +8,23 @@ must hold 0..1 and are scaled to 0..255.
 
 from __future__ import annotations
 
-import zipfile
-import zlib
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
-from engine.data.dataset import DataError, Stored, check_labels
+from engine.bounded import open_regular, shown
+from engine.data.dataset import (
+    MAX_CLASSES, DataError, Stored, check_class_count, check_labels,
+)
+from engine.npzarchive import NpzArchive
 
 _CHANNELS = (1, 3)
+_REMEDY = "save the arrays again with numpy.savez"
 
 
-def _array(arrays, key: str, path: Path) -> np.ndarray:
-    try:
-        return arrays[key]
-    except ValueError:
-        raise DataError(f"{key} in {path} is an array of Python objects (images of mixed "
-                        f"sizes?), which only pickle can read; store one plain array.") from None
-    except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as e:
-        raise DataError(f"{key} in {path} is damaged: {e}.") from None
-
-
-def _images(arrays, key: str, path: Path) -> np.ndarray:
-    x = _array(arrays, key, path)
+def _images(arrays: NpzArchive, key: str, path: Path) -> np.ndarray:
+    x = arrays[key]
     if x.ndim == 3:
         x = x[..., None]
     if x.ndim != 4:
@@ -46,40 +41,48 @@ def _images(arrays, key: str, path: Path) -> np.ndarray:
 def _as_uint8(x: np.ndarray, key: str, path: Path) -> np.ndarray:
     if x.dtype == np.uint8:
         return x
+    integer, floating = np.issubdtype(x.dtype, np.integer), np.issubdtype(x.dtype, np.floating)
+    if not (integer or floating):
+        raise DataError(f"{key} in {path} holds {x.dtype} values, not pixels; store uint8 "
+                        f"pixels 0..255 or floats 0..1.")
     if x.size == 0:
         return x.astype(np.uint8)
     low, high = x.min(), x.max()
-    if np.issubdtype(x.dtype, np.integer) and low >= 0 and high <= 255:
+    if integer and low >= 0 and high <= 255:
         return x.astype(np.uint8)
-    if np.issubdtype(x.dtype, np.floating) and low >= 0 and high <= 1:
+    if floating and low >= 0 and high <= 1:
         return np.rint(x * 255).astype(np.uint8)
     raise DataError(f"{key} in {path} holds {x.dtype} values from {low} to {high}; store "
                     f"uint8 pixels 0..255 or floats 0..1.")
 
 
-def _labels(arrays, key: str, path: Path) -> np.ndarray:
-    y = _array(arrays, key, path)
-    if np.issubdtype(y.dtype, np.floating) and np.all(y == np.round(y)):
+def _labels(arrays: NpzArchive, key: str) -> np.ndarray:
+    y = arrays[key]
+    # Whole floats become labels; beyond MAX_CLASSES they could not be one (nor fit an int64).
+    floating = np.issubdtype(y.dtype, np.floating)
+    if floating and np.all((y == np.round(y)) & (abs(y) <= MAX_CLASSES)):
         y = y.astype(np.int64)
     return y.reshape(-1) if y.ndim == 2 and y.shape[1] == 1 else y
 
 
 def load_npz(path: Path) -> Stored:
-    try:
-        arrays = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
-        raise DataError(f"{path} cannot be read as a NumPy .npz file: {e}.") from None
-    with arrays:
+    with open_regular(path, DataError) as (file, size):
+        return read_npz(file, size, path)
+
+
+def read_npz(file: BinaryIO, size: int, path: Path) -> Stored:
+    """The data set in the .npz archive open as `file` (`size` bytes); `path` names it."""
+    with NpzArchive(file, size, str(path), DataError, _REMEDY) as arrays:
         keys = set(arrays.files)
         for key in ("x", "y"):
             if key not in keys:
                 raise DataError(f"{path} has no array {key!r} (it holds "
-                                f"{', '.join(sorted(keys)) or 'nothing'}).")
+                                f"{shown(', '.join(sorted(keys))) or 'nothing'}).")
         if ("x_test" in keys) != ("y_test" in keys):
             raise DataError(f"{path} has only one of x_test and y_test; store both or neither.")
-        x, y = _images(arrays, "x", path), _labels(arrays, "y", path)
+        x, y = _images(arrays, "x", path), _labels(arrays, "y")
         test_x = _images(arrays, "x_test", path) if "x_test" in keys else None
-        test_y = _labels(arrays, "y_test", path) if "y_test" in keys else None
+        test_y = _labels(arrays, "y_test") if "y_test" in keys else None
         names = _names(arrays, path) if "class_names" in keys else None
     n_classes = len(names) if names is not None else _count_classes(y, test_y, path)
     y = check_labels(y, n_classes, f"y in {path}")
@@ -97,9 +100,21 @@ def load_npz(path: Path) -> Stored:
                   x, y, test_x, test_y)
 
 
-def _names(arrays, path: Path) -> list[str]:
-    values = _array(arrays, "class_names", path).reshape(-1).tolist()
-    return [v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in values]
+def _names(arrays: NpzArchive, path: Path) -> list[str]:
+    values = arrays["class_names"].reshape(-1)
+    check_class_count(len(values), f"class_names in {path}")
+    if values.dtype.kind == "U" and not _is_text(values):
+        raise DataError(f"class_names in {path} holds a name that is not valid Unicode text; "
+                        f"store the names as UTF-8.")
+    return [v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
+            for v in values.tolist()]
+
+
+def _is_text(values: np.ndarray) -> bool:
+    """Whether every code point of a NumPy string array is a Unicode character (UTF-32 can
+    hold surrogates and numbers past U+10FFFF, which Python refuses or cannot print)."""
+    points = values.view(values.dtype.byteorder + "u4")
+    return not np.any((points > 0x10FFFF) | ((points >= 0xD800) & (points <= 0xDFFF)))
 
 
 def _count_classes(y: np.ndarray, test_y: np.ndarray | None, path: Path) -> int:
@@ -107,4 +122,8 @@ def _count_classes(y: np.ndarray, test_y: np.ndarray | None, path: Path) -> int:
     both = [a for a in (y, test_y) if a is not None and a.size]
     if not all(np.issubdtype(a.dtype, np.integer) for a in both):
         raise DataError(f"The labels in {path} are not whole numbers.")
-    return int(max(a.max() for a in both)) + 1 if both else 1
+    largest = int(max(a.max() for a in both)) if both else 0
+    if largest >= MAX_CLASSES:
+        raise DataError(f"{path} has the label {largest:,}, but no data set has more than "
+                        f"{MAX_CLASSES:,} classes; number the classes from 0.")
+    return largest + 1

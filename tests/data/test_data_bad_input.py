@@ -234,15 +234,27 @@ def test_crafted_pickle_cannot_run_code(tmp_path, cifar_py):
     assert "not loaded" in message
 
 
-@pytest.mark.parametrize("payload", [
-    pickle.dumps({b"data": print}, protocol=2),                    # builtins.print
-    b"\x80\x02cposix\nsystem\nq\x00X\x04\x00\x00\x00trueq\x01\x85q\x02Rq\x03.",
-    pickle.dumps({b"data": np.zeros(3), b"labels": [0]}, protocol=5),  # NumPy 2's spelling
+@pytest.mark.parametrize("payload, asked", [
+    (py2_pickle({b"data": print, b"labels": [0]}), "__builtin__.print"),
+    (b"\x80\x02cposix\nsystem\nq\x00X\x04\x00\x00\x00trueq\x01\x85q\x02Rq\x03.", "posix.system"),
+    # NumPy 2 pickles arrays at protocol 5 out of band, with a function CIFAR files never use.
+    (pickle.dumps({b"data": np.zeros(3), b"labels": [0]}, protocol=5),
+     "numpy._core.numeric._frombuffer"),
 ])
-def test_unpickler_accepts_only_official_globals(cifar_py, payload):
-    path = cifar_py / "batches.meta"
+def test_unpickler_accepts_only_official_globals(cifar_py, payload, asked):
+    path = cifar_py / "data_batch_1"
     path.write_bytes(payload)
-    _fails(cifar_py, path)
+    _fails(cifar_py, path, "is not an official CIFAR file", f"it asks for {asked}")
+
+
+def test_unpickler_accepts_numpy_2s_spelling_of_the_official_global(cifar_py):
+    """NumPy 2 writes numpy._core.multiarray._reconstruct where NumPy 1 wrote numpy.core."""
+    path = cifar_py / "data_batch_1"
+    official = load_data(cifar_py)
+    payload = pickle.dumps(pickle.loads(path.read_bytes(), encoding="bytes"), protocol=4)
+    assert b"numpy._core.multiarray" in payload and b"numpy.core" not in payload
+    path.write_bytes(payload)
+    assert np.array_equal(load_data(cifar_py).train_x, official.train_x)
 
 
 def test_cifar_batch_of_wrong_image_size(cifar_py):

@@ -200,6 +200,17 @@ def test_npz_layouts(tmp_path, rng, layout):
     _assert_same_set(data, x, y, x[:3], y[:3])
 
 
+@pytest.mark.parametrize("save", [np.savez, np.savez_compressed])
+def test_npz_arrays_read_as_numpy_reads_them(tmp_path, rng, save):
+    """Fortran order and a big-endian type, stored or deflated, as numpy.load gives them."""
+    x = np.asfortranarray(random_images(rng, 7, 5, 6, 3))
+    y = (np.arange(7) % 3).astype(">i4")
+    save(tmp_path / "arrays.npz", x=x, y=y)
+    data = load_data(tmp_path / "arrays.npz", val_fraction=0.0)
+    assert _sorted_rows(data.train_x) == _sorted_rows(x)
+    assert sorted(data.train_y.tolist()) == sorted(y.tolist())
+
+
 def test_npz_float_pixels_are_scaled_and_classes_counted(tmp_path, rng):
     x = rng.random((10, 4, 4, 1))
     np.savez(tmp_path / "f.npz", x=x, y=np.array([0, 2] * 5))

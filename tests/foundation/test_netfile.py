@@ -53,7 +53,7 @@ def test_malformed_files_give_one_sentence(text, expected):
     with pytest.raises(NetworkFileError) as e:
         loads(text, "bad.json")
     message = str(e.value)
-    assert expected in message and message.startswith("'bad.json' cannot") or expected in message
+    assert message.startswith("'bad.json' ") and expected in message and message.endswith(".")
     assert "\n" not in message and "Traceback" not in message
 
 
@@ -73,6 +73,46 @@ def test_layer_field_problems_name_layer_and_field():
     assert 'layer 2 has unknown type "convolution"' in layer_problem(type="convolution")
 
 
+@pytest.mark.parametrize("where, text, expected", [
+    ("network", "\ud800 net", "its name '\\ud800 net' is not valid Unicode text"),
+    ("name", "c\udfff1", "layer 2 ('c\\udfff1') has a name that is not valid Unicode text"),
+    ("id", "\udc80", "layer 2 ('c1') has an \"id\" that is not text"),
+])
+def test_text_that_is_not_unicode_is_refused_naming_where(where, text, expected):
+    """JSON escapes can put lone surrogates in a string, which can be neither printed to a
+    UTF-8 terminal nor saved again; the message shows them escaped."""
+    layers = [dict(l) for l in BASE["layers"]]
+    if where != "network":
+        layers[1][where] = text
+    data = {**BASE, "layers": layers, "name": text if where == "network" else "n"}
+    with pytest.raises(NetworkFileError) as e:
+        loads(json.dumps(data), "net.json")  # ensure_ascii: the file holds "\\ud800"
+    assert expected in str(e.value) and str(e.value).isprintable()
+
+
+def test_names_in_any_script_still_load():
+    spec = loads(mutate(BASE, name="Réseau 卷积 ✓"))
+    assert spec.name == "Réseau 卷积 ✓"
+
+
+def test_number_past_pythons_digit_limit_is_one_sentence():
+    text = mutate(BASE).replace('"filters": 32', '"filters": ' + "9" * 4301)
+    with pytest.raises(NetworkFileError, match="a number of more than 4,300 digits"):
+        loads(text, "net.json")
+
+
+def test_values_from_the_file_are_quoted_short_and_on_one_line():
+    message = layer_problem(type="x" * 10_000 + "\n")
+    assert len(message) < 400 and message.isprintable()
+
+
+def test_duplicate_ids_name_both_layers():
+    layers = [dict(l) for l in BASE["layers"]]
+    layers[3]["id"] = layers[1]["id"]
+    with pytest.raises(NetworkFileError, match=r"layers 2 and 4 share the id"):
+        loads(mutate(BASE, layers=layers))
+
+
 def test_missing_input_layer():
     layers = BASE["layers"][1:]
     with pytest.raises(NetworkFileError, match="is not an Input layer"):
@@ -89,7 +129,7 @@ def test_missing_defaults_are_filled_and_ids_generated():
 def test_not_a_file(tmp_path):
     with pytest.raises(NetworkFileError, match="does not exist"):
         load_network(tmp_path / "missing.json")
-    with pytest.raises(NetworkFileError, match="is a folder"):
+    with pytest.raises(NetworkFileError, match="is a folder, not a file"):
         load_network(tmp_path)
     (tmp_path / "bin.json").write_bytes(b"\xff\xfe\x00garbage")
     with pytest.raises(NetworkFileError, match="not UTF-8"):
