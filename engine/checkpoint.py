@@ -22,8 +22,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import stat
-import zipfile
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
@@ -33,12 +31,14 @@ import numpy as np
 
 from engine.atomic import atomic_write
 from engine.backend import Backend, free_memory, get_backend
+from engine.bounded import open_regular, shown
 from engine.config import TrainConfig, TrainingError, config_from_dict
 from engine.data import Normalizer
 from engine.data.preprocess import MODES
 from engine.errors import NetworkFileError
 from engine.model import build
 from engine.netfile import spec_from_dict, spec_to_dict
+from engine.npzarchive import NpzArchive
 from engine.optim import Optimizer
 from engine.run import HISTORY_EPOCH_KEYS, HISTORY_STEP_KEYS, Run, new_running
 from engine.shapes import OPTIMIZER_STATE_COPIES, Analysis, analyse, format_bytes
@@ -48,6 +48,7 @@ FORMAT = "convnet-designer-checkpoint"
 VERSION = 2
 EXTENSION = ".ckpt"
 FILE_FILTER = f"Training runs (*{EXTENSION});;All files (*)"
+META = "meta"  # the entry of the training record
 # The training record is small text (the history lives in arrays): a bound far above any
 # real one keeps a hostile file from declaring gigabytes of it.
 MAX_META_CHARS = 16 * 1024 * 1024
@@ -86,7 +87,7 @@ def save_run(run: Run, path: str | os.PathLike) -> None:
         "rng": run.rng.bit_generator.state, "class_names": run.class_names,
         "data_source": run.data_source, "data_name": run.data_name,
     }
-    arrays = {"meta": np.array(json.dumps(meta, ensure_ascii=False))}
+    arrays = {META: np.array(json.dumps(meta, ensure_ascii=False))}
     groups = {
         "param": {key: to_numpy(v) for key, v, _ in run.model.parameters()},
         "buffer": {key: to_numpy(v) for key, v in run.model.buffers()},
@@ -132,7 +133,7 @@ def load_run(path: str | os.PathLike, device: str | None = None) -> Run:
         optimizer.load_state(archive.optimizer_cache(model, config.optimizer, steps), steps)
         try:
             rng.bit_generator.state = meta["rng"]
-        except (TypeError, ValueError, KeyError):
+        except (TypeError, ValueError, KeyError, OverflowError):
             archive.fail("its random-generator state is damaged")
         run = Run(spec, config, model, optimizer, archive.normalizer(spec), rng,
                   archive.class_names(meta, analysis), archive.text_or_none(meta, "data_source"),
@@ -174,30 +175,23 @@ def _check_room(analysis: Analysis, optimizer: str, backend: Backend, path: Path
 
 
 class _Archive:
-    """A run file opened for checking: each array is read only after its declared shape
-    and type match what the network needs."""
+    """A run file opened for checking: only a regular file is read, every array through
+    `NpzArchive` (its declared size checked against the file before it is allocated), then
+    its shape and type against what the network needs."""
 
     def __init__(self, path: Path):
         self.path = path
         self.foreign = f"'{path.name}' is not a ConvNet Designer run file"
+        self._file = open_regular(path, CheckpointError, f"'{path}'")
+        file, size = self._file.__enter__()
         try:
-            mode = path.stat().st_mode
-        except FileNotFoundError:
-            raise CheckpointError(f"The run file '{path}' does not exist; check the path.") \
-                from None
-        except OSError as e:
-            raise CheckpointError(f"Could not read '{path}': {e.strerror or e}.") from None
-        if stat.S_ISDIR(mode):
-            raise CheckpointError(f"'{path}' is a folder, not a run file.")
-        if not stat.S_ISREG(mode):
-            raise CheckpointError(f"{self.foreign}: it is a device or a pipe, not a file.")
-        try:
-            self.zip = zipfile.ZipFile(path)
-            self.members = {info.filename[:-4]: info for info in self.zip.infolist()
-                            if info.filename.endswith(".npy")}
-        except (OSError, EOFError, ValueError, zipfile.BadZipFile, zipfile.LargeZipFile):
+            self.npz = NpzArchive(file, size, f"'{path.name}'", CheckpointError,
+                                  "use another run file")
+        except CheckpointError:
+            self._file.__exit__(None, None, None)
             raise CheckpointError(f"{self.foreign}, or it is damaged (it cannot be read as an "
                                   "archive of arrays).") from None
+        self.members = set(self.npz.files)
         self.version = VERSION
         self.used: set[str] = set()
 
@@ -205,61 +199,29 @@ class _Archive:
         return self
 
     def __exit__(self, *exc) -> None:
-        self.zip.close()
+        self.npz.__exit__(*exc)
+        self._file.__exit__(*exc)
 
     def fail(self, problem: str) -> None:
         raise CheckpointError(f"'{self.path.name}' is damaged or was edited by hand: {problem}; "
                               "use another run file.")
 
     # --- arrays ----------------------------------------------------------------------------
-    def _open(self, key: str):
-        """The member's stream positioned at its data, and its declared shape and dtype."""
-        info = self.members.get(key)
-        if info is None:
+    def _read(self, key: str) -> np.ndarray:
+        if key not in self.members:
             self.fail(f"the entry '{key}' is missing")
         self.used.add(key)
-        try:
-            f = self.zip.open(info)
-            version = np.lib.format.read_magic(f)
-            reader = {(1, 0): np.lib.format.read_array_header_1_0,
-                      (2, 0): np.lib.format.read_array_header_2_0}.get(version)
-            if reader is None:
-                self.fail(f"the entry '{key}' has an unknown array format")
-            shape, fortran, dtype = reader(f, max_header_size=10_000)
-        except CheckpointError:
-            raise
-        except (OSError, EOFError, ValueError, TypeError, SyntaxError, zipfile.BadZipFile,
-                RuntimeError):
-            self.fail(f"the entry '{key}' cannot be read")
-        if dtype.hasobject:
-            self.fail(f"the entry '{key}' holds Python objects")
-        return f, shape, fortran, dtype
-
-    def _read(self, key: str, f, shape: tuple, fortran: bool, dtype: np.dtype) -> np.ndarray:
-        count = math.prod(shape)
-        try:
-            raw = f.read(count * dtype.itemsize)
-        except (OSError, EOFError, ValueError, zipfile.BadZipFile, RuntimeError):
-            self.fail(f"the entry '{key}' is damaged")
-        finally:
-            f.close()
-        if len(raw) != count * dtype.itemsize:
-            self.fail(f"the entry '{key}' is truncated")
-        a = np.frombuffer(raw, dtype, count)
-        return a.reshape(shape[::-1]).T if fortran else a.reshape(shape)
+        return self.npz[key]
 
     def array(self, key: str, shape: tuple[int, ...], kind: str = "f") -> np.ndarray:
         """A numeric array that must have exactly `shape` (kind "f": float, finite; "i": int)."""
-        f, declared, fortran, dtype = self._open(key)
-        if tuple(declared) != tuple(shape):
-            f.close()
-            self.fail(f"the entry '{key}' has shape {tuple(declared)} but its network needs "
+        a = self._read(key)
+        if a.shape != tuple(shape):
+            self.fail(f"the entry '{key}' has shape {a.shape} but its network needs "
                       f"{tuple(shape)}")
-        if dtype.kind not in ("f" if kind == "f" else "iu"):
-            f.close()
+        if a.dtype.kind not in ("f" if kind == "f" else "iu"):
             need = "floating-point numbers" if kind == "f" else "whole numbers"
-            self.fail(f"the entry '{key}' holds {dtype} values, not {need}")
-        a = self._read(key, f, declared, fortran, dtype)
+            self.fail(f"the entry '{key}' holds {a.dtype} values, not {need}")
         if kind == "f":
             a = a.astype(np.float64 if key.startswith("history/") else np.float32)
             if not key.startswith("history/") and not np.isfinite(a).all():
@@ -268,26 +230,24 @@ class _Archive:
 
     def vector(self, key: str, limit: int, kind: str = "f") -> np.ndarray:
         """A 1-D array of any length up to `limit`."""
-        f, declared, _, _ = self._open(key)
-        f.close()
-        if len(declared) != 1 or declared[0] > limit:
-            self.fail(f"the entry '{key}' has shape {tuple(declared)}, not a list of at most "
+        a = self._read(key)
+        if a.ndim != 1 or len(a) > limit:
+            self.fail(f"the entry '{key}' has shape {a.shape}, not a list of at most "
                       f"{limit:,} values")
-        return self.array(key, tuple(declared), kind)
+        return self.array(key, a.shape, kind)
 
     def text(self, key: str, limit: int) -> str:
-        f, shape, fortran, dtype = self._open(key)
-        if shape != () or dtype.kind != "U" or dtype.itemsize > 4 * limit:
-            f.close()
+        a = self._read(key)
+        if a.shape != () or a.dtype.kind != "U" or a.dtype.itemsize > 4 * limit:
             self.fail(f"the entry '{key}' is not a text of at most {limit:,} characters")
-        return str(self._read(key, f, shape, fortran, dtype)[()])
+        return str(a[()])
 
     # --- the training record -----------------------------------------------------------------
     def meta(self) -> dict:
-        if "meta" not in self.members:
+        if META not in self.members:
             raise CheckpointError(f"{self.foreign}: it has no readable training record.")
         try:
-            meta = json.loads(self.text("meta", MAX_META_CHARS))
+            meta = json.loads(self.text(META, MAX_META_CHARS))
         except (ValueError, RecursionError):
             raise CheckpointError(f"{self.foreign}: it has no readable training record.") \
                 from None
@@ -296,7 +256,8 @@ class _Archive:
         version = meta.get("version")
         if version not in (1, VERSION):
             raise CheckpointError(f"'{self.path.name}' is a run file of format version "
-                                  f"{version}; this version reads versions 1 and {VERSION}.")
+                                  f"{shown(repr(version))}; this version reads versions 1 and "
+                                  f"{VERSION}.")
         self.version = version
         return meta
 
@@ -388,7 +349,7 @@ class _Archive:
         v = spec.input_volume
         mode = self.text("norm/mode", 16)
         if mode not in MODES:
-            self.fail(f"its normalisation '{mode}' is unknown")
+            self.fail(f"its normalisation '{shown(mode)}' is unknown")
         shapes = {"channel": ((v.depth,), (v.depth,)), "image": ((v.height, v.width, v.depth),
                                                                  (1,))}[mode]
         mean, std = (self.array(f"norm/{k}", shape) for k, shape in zip(("mean", "std"), shapes))
@@ -408,13 +369,13 @@ class _Archive:
             extra = sorted(present - set(wanted))
             missing = sorted(set(wanted) - present)
             self.fail(f"its optimizer cache {'lacks' if missing else 'has an unknown'} entry "
-                      f"'{(missing or extra)[0]}'")
+                      f"'{shown((missing or extra)[0])}'")
         return {key[len("optim/"):]: self.array(key, shape) for key, shape in wanted.items()}
 
     def check_all_used(self) -> None:
         unknown = sorted(set(self.members) - self.used)
         if unknown:
-            self.fail(f"it holds an unknown entry '{unknown[0]}'")
+            self.fail(f"it holds an unknown entry '{shown(unknown[0])}'")
 
 
 def _is_text(v: Any) -> bool:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from engine.backend import DEVICES
+from engine.bounded import shown
 from engine.data.preprocess import MODES as NORMALIZATIONS
 from engine.errors import ConvNetError
 from engine.optim import OPTIMIZERS
@@ -46,7 +47,7 @@ class TrainConfig:
             ("device", self.device, DEVICES), ("normalization", self.normalization, NORMALIZATIONS),
         ):
             if value not in allowed:
-                raise TrainingError(f"The {name} '{value}' is unknown; use one of "
+                raise TrainingError(f"The {name} '{shown(str(value))}' is unknown; use one of "
                                     f"{', '.join(allowed)}.")
         for name, ok, rule in (
             ("learning rate", math.isfinite(self.lr) and self.lr > 0, "a positive number"),
@@ -82,7 +83,7 @@ def config_from_dict(values: Any) -> TrainConfig:
     unknown = sorted(set(values) - set(expected))
     if missing or unknown:
         raise TrainingError(f"The saved settings {'lack' if missing else 'have an unknown'} "
-                            f"'{(missing or unknown)[0]}'.")
+                            f"'{shown((missing or unknown)[0])}'.")
     for name, kind in expected.items():
         value = values[name]
         ok = {"str": isinstance(value, str), "bool": isinstance(value, bool),

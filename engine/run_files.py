@@ -19,11 +19,11 @@ from pathlib import Path
 import numpy as np
 
 from engine.atomic import atomic_write, remove_stale_temporaries
-from engine.checkpoint import CheckpointError, RunSummary, read_run_summary
+from engine.checkpoint import META, CheckpointError, RunSummary, read_run_summary
 from engine.runs import list_runs
 from engine.task import TaskState
 
-RECORD = "meta.npy"  # engine.checkpoint's "meta" entry, as np.savez names it in the archive
+RECORD = f"{META}.npy"  # the training record, as np.savez names it in the archive
 COPY_CHUNK = 1024 * 1024
 
 
@@ -60,7 +60,7 @@ def rename_run(path: str | os.PathLike, name: str) -> RunSummary:
         raise CheckpointError("A run needs a name; type at least one character.")
     read_run_summary(path)  # a run file this version reads, or the sentence saying why not
     with np.load(path, allow_pickle=False) as archive:
-        record = json.loads(str(archive["meta"]))
+        record = json.loads(str(archive[META]))
     if record["version"] == 1:
         raise CheckpointError(f"'{path.name}' is a run file of an older format, whose name "
                               "is its file name; rename the file, or continue the run once "

@@ -290,7 +290,7 @@ def test_declared_sizes_are_checked_before_anything_is_allocated(straight, tmp_p
             np.save(member, value)
             forged = header.getvalue() + b"\0" * 64
             archive.writestr(name + ".npy", forged if name == key else member.getvalue())
-    refused(path, f"'{key}' has shape (10000000000000,)")
+    refused(path, f"{key} in 'run.ckpt' is damaged", "do not match")
     write_entries(path, {"meta": np.array("x" * 20_000_000)})
     refused(path, "'meta' is not a text of at most")
 

@@ -3,8 +3,8 @@ plain sentence, within the time and memory bounds of tests/hostile/bounds.py.
 
 FORMATS lists, per format, how many cases to run and a maker of cases: each case is a reader
 of bytes and the bytes to read. Together they run over 20,000 cases, seeded (FUZZ_SEED, 0 by
-default) so that a failure replays. To fuzz checkpoints, add a Format whose cases read a
-checkpoint's bytes, mutated from a valid one.
+default) so that a failure replays. Run files (checkpoints) are mutated from small real ones:
+their bytes, their zip records, and the JSON of their training record.
 """
 
 from __future__ import annotations
@@ -306,6 +306,69 @@ def cifar_binary_case(rng: random.Random) -> Case:
     return _read_binary_batch, mutate_bytes(BINARY_SEED, rng)
 
 
+# --- run files (checkpoints) ----------------------------------------------------------------
+
+def _tiny_run_file(folder: Path, **config) -> bytes:
+    from engine.checkpoint import save_run
+    from engine.config import TrainConfig
+    from engine.data import DataSet
+    from engine.run import Run
+    from engine.trainer import Trainer
+
+    rng_np = np.random.default_rng(0)
+    x, y = rng_np.integers(0, 256, (8, 4, 4, 1), dtype=np.uint8), np.arange(8) % 2
+    data = DataSet("tiny", "generated", ["a", "b"], x, y, x[:2], y[:2])
+    spec = network("tiny", (4, 4, 1), make_layer("conv", "c", filters=2), make_layer("relu", "r"),
+                   make_layer("batchnorm", "bn"), make_layer("fc", "fc", units=2),
+                   make_layer("softmax", "sm"))
+    run = Run.start(spec, data, TrainConfig(epochs=1, batch_size=4, **config), None)
+    list(Trainer(run, data).train())
+    path = folder / f"{config.get('optimizer', 'momentum')}.ckpt"
+    save_run(run, path)
+    return path.read_bytes()
+
+
+class RunFiles:
+    """Seeds made once per session (training even a tiny run costs a little) and a folder
+    where each case's bytes become the file `load_run` reads."""
+
+    folder: Path | None = None
+    seeds: list[bytes] = []
+
+    @classmethod
+    def prepare(cls, folder: Path) -> None:
+        if not cls.seeds:
+            cls.folder = folder
+            cls.seeds = [_tiny_run_file(folder, optimizer=o) for o in ("adam", "sgd")]
+
+
+def _read_run(raw: bytes) -> None:
+    from engine.checkpoint import load_run
+
+    path = RunFiles.folder / "case.ckpt"
+    path.write_bytes(raw)
+    load_run(path)
+
+
+def _mutate_record(raw: bytes, rng: random.Random) -> bytes:
+    """The run file with its training record (JSON) mutated and every other entry kept."""
+    with zipfile.ZipFile(io.BytesIO(raw)) as archive:
+        entries = {n[:-4]: np.load(io.BytesIO(archive.read(n)), allow_pickle=False)
+                   for n in archive.namelist()}
+    entries["meta"] = np.array(_mutate_json(str(entries["meta"]).encode(), rng).decode(
+        "utf-8", "surrogatepass"))
+    return _npz(**entries)
+
+
+def run_case(rng: random.Random) -> Case:
+    seed, kind = rng.choice(RunFiles.seeds), rng.random()
+    if kind < 0.35:
+        return _read_run, mutate_bytes(seed, rng)
+    if kind < 0.55:
+        return _read_run, _patched_zip(seed, rng)
+    return _read_run, _mutate_record(seed, rng)
+
+
 # Counts in proportion to how cheap a case is (a traced .npz header parse costs ~1 ms).
 FORMATS = {
     "network": Format(6_000, network_case),
@@ -313,6 +376,7 @@ FORMATS = {
     "idx": Format(5_000, idx_case),
     "cifar-python": Format(5_000, cifar_python_case),
     "cifar-binary": Format(1_500, cifar_binary_case),
+    "run": Format(500, run_case),
 }
 
 
@@ -336,7 +400,8 @@ def run_cases(name: str, fmt: Format) -> tuple[int, int]:
 
 
 @pytest.mark.parametrize("name", FORMATS)
-def test_mutated_files_are_read_or_refused_in_one_sentence(name):
+def test_mutated_files_are_read_or_refused_in_one_sentence(name, tmp_path_factory):
+    RunFiles.prepare(tmp_path_factory.mktemp("runs"))
     read_ok, refused = run_cases(name, FORMATS[name])
     assert read_ok + refused == FORMATS[name].cases
     assert refused > FORMATS[name].cases // 10  # the mutations do reach the checks
