@@ -55,15 +55,13 @@ class SpecEdit(QtGui.QUndoCommand):
 class NetworkDocument(QtCore.QObject):
     """A network being edited; emits `spec_changed` after every change, undo included.
 
-    While `locked` (e.g. during training) every edit method does nothing, so a view
-    that forgets to disable itself still cannot change the network under the trainer.
-    """
+    A run trains its own copy of the network (`engine.run.Run.spec`), so editing goes on
+    while it trains."""
 
     spec_changed = QtCore.Signal()
     selection_changed = QtCore.Signal()
     path_changed = QtCore.Signal()
     dirty_changed = QtCore.Signal(bool)
-    locked_changed = QtCore.Signal(bool)
     edit_refused = QtCore.Signal(str)  # why an edit was not done, in one sentence
 
     def __init__(self, spec: NetworkSpec, path: str | Path | None = None, parent=None):
@@ -72,7 +70,6 @@ class NetworkDocument(QtCore.QObject):
         self._analysis = analyse(spec)
         self._path = Path(path) if path else None
         self._selected: tuple[str, ...] = ()
-        self._locked = False
         self.undo_stack = QtGui.QUndoStack(self)
         self.undo_stack.cleanChanged.connect(self._clean_changed)
 
@@ -117,15 +114,6 @@ class NetworkDocument(QtCore.QObject):
         self.selection_changed.emit()
 
     @property
-    def locked(self) -> bool:
-        return self._locked
-
-    def set_locked(self, locked: bool) -> None:
-        if locked != self._locked:
-            self._locked = locked
-            self.locked_changed.emit(locked)
-
-    @property
     def selected_ids(self) -> tuple[str, ...]:
         return self._selected
 
@@ -148,19 +136,13 @@ class NetworkDocument(QtCore.QObject):
 
     # --- edits: each is one undo step ---------------------------------------------------
     def edit(self, after: NetworkSpec, text: str, merge_key: str | None = None) -> None:
-        if after == self._spec:
-            return
-        if self._locked:
-            self.edit_refused.emit(f"Not done: {text}. The network is locked while it trains; "
-                                   "stop training to edit it.")
-        else:
+        if after != self._spec:
             self.undo_stack.push(SpecEdit(self, after, text, merge_key))
 
     def insert_layers(self, index: int, layers: list[LayerSpec], text: str | None = None) -> None:
         names = ", ".join(l.name for l in layers)
         self.edit(self._spec.inserted(index, layers), text or f"Insert {names}")
-        if not self._locked:
-            self.select([l.id for l in layers])
+        self.select([l.id for l in layers])
 
     def default_insert_index(self) -> int:
         """Where a new layer goes by default: at the end, but above a final loss layer."""

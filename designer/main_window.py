@@ -279,21 +279,6 @@ class MainWindow(QtWidgets.QMainWindow):
                                      STATUS_MS)
         return True
 
-    # --- locking ------------------------------------------------------------------------
-    def set_editing_locked(self, locked: bool) -> None:
-        """Freeze the network (e.g. while it trains): no edits, no undo, no other file."""
-        self.document.set_locked(locked)
-        stack = self.document.undo_stack
-        self.undo_action.setEnabled(not locked and stack.canUndo())
-        self.redo_action.setEnabled(not locked and stack.canRedo())
-        for widget in (self.palette_view, self.properties, self.history):
-            widget.setEnabled(not locked)
-        for action in self.file_actions.values():
-            action.setEnabled(not locked)
-        self.statusBar().showMessage(
-            "The network is locked while it trains." if locked else "The network can be edited again.",
-            STATUS_MS)
-
     # --- title and status ---------------------------------------------------------------
     def display_name(self) -> str:
         path = self.document.path
@@ -420,12 +405,12 @@ class MainWindow(QtWidgets.QMainWindow):
 
     # --- window events ------------------------------------------------------------------
     def dragEnterEvent(self, event: QtGui.QDragEnterEvent) -> None:
-        if network_file_from_mime(event.mimeData()) and not self.document.locked:
+        if network_file_from_mime(event.mimeData()):
             event.acceptProposedAction()
 
     def dropEvent(self, event: QtGui.QDropEvent) -> None:
         path = network_file_from_mime(event.mimeData())
-        if path and not self.document.locked:
+        if path:
             event.acceptProposedAction()
             # Open after the drop returns so a dialog does not run inside the drag.
             QtCore.QTimer.singleShot(0, lambda: self.open_path(path))

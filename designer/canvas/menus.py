@@ -27,8 +27,6 @@ def build_context_menu(canvas, index: int | None) -> QtWidgets.QMenu:
     else:
         add_type_menu(menu, "Insert above", lambda key: document.add_layer(key, index))
         add_type_menu(menu, "Insert below", lambda key: document.add_layer(key, index + 1))
-    for sub in menu.findChildren(QtWidgets.QMenu):
-        sub.setEnabled(not document.locked)
     menu.addSeparator()
     names = ("rename", "duplicate", "cut", "copy", "paste", "delete") if index is not None \
         else ("paste", "select_all")

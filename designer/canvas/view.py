@@ -42,7 +42,6 @@ class CanvasView(QtWidgets.QAbstractScrollArea):
         self.actions = self._make_actions()
         document.spec_changed.connect(self._spec_changed)
         document.selection_changed.connect(self._selection_changed)
-        document.locked_changed.connect(lambda _: self._update_actions())
         self._update_actions()
         self._update_scrollbar()
 
@@ -186,7 +185,7 @@ class CanvasView(QtWidgets.QAbstractScrollArea):
             self._anchor = index
 
     def mouseMoveEvent(self, event: QtGui.QMouseEvent) -> None:
-        if self._press is None or self.document.locked:
+        if self._press is None:
             return
         distance = (event.position().toPoint() - self._press).manhattanLength()
         if distance >= QtWidgets.QApplication.startDragDistance() and self.document.selected_ids:
@@ -229,8 +228,6 @@ class CanvasView(QtWidgets.QAbstractScrollArea):
 
     # --- drops from the palette and from other cards --------------------------------------
     def _drop_kind(self, mime: QtCore.QMimeData) -> str | None:
-        if self.document.locked:
-            return None
         if layer_type_from_mime(mime):
             return "type"
         ids = layer_ids_from_mime(mime)
@@ -304,11 +301,9 @@ class CanvasView(QtWidgets.QAbstractScrollArea):
 
     def _update_actions(self) -> None:
         has_selection = bool(self.document.selected_ids)
-        editable = not self.document.locked
         for name in ("cut", "duplicate", "delete", "rename"):
-            self.actions[name].setEnabled(has_selection and editable)
+            self.actions[name].setEnabled(has_selection)
         self.actions["copy"].setEnabled(has_selection)
-        self.actions["paste"].setEnabled(editable)
 
     def selected_layers(self):
         return [self.document.spec.layers[i] for i in self._selected_indexes()]
@@ -319,7 +314,7 @@ class CanvasView(QtWidgets.QAbstractScrollArea):
 
     def cut(self) -> None:
         layers = self.selected_layers()
-        if layers and not self.document.locked:
+        if layers:
             self.copy()
             self.document.edit(self.document.spec.removed(l.id for l in layers),
                                f"Cut {', '.join(l.name for l in layers)}")
@@ -346,8 +341,6 @@ class CanvasView(QtWidgets.QAbstractScrollArea):
 
     def edit_name(self, index: int) -> None:
         """Open an inline editor over the card's name; Enter renames, Escape cancels."""
-        if self.document.locked:
-            return
         self._close_name_editor()
         self.ensure_visible(index)
         layer = self.document.spec.layers[index]

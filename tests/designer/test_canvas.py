@@ -288,23 +288,6 @@ def test_a_card_with_an_error_is_red_and_says_why(window, qtbot):
     assert card_redness(canvas, 1) > card_redness(canvas, 0) + 15
 
 
-def test_locked_canvas_refuses_edits(window, qtbot, send_drag):
-    canvas, document = window.canvas, window.document
-    before = document.spec
-    click(qtbot, canvas, 1)
-    window.set_editing_locked(True)
-    assert not send_drag(canvas, layer_type_mime("conv"), gap_point(canvas, 1))
-    canvas.delete_selected()
-    document.add_layer("relu")
-    assert document.spec == before
-    assert "locked while it trains" in window.statusBar().currentMessage()
-    assert not canvas.actions["delete"].isEnabled() and canvas.actions["copy"].isEnabled()
-    assert not window.undo_action.isEnabled() and not window.palette_view.isEnabled()
-    window.set_editing_locked(False)
-    canvas.delete_selected()
-    assert len(document.spec) == len(before) - 1
-
-
 def test_a_session_of_edits_undoes_to_the_exact_original_and_redoes_to_the_end(
         window, qtbot, send_drag):
     canvas, document = window.canvas, window.document
