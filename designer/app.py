@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import signal
+import socket
 import sys
 from pathlib import Path
 
@@ -37,6 +39,20 @@ def _no_display() -> bool:
             and not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"))
 
 
+def quit_on_interrupt(window: QtWidgets.QMainWindow) -> None:
+    """Ctrl-C in the terminal that started the window closes it the way File ▸ Quit does,
+    questions included. Qt's event loop gives Python no chance to run a signal handler
+    until some Python slot runs, so the signal also wakes a socket Qt watches."""
+    reader, writer = socket.socketpair()
+    for end in (reader, writer):
+        end.setblocking(False)
+    signal.set_wakeup_fd(writer.fileno())
+    notifier = QtCore.QSocketNotifier(reader.fileno(), QtCore.QSocketNotifier.Type.Read, window)
+    notifier.activated.connect(lambda *_: reader.recv(64))  # the handler runs right after
+    signal.signal(signal.SIGINT, lambda *_: QtCore.QTimer.singleShot(0, window.close))
+    window.interrupt_wakeup = (reader, writer, notifier)  # kept alive with the window
+
+
 def run_app(argv: list[str] | None = None) -> int:
     """Open the window with the network file named in `argv` (or the default network)."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -49,6 +65,7 @@ def run_app(argv: list[str] | None = None) -> int:
 
     window = MainWindow()
     window.show()
+    quit_on_interrupt(window)
     if not window.offer_recovery() and argv:
         window.load(Path(argv[0]))
     return app.exec()

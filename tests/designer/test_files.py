@@ -297,3 +297,44 @@ def test_no_display_is_one_sentence_not_a_crash(monkeypatch, capsys):
     assert app.run_app([]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: there is no display") and err.count("\n") == 1
+
+
+def test_ctrl_c_in_the_terminal_closes_the_window_as_quit_does(window, qtbot, monkeypatch):
+    import signal as signals
+
+    from designer.app import quit_on_interrupt
+    previous = signals.getsignal(signals.SIGINT)
+    asked = []
+    try:
+        quit_on_interrupt(window)
+        window.document.rename_layer(window.document.spec.layers[1].id, "edited")
+        monkeypatch.setattr(dialogs, "ask_save_changes",
+                            lambda parent, name: asked.append(name) or "cancel")
+        os.kill(os.getpid(), signals.SIGINT)
+        qtbot.waitUntil(lambda: len(asked) == 1, timeout=5000)
+        assert window.isVisible()                       # Cancel keeps it open, as for Quit
+        monkeypatch.setattr(dialogs, "ask_save_changes",
+                            lambda parent, name: asked.append(name) or "discard")
+        os.kill(os.getpid(), signals.SIGINT)
+        qtbot.waitUntil(lambda: not window.isVisible(), timeout=5000)
+        assert len(asked) == 2
+    finally:
+        signals.signal(signals.SIGINT, previous)
+        signals.set_wakeup_fd(-1)
+
+
+def test_ctrl_c_ends_the_app_without_a_traceback(tmp_path):
+    import signal as signals
+    import time
+
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "HOME": str(tmp_path),
+           "XDG_DATA_HOME": str(tmp_path / "data"), "XDG_CONFIG_HOME": str(tmp_path / "config")}
+    app = subprocess.Popen([sys.executable, str(ROOT / "main.py")], env=env, cwd=tmp_path,
+                           stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(4)  # the window is up
+        app.send_signal(signals.SIGINT)
+        _, err = app.communicate(timeout=30)
+    finally:
+        app.kill()
+    assert app.returncode == 0 and "Traceback" not in err and "KeyboardInterrupt" not in err
