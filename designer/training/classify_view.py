@@ -6,34 +6,14 @@ from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PIL import Image, UnidentifiedImageError
 from PySide6 import QtCore, QtWidgets
 
 from designer.training.images import as_display
-from engine.errors import ConvNetError
+from engine.data import DataError
+from engine.data.folder import read_image_file
 from engine.spec import Volume
 
 TOP = 5   # classes shown
-
-
-class ImageFileError(ConvNetError):
-    """An image to classify that cannot be read."""
-
-
-def read_image(path: str | Path, volume: Volume) -> np.ndarray:
-    """The image file at `path` as uint8 (H, W, D) resized to `volume` (grey or RGB)."""
-    try:
-        with Image.open(path) as img:
-            img = img.convert("L" if volume.depth == 1 else "RGB")
-            img = img.resize((volume.width, volume.height), Image.Resampling.BILINEAR)
-            array = np.asarray(img, np.uint8)
-    except (OSError, UnidentifiedImageError):
-        raise ImageFileError(f"{Path(path).name} is not an image that can be read; "
-                             "use a PNG, JPEG or BMP file.") from None
-    if volume.depth not in (1, 3):
-        raise ImageFileError(f"The network's input has depth {volume.depth}; only grey (1) "
-                             "or RGB (3) images can be classified.")
-    return array.reshape(volume.height, volume.width, volume.depth)
 
 
 def image_box(view: pg.GraphicsLayoutWidget, title: str) -> tuple[pg.ViewBox, pg.ImageItem]:
@@ -136,8 +116,8 @@ class ClassifyView(QtWidgets.QWidget):
         if self.volume is None:
             return
         try:
-            self.submit(read_image(path, self.volume))
-        except ImageFileError as e:
+            self.submit(read_image_file(Path(path), self.volume))
+        except DataError as e:
             self.error.emit(str(e))
 
     def show_prediction(self, prediction) -> None:

@@ -64,9 +64,19 @@ def _files_by_class(folder: Path, classes: list[str]) -> tuple[list[Path], np.nd
 def _read_images(files: list[Path], volume: Volume, sizes: set) -> np.ndarray:
     x = np.empty((len(files), volume.height, volume.width, volume.depth), np.uint8)
     for i, path in enumerate(files):
-        with open_regular(path, DataError) as (file, size):
-            x[i] = _read_image(file, size, path, volume, sizes)
+        x[i] = read_image_file(path, volume, sizes)
     return x
+
+
+def read_image_file(path: Path, volume: Volume, sizes: set | None = None) -> np.ndarray:
+    """One image file prepared the way training prepares every image (the module's resize
+    policy), as uint8 (H, W, D); Classify prepares the images it is given with it too.
+    The image's stored size is added to `sizes`."""
+    if volume.depth not in (1, 3):
+        raise DataError(f"Images can be read in grey (depth 1) or RGB (depth 3), but the "
+                        f"network's input is {volume}.")
+    with open_regular(path, DataError) as (file, size):
+        return _read_image(file, size, path, volume, set() if sizes is None else sizes)
 
 
 def _read_image(file: BinaryIO, size: int, path: Path, volume: Volume, sizes: set) -> np.ndarray:
@@ -96,9 +106,6 @@ def load_image_folder(folder: Path, volume: Volume | None) -> Stored:
     if volume is None:
         volume = DEFAULT_VOLUME
         notes.append(f"no network given: images read at {volume}")
-    if volume.depth not in (1, 3):
-        raise DataError(f"Images can be read in grey (depth 1) or RGB (depth 3), but the "
-                        f"network's input is {volume}.")
     split = _split_layout(folder)
     train_dir = folder / "train" if split else folder
     classes = [p.name for p in class_folders(train_dir)]

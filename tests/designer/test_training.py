@@ -12,7 +12,6 @@ from PIL import Image
 from designer import dialogs
 from designer.training import session as session_module
 from designer.training import workspace as workspace_module
-from designer.training.classify_view import ImageFileError, read_image
 from designer.training.network_pictures import NetworkPicture
 from designer.training.session import (
     Confusion, FilterPictures, Prediction, RunShown, Saved, Session, StepBatch, TrainingEnded,
@@ -355,14 +354,24 @@ def test_an_image_dropped_on_classify_is_classified_at_the_input_size(
     assert ws.classify_view.caption.text().startswith("Most likely:")
 
 
-def test_an_image_file_is_read_at_the_network_input_size(tmp_path):
-    path = tmp_path / "seven.png"
-    Image.new("RGB", (40, 30), (200, 10, 10)).save(path)
-    assert read_image(path, Volume(8, 8, 1)).shape == (8, 8, 1)
-    assert read_image(path, Volume(32, 32, 3))[0, 0].tolist() == [200, 10, 10]
+def test_classify_prepares_an_image_file_exactly_as_training_does(tmp_path):
+    from engine.data import DataError, load_data
+    from engine.data.folder import read_image_file
+
+    folder = tmp_path / "set" / "red"
+    folder.mkdir(parents=True)
+    image = Image.new("RGB", (40, 30), (200, 10, 10))
+    image.paste((0, 0, 255), (0, 0, 20, 30))                 # not the same all over
+    image.save(folder / "seven.png")
+    (tmp_path / "set" / "blue").mkdir()
+    Image.new("RGB", (10, 10), (0, 0, 200)).save(tmp_path / "set" / "blue" / "b.png")
+    for volume in (Volume(8, 8, 1), Volume(32, 32, 3), Volume(16, 8, 3)):
+        trained = load_data(tmp_path / "set", volume, val_fraction=0)
+        red = trained.train_x[list(trained.train_y).index(trained.class_names.index("red"))]
+        assert np.array_equal(read_image_file(folder / "seven.png", volume), red)
     (tmp_path / "notes.png").write_text("not an image")
-    with pytest.raises(ImageFileError, match="notes.png is not an image"):
-        read_image(tmp_path / "notes.png", Volume(8, 8, 1))
+    with pytest.raises(DataError, match="notes.png is not an image"):
+        read_image_file(tmp_path / "notes.png", Volume(8, 8, 1))
 
 
 def test_the_gpu_choice_is_disabled_with_the_reason_when_no_gpu_is_usable(ws):
