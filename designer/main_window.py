@@ -73,6 +73,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.modes.addWidget(self.workspace)
         self.setCentralWidget(self.modes)
         self.mode = "design"
+        self._show_page(self.canvas)
         self._design_docks: dict[QtWidgets.QDockWidget, bool] = {}
         self.history = QtWidgets.QUndoView(self.document.undo_stack)
         self.history.setEmptyLabel("<opened>")
@@ -227,8 +228,16 @@ class MainWindow(QtWidgets.QMainWindow):
             for dock, visible in self._design_docks.items():
                 dock.setVisible(visible)
         self.mode = mode
-        self.modes.setCurrentWidget(self.workspace if mode == "train" else self.canvas)
+        self._show_page(self.workspace if mode == "train" else self.canvas)
         self.mode_actions[mode].setChecked(True)
+
+    def _show_page(self, shown: QtWidgets.QWidget) -> None:
+        """Show one mode's page; the hidden one must not set the window's minimum size."""
+        policy = QtWidgets.QSizePolicy.Policy
+        for page in (self.canvas, self.workspace):
+            kind = policy.Preferred if page is shown else policy.Ignored
+            page.setSizePolicy(kind, kind)
+        self.modes.setCurrentWidget(shown)
 
     def _restore_layout(self) -> None:
         settings = QtCore.QSettings()
@@ -244,11 +253,17 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def showEvent(self, event: QtGui.QShowEvent) -> None:
         super().showEvent(event)
-        if self._needs_default_sizes:  # dock sizes only take once the window has its size
+        if self._needs_default_sizes:  # dock sizes only take once the window is laid out
             self._needs_default_sizes = False
-            horizontal, vertical = QtCore.Qt.Orientation.Horizontal, QtCore.Qt.Orientation.Vertical
-            self.resizeDocks([self.palette_dock, self.properties_dock], [220, 600], horizontal)
-            self.resizeDocks([self.properties_dock, self.inspector_dock], [280, 300], vertical)
+            QtCore.QTimer.singleShot(0, self._default_dock_sizes)
+
+    def _default_dock_sizes(self) -> None:
+        """The first start: a canvas in the middle, the inspector wide enough for its table."""
+        horizontal, vertical = QtCore.Qt.Orientation.Horizontal, QtCore.Qt.Orientation.Vertical
+        width, height = self.width(), self.height()
+        self.resizeDocks([self.properties_dock], [max(420, int(width * 0.32))], horizontal)
+        self.resizeDocks([self.properties_dock, self.inspector_dock],
+                         [int(height * 0.4), int(height * 0.6)], vertical)
 
     def _save_layout(self) -> None:
         """Remember the window, the design mode's docks and the mode it was in."""

@@ -21,7 +21,7 @@ import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from designer.background import Worker
-from designer.training.plots import _plot, smoothed
+from designer.training.plots import make_plot, smoothed, tick_whole_epochs
 from designer.training.run_text import legend_entries
 from engine.checkpoint import RunSummary
 from engine.task import TaskState
@@ -31,7 +31,6 @@ from engine.task import TaskState
 PALETTE = ("#3b82f6", "#e8710a", "#2a9d3f", "#dc3545", "#9b59d0", "#0f9b9b", "#a0704a",
            "#d6409f")
 RAW_ALPHA = 70
-WHOLE_EPOCH_TICKS = 12  # up to this many epochs, one tick per epoch; beyond, pyqtgraph's own
 EMPTY = ("Select two or more runs in the list of runs and press Compare Selected to overlay "
          "their curves.")
 STEPS_AXIS, IMAGES_AXIS = "iteration (steps)", "training images seen"
@@ -154,8 +153,8 @@ class CompareView(QtWidgets.QWidget):
         self.caption = QtWidgets.QLabel()
         self.worker.failed.connect(self.caption.setText)
         self.caption.setWordWrap(True)
-        self.loss_plot = _plot("Loss (smoothed)", "loss", STEPS_AXIS)
-        self.accuracy_plot = _plot("Accuracy (solid: validation, dashed: training)",
+        self.loss_plot = make_plot("Loss (smoothed)", "loss", STEPS_AXIS)
+        self.accuracy_plot = make_plot("Accuracy (solid: validation, dashed: training)",
                                    "accuracy (%)", "epoch")
         self.raw = QtWidgets.QCheckBox("Raw loss")
         self.raw.setToolTip("Also draw every step's loss, faintly, under the smoothed curves.")
@@ -217,9 +216,7 @@ class CompareView(QtWidgets.QWidget):
             case ComparedCurves():
                 for items, curves in zip(self.items, result.curves):
                     items.set_curves(curves)
-                # Whole epochs only: pyqtgraph would tick a short run at 1.5, 2.5…
-                last = max((len(c.epochs) for c in result.curves), default=0)
-                axis = self.accuracy_plot.getAxis("bottom")
-                axis.setTickSpacing(*((1, 1) if last <= WHOLE_EPOCH_TICKS else ()))
+                tick_whole_epochs(self.accuracy_plot,
+                                  max((len(c.epochs) for c in result.curves), default=0))
                 for plot in (self.loss_plot, self.accuracy_plot):
                     plot.enableAutoRange()

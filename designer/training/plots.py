@@ -12,6 +12,8 @@ import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
 SMOOTHING = 0.95   # weight of the past in the smoothed loss (an exponential moving average)
+PLOT_MARGINS = (2, 2, 14, 2)  # px: room on the right for the last tick's label
+WHOLE_EPOCH_TICKS = 12  # up to this many epochs, one tick per epoch; beyond, pyqtgraph's own
 FIRST_SPAN = 100   # iterations: the x axis starts this long and doubles when the run outgrows it
 
 
@@ -65,8 +67,9 @@ def round_up(value: float) -> float:
     return float(decade * np.ceil(2 * value / decade) / 2)
 
 
-def _plot(title: str, left: str, bottom: str) -> pg.PlotWidget:
+def make_plot(title: str, left: str, bottom: str) -> pg.PlotWidget:
     plot = pg.PlotWidget(title=title)
+    plot.getPlotItem().setContentsMargins(*PLOT_MARGINS)
     plot.setLabel("left", left)
     plot.setLabel("bottom", bottom)
     plot.showGrid(x=True, y=True, alpha=0.2)
@@ -87,11 +90,11 @@ class LossPlot(QtCore.QObject):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.steps, self.loss, self.smooth, self.lr = Series(), Series(), Series(), Series()
-        self.loss_plot = _plot("Loss", "loss", "iteration (steps)")
+        self.loss_plot = make_plot("Loss", "loss", "iteration (steps)")
         self.raw_curve = self.loss_plot.plot(pen=pg.mkPen((120, 170, 255, 70)), name="loss")
         self.smooth_curve = self.loss_plot.plot(pen=pg.mkPen((110, 170, 255), width=2),
                                                 name="smoothed")
-        self.lr_plot = _plot("Learning rate", "lr", "iteration (steps)")
+        self.lr_plot = make_plot("Learning rate", "lr", "iteration (steps)")
         self.lr_curve = self.lr_plot.plot(pen=pg.mkPen((255, 170, 60), width=2))
         self.lr_plot.setXLink(self.loss_plot)
         self.lr_plot.getAxis("left").enableAutoSIPrefix(False)
@@ -172,6 +175,7 @@ class AccuracyPlot(pg.PlotWidget):
 
     def __init__(self, parent=None):
         super().__init__(parent, title="Accuracy")
+        self.getPlotItem().setContentsMargins(*PLOT_MARGINS)
         self.setLabel("left", "accuracy (%)")
         self.setLabel("bottom", "epoch")
         self.showGrid(x=True, y=True, alpha=0.2)
@@ -203,3 +207,9 @@ class AccuracyPlot(pg.PlotWidget):
     def _redraw(self) -> None:
         self.train_curve.setData(self.epochs.values, self.train_acc.values)
         self.val_curve.setData(self.epochs.values, self.val_acc.values)
+        tick_whole_epochs(self, len(self.epochs))
+
+
+def tick_whole_epochs(plot: pg.PlotWidget, epochs: int) -> None:
+    """One tick per epoch on a short run: pyqtgraph would tick it at 1.5, 2.5…"""
+    plot.getAxis("bottom").setTickSpacing(*((1, 1) if epochs <= WHOLE_EPOCH_TICKS else ()))

@@ -85,6 +85,10 @@ class DataPicker(QtWidgets.QWidget):
         for source, embedded in EMBEDDED.items():
             self.combo.addItem(f"{embedded.title}, {embedded.volume}", source)
         self.combo.currentIndexChanged.connect(self._source_changed)
+        # Long names (a data set's path) must not widen the column: the popup shows them whole.
+        self.combo.setSizeAdjustPolicy(
+            QtWidgets.QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.combo.setMinimumContentsLength(12)
         self.open_button = QtWidgets.QToolButton()
         self.open_button.setText("Open…")
         self.open_button.setToolTip("A CIFAR-10/100 or MNIST folder, a folder with one "
@@ -167,8 +171,12 @@ class DataPicker(QtWidgets.QWidget):
 
     def _describe(self) -> None:
         data = self.data_for(self.volume)
+        self.description.setToolTip(describe(data, VAL_FRACTION, SPLIT_SEED) if data else "")
         if data is not None:
-            text = describe(data, VAL_FRACTION, SPLIT_SEED)
+            test = f", {len(data.test_x):,} test images" if data.test_x is not None else ""
+            text = (f"{data.name}: {len(data.train_x):,} training and {len(data.val_x):,} "
+                    f"validation images{test} of {data.volume}, {len(data.class_names)} "
+                    "classes." + "".join(f" {note[0].upper()}{note[1:]}." for note in data.notes))
         elif self.source in EMBEDDED:
             e = EMBEDDED[self.source]
             test = f", {e.test_count:,} test images" if e.test_count else ""

@@ -163,9 +163,7 @@ class TrainWorkspace(QtWidgets.QWidget):
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
         scroll.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.side_tabs = QtWidgets.QTabWidget()
-        self.side_tabs.addTab(scroll, "Setup")
-        self.side_tabs.addTab(self.runs_view, "Runs")
+
         side = QtWidgets.QWidget()
         side.setMinimumWidth(LEFT_WIDTH - 40)
         side_layout = QtWidgets.QVBoxLayout(side)
@@ -174,7 +172,7 @@ class TrainWorkspace(QtWidgets.QWidget):
         side_layout.addLayout(grid)
         side_layout.addWidget(self.progress)
         side_layout.addWidget(self.status)
-        side_layout.addWidget(self.side_tabs, 1)
+        side_layout.addWidget(scroll, 1)
 
         self.banner = QtWidgets.QLabel()
         self.banner.setWordWrap(True)
@@ -210,6 +208,7 @@ class TrainWorkspace(QtWidgets.QWidget):
         self.pictures.addTab(self.network_view, "Whole network")
         self.pictures.addTab(self.confusion_view, "Confusion matrix")
         self.pictures.addTab(self.classify_view, "Classify")
+        self.pictures.addTab(self.runs_view, "Runs")
         self.pictures.addTab(self.compare_view, "Compare runs")
         self.views = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical)
         self.views.addWidget(self.curves)
@@ -257,7 +256,7 @@ class TrainWorkspace(QtWidgets.QWidget):
         self.runs_view.compare_requested.connect(self.compare)
         self.runs_view.renamed.connect(self._on_renamed)
         self.runs_view.deleted.connect(self._on_deleted)
-        self.runs_view.message.connect(self._say)
+        self.runs_view.message.connect(self.host.show_status)
         self.document.selection_changed.connect(self._follow_selection)
         # Typed dispatch: what the session reports, and who shows it.
         self._handlers: dict[type, Callable[[Any], None]] = {
@@ -414,9 +413,9 @@ class TrainWorkspace(QtWidgets.QWidget):
         self._show_header()
         self._network_changed()
         self.runs_view.set_current(shown.path)
-        if self.training:
+        if self.training:  # its file is written at the end of its first epoch
             self.runs_view.set_busy_path(shown.path)
-        if shown.path is not None:
+        elif shown.path is not None:
             self.runs_view.run_changed(shown.path)
         self._update_buttons()
         self._serve_if_idle()
@@ -434,8 +433,10 @@ class TrainWorkspace(QtWidgets.QWidget):
         total = max(1, epochs * e.batches)
         self.progress.setRange(0, total)
         self.progress.setValue(min((e.epoch - 1) * e.batches + e.batch, total))
-        self.progress.setFormat(f"epoch {e.epoch}/{epochs} · step {e.batch}/{e.batches} · "
-                                f"{e.images_per_s:,.0f} images/s · ETA {duration(e.eta_s)}")
+        self.progress.setFormat(f"epoch {e.epoch} of {epochs} · ETA {duration(e.eta_s)}")
+        if not self.pause_switch.paused:
+            self.status.setText(f"Training: step {e.batch:,} of {e.batches:,} in epoch "
+                                f"{e.epoch}, {e.images_per_s:,.0f} images/s.")
 
     def _on_epoch(self, done: EpochDone) -> None:
         self.accuracy_plot.add_epoch(done.event)
@@ -470,7 +471,6 @@ class TrainWorkspace(QtWidgets.QWidget):
 
     # --- helpers --------------------------------------------------------------------------
     def _begin_training(self) -> None:
-        self.side_tabs.setCurrentIndex(0)
         self.control = TrainControl()
         self.pause_switch.resume()
         self.training = True
