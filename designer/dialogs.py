@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from PySide6 import QtWidgets
 
+from engine.checkpoint import EXTENSION
 from engine.checkpoint import FILE_FILTER as RUN_FILTER
 
 NETWORK_FILTER = "Network files (*.json);;All files (*)"
@@ -77,3 +80,21 @@ def ask_run_file(parent, folder: str) -> str | None:
     """A run file to open, from any folder."""
     path, _ = QtWidgets.QFileDialog.getOpenFileName(parent, "Open run", folder, RUN_FILTER)
     return path or None
+
+
+def ask_run_save_path(parent, suggested: str) -> str | None:
+    """Where to save a copy of the run shown."""
+    path, _ = QtWidgets.QFileDialog.getSaveFileName(parent, "Save run as", suggested, RUN_FILTER)
+    if path and not path.lower().endswith(EXTENSION):
+        path += EXTENSION
+    return path or None
+
+
+def ask_stop_training(parent, kept_in: Path | None) -> bool:
+    """True when the user agrees to stop the run in progress (to close the window)."""
+    kept = f" The run so far is kept in {kept_in.name} and can be continued." if kept_in else ""
+    answer = _Box.question(parent, "Training in progress",
+                           f"A network is training. Stop the training and close?{kept}",
+                           _Box.StandardButton.Yes | _Box.StandardButton.No,
+                           _Box.StandardButton.No)
+    return answer == _Box.StandardButton.Yes

@@ -37,7 +37,7 @@ from designer.training.session import (
     StepBatch, TrainingEnded,
 )
 from designer.training.settings import DataPicker, TrainSettings
-from engine.checkpoint import EXTENSION, FILE_FILTER
+from engine.checkpoint import EXTENSION
 from engine.config import TrainConfig
 from engine.runs import runs_folder
 from engine.spec import NetworkSpec
@@ -55,27 +55,6 @@ class TrainingHost(Protocol):
     def show_run_network(self, spec: NetworkSpec, path: Path | None) -> bool: ...
 
     def show_status(self, text: str) -> None: ...
-
-
-def ask_stop_training(parent, path: Path | None) -> bool:
-    """True when the user agrees to stop the run in progress (to close the window)."""
-    box = QtWidgets.QMessageBox
-    kept = f" The run so far is kept in {path.name} and can be continued." if path else ""
-    answer = box.question(parent, "Training in progress",
-                          f"A network is training. Stop the training and close?{kept}",
-                          box.StandardButton.Yes | box.StandardButton.No, box.StandardButton.No)
-    return answer == box.StandardButton.Yes
-
-
-def ask_run_path(parent, save: bool, folder: str = "") -> str | None:
-    if save:
-        path, _ = QtWidgets.QFileDialog.getSaveFileName(parent, "Save Run As", folder,
-                                                        FILE_FILTER)
-        if path and not path.lower().endswith(EXTENSION):
-            path += EXTENSION
-    else:
-        path, _ = QtWidgets.QFileDialog.getOpenFileName(parent, "Open Run", folder, FILE_FILTER)
-    return path or None
 
 
 def duration(seconds: float) -> str:
@@ -311,7 +290,7 @@ class TrainWorkspace(QtWidgets.QWidget):
         self._say("Stopping…")
 
     def open_run_dialog(self) -> None:
-        path = ask_run_path(self, save=False, folder=self._runs_folder())
+        path = dialogs.ask_run_file(self, self._runs_folder())
         if path:
             self.open_run(Path(path))
 
@@ -329,7 +308,7 @@ class TrainWorkspace(QtWidgets.QWidget):
         if self.shown is None:
             return
         suggested = str(Path(self._runs_folder()) / f"{self.shown.name}{EXTENSION}")
-        path = ask_run_path(self, save=True, folder=suggested)
+        path = dialogs.ask_run_save_path(self, suggested)
         if path:
             self._ask(SaveRequest(Path(path)))
 
@@ -368,8 +347,8 @@ class TrainWorkspace(QtWidgets.QWidget):
 
     def may_close(self) -> bool:
         """Ask before closing while a run trains; True when the window may close."""
-        return not self.training or ask_stop_training(self, self.shown.path if self.shown
-                                                      else None)
+        return not self.training or dialogs.ask_stop_training(
+            self, self.shown.path if self.shown else None)
 
     def shutdown(self) -> None:
         """Stop training (the run is kept where it is saved) and wait for the worker."""

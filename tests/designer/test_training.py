@@ -11,7 +11,6 @@ from PIL import Image
 
 from designer import dialogs
 from designer.training import session as session_module
-from designer.training import workspace as workspace_module
 from designer.training.network_pictures import NetworkPicture
 from designer.training.session import (
     Confusion, FilterPictures, Prediction, RunShown, Saved, Session, StepBatch, TrainingEnded,
@@ -470,7 +469,7 @@ def test_closing_mid_training_asks_about_the_network_then_the_run(qtbot, monkeyp
     window.show()
     ws = window.workspace
     asked = []
-    monkeypatch.setattr(workspace_module, "ask_stop_training",
+    monkeypatch.setattr(dialogs, "ask_stop_training",
                         lambda parent, path: asked.append("run") or True)
     monkeypatch.setattr(dialogs, "ask_save_changes",
                         lambda parent, name: asked.append("network") or "cancel")
@@ -494,7 +493,7 @@ def test_closing_mid_training_asks_about_the_network_then_the_run(qtbot, monkeyp
 
 def test_declining_to_stop_keeps_the_window_open_and_training(qtbot, window, monkeypatch):
     ws = window.workspace
-    monkeypatch.setattr(workspace_module, "ask_stop_training", lambda parent, path: False)
+    monkeypatch.setattr(dialogs, "ask_stop_training", lambda parent, path: False)
     ws.settings.widgets["batch_size"].setValue(64)
     start_long_run(qtbot, ws)
     assert not window.close()
