@@ -16,6 +16,7 @@ import json
 import math
 import os
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +38,9 @@ from engine.schedules import learning_rate  # noqa: E402
 from engine.spec import Volume  # noqa: E402
 from model import CLASS_NAMES, DECAYED, INPUT_SHAPE, LOSS, MARGIN, Net  # noqa: E402
 
+# A one-channel input's filter gradient comes with another stride on its size-1 axis than
+# DDP's bucket: harmless, and said once per process per step without this.
+warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")
 # The designer's optimizers run unchanged on tensors: they only ask their backend for `xp`.
 TORCH = Backend("torch", torch, torch.as_tensor, lambda t: t.detach().cpu().numpy())
 CHECKPOINT = "checkpoint.pt"
