@@ -14,14 +14,13 @@ from engine.checkpoint import EXTENSION, save_run
 from engine.commands.network_arg import HELP, network_file
 from engine.errors import ConvNetError
 from engine.export.errors import require
-from engine.netfile import load_network
-
-BESIDE = "network.json"  # what an exported project holds beside its weights
+from engine.export.project import NETWORK_FILE
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("weights", metavar="WEIGHTS.pt", help="checkpoint.pt or weights.pt")
-    parser.add_argument("--network", help=f"{HELP} (default: the {BESIDE} beside the weights)")
+    parser.add_argument("--network",
+                        help=f"{HELP} (default: the {NETWORK_FILE} beside the weights)")
     parser.add_argument("-o", "--output", required=True, metavar=f"RUN{EXTENSION}",
                         help="the run file to write")
     parser.add_argument("--data", help="the data set the run uses in the window (default: "
@@ -30,16 +29,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     require("import")
-    from engine.export.weights_import import read_weights, run_from_weights
+    from engine.export.weights_import import import_weights, network_beside
 
-    weights = Path(args.weights).expanduser()
-    network = network_file(args.network) if args.network else weights.parent / BESIDE
-    if not network.is_file():
-        raise ConvNetError(f"There is no {BESIDE} beside '{weights.name}'; name the network "
-                           "with --network.")
-    arrays, meta = read_weights(weights)
-    run = run_from_weights(load_network(network), arrays, meta, weights.name, args.data,
-                           str(network.resolve()))
+    network = network_file(args.network) if args.network else network_beside(args.weights)
+    if network is None:
+        raise ConvNetError(f"There is no {NETWORK_FILE} beside '{Path(args.weights).name}'; "
+                           "name the network with --network.")
+    run = import_weights(args.weights, network, args.data)
     save_run(run, args.output)
     trained = f"{run.epoch} epoch{'s' if run.epoch != 1 else ''}"
     print(f"Wrote {args.output}: '{run.spec.name}' after {trained} trained with PyTorch; "

@@ -21,6 +21,7 @@ from engine.netfile import dumps
 from engine.shapes import format_bytes
 
 PROJECT = Path(__file__).with_name("project")
+NETWORK_FILE = "network.json"  # the network, beside the weights, for bringing them back
 GPU_COUNTS = (1, 2, 4, 8)
 
 
@@ -63,7 +64,7 @@ def write_project(source: Source, folder: str | Path) -> Path:
             "network": source.spec.name, "config": asdict(source.config),
             "data_source": source.data_source, "fit_normalization": not source.fitted,
         }, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        (folder / "network.json").write_text(dumps(source.spec), encoding="utf-8")
+        (folder / NETWORK_FILE).write_text(dumps(source.spec), encoding="utf-8")
         (folder / "README.md").write_text(_readme(source), encoding="utf-8")
         copy_modules(folder)
     except OSError as e:

@@ -23,14 +23,30 @@ from engine.export.errors import ExportError, require
 from engine.export.layout import (
     NORMALIZE, attribute_names, normalizer_from, normalizer_shapes, our_arrays,
 )
-from engine.export.project import reserved_names, torch_state
+from engine.export.project import NETWORK_FILE, reserved_names, torch_state
 from engine.export.source import Source
 from engine.model import build
+from engine.netfile import load_network
 from engine.optim import Optimizer
 from engine.run import HISTORY_EPOCH_KEYS, HISTORY_STEP_KEYS, Run, new_history
 from engine.spec import NetworkSpec
 
 OPTIONAL = ("num_batches_tracked",)  # PyTorch's count, which the designer does not keep
+
+
+def network_beside(weights: str | Path) -> Path | None:
+    """The network file an exported project keeps beside its weights, if it is there."""
+    path = Path(weights).expanduser().parent / NETWORK_FILE
+    return path if path.is_file() else None
+
+
+def import_weights(weights: str | Path, network: str | Path,
+                   data_source: str | None = None) -> Run:
+    """The run of the network saved at `network` holding the weights of the .pt file."""
+    weights, network = Path(weights).expanduser(), Path(network)
+    arrays, meta = read_weights(weights)
+    return run_from_weights(load_network(network), arrays, meta, weights.name, data_source,
+                            str(network.resolve()))
 
 
 def read_weights(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
@@ -44,9 +60,9 @@ def read_weights(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, Any
                           "an exported project.")
     try:
         content = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # a foreign or damaged file fails in many ways, all the same to a user
-        raise ExportError(f"'{path.name}' cannot be read as PyTorch weights ({type(e).__name__}); "
-                          "give the checkpoint.pt or weights.pt of an exported project.") from None
+    except Exception:  # a foreign or damaged file fails in many ways, all the same to a user
+        raise ExportError(f"'{path.name}' cannot be read as PyTorch weights; give the "
+                          "checkpoint.pt or weights.pt of an exported project.") from None
     meta = {}
     if isinstance(content, dict) and isinstance(content.get("model"), dict):
         meta, content = {k: v for k, v in content.items() if k != "model"}, content["model"]
