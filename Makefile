@@ -43,7 +43,7 @@ package-check: $(PY)
 	venv/bin/convnet-designer data digits >/dev/null; \
 	CONVNET_DESIGNER_HOME="$$tmp/home" venv/bin/convnet-designer train default --epochs 1 >/dev/null; \
 	ls "$$tmp"/home/runs/*.ckpt >/dev/null; \
-	venv/bin/python -c 'from engine.export.project import PROJECT; assert (PROJECT / "train.py").is_file() and (PROJECT / "README.md").is_file()'; \
+	venv/bin/python -c 'from engine.resources import export_project_file as f; assert f("train.py").is_file() and f("README.md").is_file()'; \
 	! venv/bin/convnet-designer export lenet5 --format onnx -o net.onnx 2>err.txt; grep -q "needs the onnx package" err.txt; \
 	HOME="$$tmp" QT_QPA_PLATFORM=offscreen venv/bin/python -c '$(WINDOW_CHECK)'
 	@echo "package-check: the wheel installs and runs outside the checkout"

@@ -18,9 +18,9 @@ from engine.export.pytorch_model import model_source
 from engine.export.source import Source
 from engine.export.vendor import copy_modules
 from engine.netfile import dumps
+from engine.resources import export_project_file
 from engine.shapes import format_bytes
 
-PROJECT = Path(__file__).with_name("project")
 NETWORK_FILE = "network.json"  # the network, beside the weights, for bringing them back
 GPU_COUNTS = (1, 2, 4, 8)
 
@@ -59,7 +59,7 @@ def write_project(source: Source, folder: str | Path) -> Path:
         (folder / "model.py").write_text(model_source(source, names), encoding="utf-8")
         torch.save({k: torch.from_numpy(a) for k, a in torch_state(source, names).items()},
                    folder / "weights.pt")
-        shutil.copyfile(PROJECT / "train.py", folder / "train.py")
+        shutil.copyfile(export_project_file("train.py"), folder / "train.py")
         (folder / "settings.json").write_text(json.dumps({
             "network": source.spec.name, "config": asdict(source.config),
             "data_source": source.data_source, "fit_normalization": not source.fitted,
@@ -90,7 +90,7 @@ def _readme(source: Source) -> str:
               "Exported from a network file: `weights.pt` holds fresh initial weights, drawn "
               "as a new run draws them; `train.py` fits the normalisation on the training "
               "images when it starts.")
-    return Template((PROJECT / "README.md").read_text(encoding="utf-8")).substitute(
+    return Template(export_project_file("README.md").read_text(encoding="utf-8")).substitute(
         name=source.spec.name, origin=origin, data=source.data_source or "the embedded digits",
         slug=re.sub(r"\W+", "-", source.spec.name.lower()).strip("-") or "convnet",
         optimizer=c.optimizer, batch=c.batch_size, memory="\n".join(rows))
