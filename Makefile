@@ -29,7 +29,8 @@ test: install-test
 	@$(MAKE) --no-print-directory package-check
 
 # What `pip install` gives a user: the wheel in a fresh environment, run from a folder outside
-# the checkout, so it works only with the templates, digits and icons it ships. The checkout's
+# the checkout, so it works only with the templates, digits, icons and project files it ships;
+# without the export extra, exporting says what to install. The checkout's
 # pip installs into it (no pip bootstrap, no .pyc compiling): half the time, same install.
 package-check: $(PY)
 	@rm -rf build  # setuptools' build folder would carry deleted modules into the wheel
@@ -42,6 +43,8 @@ package-check: $(PY)
 	venv/bin/convnet-designer data digits >/dev/null; \
 	CONVNET_DESIGNER_HOME="$$tmp/home" venv/bin/convnet-designer train default --epochs 1 >/dev/null; \
 	ls "$$tmp"/home/runs/*.ckpt >/dev/null; \
+	venv/bin/python -c 'from engine.resources import export_project_file as f; assert f("train.py").is_file() and f("README.md").is_file()'; \
+	! venv/bin/convnet-designer export lenet5 --format onnx -o net.onnx 2>err.txt; grep -q "needs the onnx package" err.txt; \
 	HOME="$$tmp" QT_QPA_PLATFORM=offscreen venv/bin/python -c '$(WINDOW_CHECK)'
 	@echo "package-check: the wheel installs and runs outside the checkout"
 

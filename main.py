@@ -15,6 +15,8 @@ COMMANDS = {
     "train": "engine.commands.train",
     "bench": "engine.commands.bench",
     "data": "engine.commands.data",
+    "export": "engine.commands.export",
+    "import-weights": "engine.commands.import_weights",
 }
 
 

@@ -98,3 +98,26 @@ def ask_stop_training(parent, kept_in: Path | None) -> bool:
                            _Box.StandardButton.Yes | _Box.StandardButton.No,
                            _Box.StandardButton.No)
     return answer == _Box.StandardButton.Yes
+
+
+def ask_onnx_path(parent, suggested: str) -> str | None:
+    """Where to write an ONNX model."""
+    path, _ = QtWidgets.QFileDialog.getSaveFileName(parent, "Export to ONNX", suggested,
+                                                    "ONNX models (*.onnx);;All files (*)")
+    if path and not path.lower().endswith(".onnx"):
+        path += ".onnx"
+    return path or None
+
+
+def ask_project_folder(parent, suggested: str) -> str | None:
+    """A new (or empty) folder for an exported PyTorch project."""
+    path, _ = QtWidgets.QFileDialog.getSaveFileName(
+        parent, "Export PyTorch project into a new folder", suggested, "Folders (*)")
+    return path or None
+
+
+def ask_weights_file(parent, folder: str) -> str | None:
+    """A .pt file trained by an exported project."""
+    path, _ = QtWidgets.QFileDialog.getOpenFileName(
+        parent, "Import trained weights", folder, "PyTorch weights (*.pt *.pth);;All files (*)")
+    return path or None

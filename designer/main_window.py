@@ -13,6 +13,7 @@ from designer.canvas.mime import network_file_from_mime
 from designer.canvas.palette import LayerPalette
 from designer.canvas.view import CanvasView, set_shortcut
 from designer.document import NetworkDocument
+from designer.export_actions import ExportActions
 from designer.files import (
     Autosaver, add_recent_file, orphaned_recoveries, recent_files, remove_recent_file,
 )
@@ -152,6 +153,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self._action(file_menu, "Save &As…", self.save_as, Keys.SaveAs)
         file_menu.addSeparator()
         file_menu.addActions([self.workspace.open_action, self.workspace.save_action])
+        file_menu.addSeparator()
+        self.export_actions = ExportActions(self)
+        self.export_actions.add_to(file_menu)
         file_menu.addSeparator()
         quit_action = self._action(file_menu, "&Quit", self.close, QtGui.QKeySequence("Ctrl+Q"))
         quit_action.setMenuRole(QtGui.QAction.MenuRole.QuitRole)

@@ -43,6 +43,12 @@ def embedded_digits_file() -> Path:
     return _root() / "data" / "uci_digits.npz"
 
 
+def export_project_file(name: str) -> Path:
+    """A file every exported PyTorch project holds as it is: train.py, or its README
+    template."""
+    return _root() / "project" / name
+
+
 def icon(name: str) -> Path:
     """An icon file, e.g. icon("app.svg")."""
     return _root() / "icons" / name

@@ -1,0 +1,96 @@
+"""A PyTorch project of a design or a run: model.py, weights.pt, train.py, settings.json,
+network.json, README.md and the designer's own modules that train.py runs on."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from dataclasses import asdict
+from pathlib import Path
+from string import Template
+
+import numpy as np
+
+from engine.export.errors import ExportError, require
+from engine.export.layout import NORMALIZE, attribute_names, layer_arrays, normalizer_arrays
+from engine.export.pytorch_model import model_source
+from engine.export.source import Source
+from engine.export.vendor import copy_modules
+from engine.netfile import dumps
+from engine.resources import export_project_file
+from engine.shapes import format_bytes
+
+NETWORK_FILE = "network.json"  # the network, beside the weights, for bringing them back
+GPU_COUNTS = (1, 2, 4, 8)
+
+
+def reserved_names() -> set[str]:
+    """Names a layer attribute of an nn.Module must not take."""
+    import torch
+
+    return set(dir(torch.nn.Module))
+
+
+def torch_state(source: Source, names: dict[str, str]) -> dict[str, np.ndarray]:
+    """The state dict of model.py's Net as NumPy arrays, in the module's order."""
+    state = {f"{NORMALIZE}.{k}": a for k, a in normalizer_arrays(source.normalizer).items()}
+    for info in source.analysis.layers[1:-1]:
+        lid = info.layer.id
+        for key, a in layer_arrays(info, source.params[lid], source.buffers[lid]).items():
+            state[f"{names[lid]}.{key}"] = a
+        if info.layer.type == "batchnorm":
+            state[f"{names[lid]}.num_batches_tracked"] = np.array(0, np.int64)
+    return state
+
+
+def write_project(source: Source, folder: str | Path) -> Path:
+    """Write the project into `folder`, which must be new or empty."""
+    require("pytorch")
+    import torch
+
+    folder = Path(folder).expanduser()
+    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+        raise ExportError(f"'{folder}' already exists and is not an empty folder; choose a "
+                          "new folder for the project.")
+    names = attribute_names(source.spec, reserved_names())
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "model.py").write_text(model_source(source, names), encoding="utf-8")
+        torch.save({k: torch.from_numpy(a) for k, a in torch_state(source, names).items()},
+                   folder / "weights.pt")
+        shutil.copyfile(export_project_file("train.py"), folder / "train.py")
+        (folder / "settings.json").write_text(json.dumps({
+            "network": source.spec.name, "config": asdict(source.config),
+            "data_source": source.data_source, "fit_normalization": not source.fitted,
+        }, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        (folder / NETWORK_FILE).write_text(dumps(source.spec), encoding="utf-8")
+        (folder / "README.md").write_text(_readme(source), encoding="utf-8")
+        copy_modules(folder)
+    except OSError as e:
+        raise ExportError(f"Could not write the project into '{folder}': "
+                          f"{e.strerror or e}; choose another folder.") from None
+    return folder
+
+
+def per_gpu_memory(source: Source, gpus: int) -> tuple[int, int]:
+    """Each GPU's share of the batch and the bytes the memory model gives it."""
+    share = -(-source.config.batch_size // gpus)
+    return share, source.analysis.memory(share, source.config.optimizer).total
+
+
+def _readme(source: Source) -> str:
+    c = source.config
+    rows = ["| GPUs | images per GPU | memory per GPU |", "| ---: | ---: | ---: |"]
+    for gpus in GPU_COUNTS:
+        share, need = per_gpu_memory(source, gpus)
+        rows.append(f"| {gpus} | {share} | {format_bytes(need)} |")
+    origin = ("Exported from a run: `weights.pt` holds its trained weights, batch-norm "
+              "statistics and normalisation." if source.fitted else
+              "Exported from a network file: `weights.pt` holds fresh initial weights, drawn "
+              "as a new run draws them; `train.py` fits the normalisation on the training "
+              "images when it starts.")
+    return Template(export_project_file("README.md").read_text(encoding="utf-8")).substitute(
+        name=source.spec.name, origin=origin, data=source.data_source or "the embedded digits",
+        slug=re.sub(r"\W+", "-", source.spec.name.lower()).strip("-") or "convnet",
+        optimizer=c.optimizer, batch=c.batch_size, memory="\n".join(rows))

@@ -1,0 +1,81 @@
+"""The exported project under torchrun: two CPU processes (gloo) train an epoch of the
+embedded digits; one DDP step on 2 × 32 images is one step on 64; the trained weights come
+back as a run with PyTorch's activations and the validation accuracy torchrun reported."""
+
+import importlib.util
+import os
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from engine.checkpoint import load_run  # noqa: E402
+from engine.data import load_data  # noqa: E402
+from engine.export.project import write_project  # noqa: E402
+from engine.export.source import Source  # noqa: E402
+from export_helpers import NETWORKS, relative_error, torch_net  # noqa: E402
+from main import main  # noqa: E402
+from test_pytorch_project import torch_outputs  # noqa: E402
+
+
+def train(folder, *args, processes: int = 2) -> str:
+    """train.py's output under torchrun with `processes`."""
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
+                           f"--nproc_per_node={processes}", "train.py", "--device", "cpu", *args],
+                          cwd=folder,
+                          capture_output=True, text=True, timeout=100,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    """The default network exported fresh: train.py fits the normalisation itself."""
+    return write_project(Source.of_network(NETWORKS["default"]()),
+                         tmp_path_factory.mktemp("export") / "project")
+
+
+def test_an_epoch_on_two_processes_comes_back_as_the_same_run(project, tmp_path):
+    out = train(project, "--epochs", "1", "--out", str(tmp_path))
+    reported = re.search(r"epoch 1/1: .* validation accuracy ([\d.]+)%", out)
+    assert reported, out
+    checkpoint = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    assert main(["import-weights", str(tmp_path / "checkpoint.pt"), "--network",
+                 str(project / "network.json"), "-o", str(tmp_path / "back.ckpt")]) == 0
+    run = load_run(tmp_path / "back.ckpt")
+    assert run.epoch == 1 and run.history["val_acc"] == checkpoint["history"]["val_acc"]
+    data = load_data(run.data_source, run.spec.input_volume)
+    _, accuracy = run.evaluate(data.val_x, data.val_y)
+    assert accuracy == checkpoint["history"]["val_acc"][-1]
+    assert f"{accuracy:.1%}" == f"{reported.group(1)}%"
+    images = data.val_x[:4]
+    tmp_path.joinpath("model.py").write_text((project / "model.py").read_text())
+    pytorch = torch_outputs(torch_net(tmp_path, "checkpoint.pt"), images, torch.float32)
+    for i, image in enumerate(images):
+        for ours, theirs in zip(run.layer_outputs(image)[1:-1], pytorch):
+            assert relative_error(theirs[i], ours) < 1e-5
+
+
+def test_one_ddp_step_on_two_times_32_images_is_one_step_on_64(project, tmp_path, monkeypatch):
+    steps = ["--device", "cpu", "--max-steps", "1", "--batch-size", "64", "--out"]
+    train(project, *steps[2:], str(tmp_path / "ddp"))
+    # the single process in this one, which has torch loaded already
+    monkeypatch.setattr(sys, "path", list(sys.path))  # train.py puts its folder first
+    monkeypatch.delitem(sys.modules, "model", raising=False)
+    script = importlib.util.spec_from_file_location("exported_train", project / "train.py")
+    module = importlib.util.module_from_spec(script)
+    script.loader.exec_module(module)
+    assert module.main([*steps, str(tmp_path / "single")]) == 0
+    del sys.modules["model"]
+    ddp, single = (torch.load(tmp_path / p / "checkpoint.pt", weights_only=True)["model"]
+                   for p in ("ddp", "single"))
+    initial = torch.load(project / "weights.pt", weights_only=True)
+    for key, value in single.items():
+        if value.is_floating_point() and not key.startswith("normalize"):
+            assert not torch.equal(value, initial[key]), key  # the step changed it
+            assert relative_error(ddp[key].numpy(), value.numpy().astype(np.float64)) < 1e-6, key
