@@ -37,6 +37,7 @@ class Backend:
     xp: Any
     _to_device: Callable[[np.ndarray], Any]
     _to_host: Callable[[Any], np.ndarray]
+    _as_strided: Callable[..., Any]
     _synchronize: Callable[[], None] = lambda: None
 
     def asarray(self, a: Any, dtype: Any = np.float32) -> Any:
@@ -54,6 +55,11 @@ class Backend:
     def empty(self, shape: tuple[int, ...], dtype: Any = np.float32) -> Any:
         return self.xp.empty(shape, dtype=dtype)
 
+    def as_strided(self, a: Any, shape: tuple[int, ...], strides: tuple[int, ...]) -> Any:
+        """A view of a's memory with the given shape and strides in bytes (no copy); each
+        array module has its own."""
+        return self._as_strided(a, shape, strides)
+
     def random(self, rng: np.random.Generator, shape: tuple[int, ...]) -> Any:
         """Uniform [0, 1) float32 numbers from the host generator `rng`, on the device."""
         return self.asarray(rng.random(shape, dtype=np.float32))
@@ -63,7 +69,7 @@ class Backend:
         self._synchronize()
 
 
-NUMPY = Backend("cpu", np, lambda a: a, np.asarray)
+NUMPY = Backend("cpu", np, lambda a: a, np.asarray, np.lib.stride_tricks.as_strided)
 
 
 def gpu_available() -> bool:
@@ -106,7 +112,7 @@ def free_memory(backend: Backend) -> int | None:
 
 
 def _cupy_backend() -> Backend:
-    return Backend("gpu", cupy, cupy.asarray, cupy.asnumpy,
+    return Backend("gpu", cupy, cupy.asarray, cupy.asnumpy, cupy.lib.stride_tricks.as_strided,
                    lambda: cupy.cuda.get_current_stream().synchronize())
 
 

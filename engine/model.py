@@ -1,7 +1,10 @@
 """A trainable model built from a `NetworkSpec`: the layer stack plus its loss.
 
 Every layer is sized by `engine.shapes.analyse`, and every forward pass checks that
-the volume a layer produced is the one the analysis promised.
+the volume a layer produced is the one the analysis promised. In training the layers
+write into the buffers of the analysis's plan (`engine.plan`), allocated once for the
+largest batch seen, so a step allocates nothing new and holds exactly what the memory
+model counts.
 """
 
 from __future__ import annotations
@@ -16,24 +19,13 @@ from engine.init import relu_follows
 from engine.layers import Layer, make_layer
 from engine.layers.base import Backprop
 from engine.losses import softmax_loss, softmax_probabilities, svm_loss
+from engine.plan import Arrays, StepBuffers, make_plan
 from engine.shapes import Analysis, analyse
 from engine.spec import NetworkSpec
 
 
 class ModelError(ConvNetError):
     """The network cannot be built, e.g. because a layer does not fit its input."""
-
-
-class _Saved:
-    """A layer's backprop closure, holding the layer's output alive until it is called."""
-
-    __slots__ = ("backprop", "output")
-
-    def __init__(self, backprop: Backprop, output: Any):
-        self.backprop, self.output = backprop, output
-
-    def __call__(self, dy: Any) -> Any:
-        return self.backprop(dy)
 
 
 class Model:
@@ -56,11 +48,15 @@ class Model:
             for info in analysis.layers[1:-1]
         ]
         self.loss_layer = spec.layers[-1]
-        trained = [i for i, layer in enumerate(self.layers) if layer.params]
+        self.plan = make_plan(analysis.layers[1:-1])
+        for layer, above, planned in zip(self.layers, self.layers[1:], self.plan.layers):
+            if planned.slope_left_to_next:
+                layer.slope_left_to_next = above.relu_below = True
         # Nothing below the first trained layer needs a gradient, so backward stops there.
-        self.first_trained = trained[0] if trained else len(self.layers)
-        if trained:
+        self.first_trained = self.plan.first_trained
+        if self.first_trained < len(self.layers):
             self.layers[self.first_trained].input_grad = False
+        self._buffers: StepBuffers | None = None
 
     def layer(self, layer_id: str) -> Layer:
         for layer in self.layers:
@@ -68,20 +64,29 @@ class Model:
                 return layer
         raise KeyError(layer_id)
 
+    def step_arrays(self, batch: int, dtype: Any) -> list[Arrays]:
+        """Each layer's views of the plan's buffers for a training step on `batch` images;
+        they are allocated when the batch is larger than any before (or of another dtype)."""
+        held = self._buffers
+        if held is None or batch > held.batch or dtype != held.dtype:
+            self._buffers = None  # the old buffers go before the new ones are allocated
+            self._buffers = StepBuffers(self.plan, self.xp, batch, dtype)
+        return self._buffers.layers
+
     def forward(self, x: Any, train: bool, upto: str | None = None) -> tuple[Any, list[Backprop]]:
         """Run the layers on x (N, H, W, D), stopping after layer `upto` if given; the
-        backprop closures (training only) run in reverse order give the backward pass."""
+        backprop closures (training only) run in reverse order give the backward pass.
+        In evaluation each layer's arrays go as soon as the next layer is done with them."""
         backprops = []
-        for layer in self.layers:
-            x, backprop = layer.forward(x, train)
+        arrays = self.step_arrays(len(x), x.dtype) if train else [None] * len(self.layers)
+        for layer, planned in zip(self.layers, arrays):
+            x, backprop = layer.forward(x, train, planned)
             expected = (layer.output.height, layer.output.width, layer.output.depth)
             if tuple(x.shape[1:]) != expected:
                 raise AssertionError(f"layer '{layer.spec.name}' produced {x.shape[1:]} "
                                      f"but the analysis says {expected}")
             if train:
-                # Keep every output until the step ends, as the memory model counts it;
-                # in evaluation each layer's arrays go as soon as the next layer is done.
-                backprops.append(_Saved(backprop, x))
+                backprops.append(backprop)
             if layer.id == upto:
                 break
         return x, backprops

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from typing import Callable
 
+from engine.plan import kept, make_plan
 from engine.spec import (
     ACTIVATION_TYPES, LOSS_TYPES, LayerSpec, NetworkSpec, Volume, make_layer,
 )
@@ -83,28 +84,12 @@ class LayerInfo:
     @property
     def workspace(self) -> int:
         """Floats per image, besides its output, that the layer keeps from its forward pass
-        to its backward pass: a convolution's im2col matrix, batch norm's normalised input,
-        LRN's scale, dropout's mask."""
+        to its backward pass (`engine.plan.kept`): a convolution's im2col matrix, a padded
+        copy of a padded layer's input, batch norm's normalised input, LRN's scale,
+        dropout's mask."""
         if self.output is None or self.input is None:
             return 0
-        t = self.layer.type
-        if t == "conv":
-            f = self.layer["size"]
-            return self.output.width * self.output.height * f * f * self.input.depth
-        if t in ("batchnorm", "lrn", "dropout"):
-            return self.output.size
-        return 0
-
-    @property
-    def gradients(self) -> int:
-        """Floats per image of gradients alive during this layer's backward pass: those
-        of its output and its input, plus an output-sized temporary where the backward
-        pass needs one (max pooling's routed share, the normalisations' corrections)."""
-        if self.output is None or self.input is None:
-            return 0
-        temporary = self.layer.type in ("batchnorm", "lrn") or (
-            self.layer.type == "pool" and self.layer["mode"] == "max")
-        return self.output.size * (2 if temporary else 1) + self.input.size
+        return sum(kept(self.layer, self.input, self.output).values())
 
 
 @dataclass(frozen=True)
@@ -179,29 +164,30 @@ class Analysis:
         their gradients and the optimizer's cache, the input batch, and the im2col
         workspace.
 
-        Counted the way the engine (`engine.model`) holds memory at the peak of a step:
-        every output volume that is not computed in place is kept from the forward pass
-        to the backward pass, together with each layer's workspace (im2col matrices and
-        the like, see `LayerInfo.workspace`); the backward pass frees each gradient as
-        soon as the layer below has used it, so only the largest pair of gradients
-        (one layer's output and input, see `LayerInfo.gradients`) is alive at once. The
-        trainer also keeps one copy of the weights and optimizer cache from before the
-        last update, which its NaN guard restores (`engine.rollback`).
+        It is what the engine allocates: the buffers of the step's plan (`engine.plan`),
+        which the model allocates once per batch size. Every output volume that is not
+        computed in place is kept from the forward pass to the backward pass, together
+        with what each layer keeps for its backward pass and the one scratch buffer the
+        layers share (workspace, see `LayerInfo.workspace`); the backward pass passes
+        gradients between two buffers, each as large as the largest gradient it holds.
+        The trainer also keeps one copy of the weights and optimizer cache from before
+        the last update, which its NaN guard restores (`engine.rollback`).
         """
         n, b = batch_size, BYTES_PER_FLOAT
-        hidden = self.total_activations - (self.layers[0].allocated if self.layers else 0)
+        plan = make_plan([i for i in self.layers
+                          if i.layer.type != "input" and i.layer.type not in LOSS_TYPES])
         input_floats = self.spec.input_volume.size if self.spec.input_volume else 0
         params = self.total_params
         return MemoryEstimate(
             batch_size=n,
             input_batch=n * input_floats * b,
-            activations=n * hidden * b,
-            gradients=n * max((i.gradients for i in self.layers), default=0) * b,
+            activations=n * plan.outputs * b,
+            gradients=n * sum(plan.gradients) * b,
             parameters=params * b,
             parameter_gradients=params * b,
             optimizer_state=params * b * OPTIMIZER_STATE_COPIES[optimizer],
             last_good=params * b * (1 + OPTIMIZER_STATE_COPIES[optimizer]),
-            workspace=n * sum(i.workspace for i in self.layers) * b,
+            workspace=n * plan.workspace * b,
         )
 
     def notes_rule_bytes(self, batch_size: int, optimizer: str = "momentum") -> int:

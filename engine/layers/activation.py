@@ -7,62 +7,77 @@ from abc import abstractmethod
 from typing import Any
 
 from engine.layers.base import Backprop, Layer
+from engine.plan import Arrays
 
 
 class Activation(Layer):
-    def forward(self, x: Any, train: bool) -> tuple[Any, Backprop]:
-        y = self._apply(x, x if self.in_place else self.xp.empty_like(x))
+    slope_left_to_next = False  # set by the model when the max pool above applies the slope
+
+    def _forward(self, x: Any, train: bool, arrays: Arrays) -> tuple[Any, Backprop]:
+        y = x if self.in_place else arrays.output(x.shape, x.dtype)
+        self._apply(x, y, arrays)
 
         def backprop(dy: Any) -> Any:
-            dy *= self._slope(y)
+            if not self.slope_left_to_next:
+                dy *= self._slope(y, arrays.scratch(y.shape, y.dtype))
             return dy
 
         return y, backprop
 
     @abstractmethod
-    def _apply(self, x: Any, out: Any) -> Any:
-        """Write f(x) into `out` (which may be x) and return it."""
+    def _apply(self, x: Any, out: Any, arrays: Arrays) -> None:
+        """Write f(x) into `out` (which may be x)."""
 
     @abstractmethod
-    def _slope(self, y: Any) -> Any:
-        """f'(x) expressed through y = f(x)."""
+    def _slope(self, y: Any, out: Any) -> Any:
+        """Write f'(x), expressed through y = f(x), into `out` and return it."""
 
 
 class ReLU(Activation):
-    def _apply(self, x, out):
-        return self.xp.maximum(x, 0, out=out)
+    def _apply(self, x, out, arrays):
+        self.xp.maximum(x, 0, out=out)
 
-    def _slope(self, y):
-        return y > 0
+    def _slope(self, y, out):
+        return self.xp.greater(y, 0, out=out)
 
 
 class LeakyReLU(Activation):
-    def _apply(self, x, out):
-        # max(x, αx) is x for x > 0 and αx otherwise, because 0 ≤ α ≤ 1
-        return self.xp.maximum(x, x * self.spec["slope"], out=out)
-
-    def _slope(self, y):
+    def _apply(self, x, out, arrays):
+        # x − (1 − α)·min(x, 0), which is x for x > 0 and αx otherwise
         xp = self.xp
-        return xp.where(y > 0, y.dtype.type(1), y.dtype.type(self.spec["slope"]))
+        negative = arrays.scratch(x.shape, x.dtype)
+        xp.minimum(x, 0, out=negative)
+        negative *= 1 - self.spec["slope"]
+        xp.subtract(x, negative, out=out)
+
+    def _slope(self, y, out):
+        slope = self.spec["slope"]
+        self.xp.greater(y, 0, out=out)
+        out *= 1 - slope
+        out += slope
+        return out
 
 
 class Tanh(Activation):
-    def _apply(self, x, out):
-        return self.xp.tanh(x, out=out)
+    def _apply(self, x, out, arrays):
+        self.xp.tanh(x, out=out)
 
-    def _slope(self, y):
-        return 1 - y * y
+    def _slope(self, y, out):
+        xp = self.xp
+        xp.multiply(y, y, out=out)
+        return xp.subtract(1, out, out=out)
 
 
 class Sigmoid(Activation):
-    def _apply(self, x, out):
+    def _apply(self, x, out, arrays):
         # 1/(1+e^−x) written as (1 + tanh(x/2))/2, which cannot overflow
         xp = self.xp
         xp.multiply(x, 0.5, out=out)
         xp.tanh(out, out=out)
         out += 1
         out *= 0.5
-        return out
 
-    def _slope(self, y):
-        return y * (1 - y)
+    def _slope(self, y, out):
+        self.xp.subtract(1, y, out=out)
+        out *= y
+        return out

@@ -3,7 +3,9 @@
 A layer's `forward(x, train)` returns its output and a `backprop(dy) -> dx` closure
 that captures what the backward pass needs (Thinc style). `backprop` writes the
 parameter gradients into `layer.grads` and may overwrite `dy`, which it owns.
-Arrays are NHWC (batch, height, width, depth) float32 on the layer's backend.
+Arrays are NHWC (batch, height, width, depth) float32 on the layer's backend. In training
+the model passes the views of its buffer plan (`engine.plan`) that the layer writes into;
+otherwise each array is allocated anew.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from engine.backend import Backend
+from engine.plan import Arrays
 from engine.shapes import LayerInfo
 
 Backprop = Callable[[Any], Any]
@@ -34,9 +37,13 @@ class Layer(ABC):
         self.buffers: dict[str, Any] = {}  # state that is not trained, e.g. running means
         self.input_grad = True  # the model turns it off for the first layer
 
-    @abstractmethod
-    def forward(self, x: Any, train: bool) -> tuple[Any, Backprop]:
+    def forward(self, x: Any, train: bool, arrays: Arrays | None = None) -> tuple[Any, Backprop]:
         """The layer's output for x and the closure that turns dy into dx."""
+        return self._forward(x, train, arrays or Arrays(self.xp))
+
+    @abstractmethod
+    def _forward(self, x: Any, train: bool, arrays: Arrays) -> tuple[Any, Backprop]:
+        """`forward`, writing into the arrays `arrays` gives."""
 
     def _add_param(self, name: str, value: Any) -> None:
         self.params[name] = value
@@ -83,11 +90,23 @@ def _inside(offset: int, s: int, p: int, size: int, size2: int) -> tuple[slice, 
             slice(offset + s * first - p, offset + s * last - p + 1, s))
 
 
-def padded(xp: Any, x: Any, p: int, value: float = 0.0) -> Any:
+def padded(x: Any, p: int, value: float, arrays: Arrays) -> Any:
     """x with P pixels of `value` added on every spatial border (x itself when P=0)."""
     if p == 0:
         return x
     n, h, w, c = x.shape
-    out = xp.full((n, h + 2 * p, w + 2 * p, c), value, dtype=x.dtype)
-    out[:, p:p + h, p:p + w, :] = x
+    out = arrays.kept("padded", (n, h + 2 * p, w + 2 * p, c), x.dtype)
+    out[:, :p] = value
+    out[:, p + h:] = value
+    out[:, p:p + h, :p] = value
+    out[:, p:p + h, p + w:] = value
+    out[:, p:p + h, p:p + w] = x
     return out
+
+
+def windows(backend: Backend, x: Any, f: int, s: int, h2: int, w2: int) -> Any:
+    """The F×F windows at stride S of x (N, H, W, D) as one (N, H2, W2, F, F, D) view of
+    its memory, without a copy."""
+    n, _, _, d = x.shape
+    sn, sh, sw, sd = x.strides
+    return backend.as_strided(x, (n, h2, w2, f, f, d), (sn, s * sh, s * sw, sh, sw, sd))

@@ -1,15 +1,16 @@
 """Convolution as im2col + one GEMM, channels-last.
 
-In NHWC the pixels a filter tap (i, j) sees form one strided slice of the padded
-input, so im2col is F·F slice copies into a patch matrix with one row per output pixel
+In NHWC the F×F windows of the padded input are one strided view of its memory, so
+im2col is a single copy of that view into a patch matrix with one row per output pixel
 and F·F·D1 columns, and its product with the (F·F·D1, K) filter matrix lands directly
 in the (N, H2, W2, K) layout the next layer reads. The matrix is kept for the weight
-gradient and then reused to hold the patch gradients.
+gradient and then reused to hold the patch gradients, which are added back onto the
+input pixels one filter tap at a time.
 
-The matrix is stored pixel-major, (N, H2, W2, F, F, D1), so each copy moves D1
-contiguous floats per pixel; for a shallow input (D1 < 8, e.g. RGB images) that is too
-little per copy, and it is stored tap-major, (F, F, D1, N, H2, W2), where each copy
-writes whole contiguous rows. The GEMMs read either through a transposed view.
+The copy moves contiguous runs: F·D1 floats of a window row when the matrix is stored
+pixel-major, (N, H2, W2, F, F, D1), or W2 floats of an output row when it is stored
+tap-major, (F, F, D1, N, H2, W2). The longer run wins: tap-major for thin inputs (RGB or
+grey images), pixel-major for deep ones. The GEMMs read either through a transposed view.
 """
 
 from __future__ import annotations
@@ -19,10 +20,9 @@ from typing import Any
 import numpy as np
 
 from engine.init import initial_weights
-from engine.layers.base import Backprop, Layer, Tap, padded, taps
+from engine.layers.base import Backprop, Layer, Tap, padded, taps, windows
 from engine.layers.params import parameter_shapes
-
-TAP_MAJOR_BELOW_DEPTH = 8
+from engine.plan import Arrays
 
 
 class Conv(Layer):
@@ -34,23 +34,24 @@ class Conv(Layer):
         self._add_param("W", backend.asarray(w))
         self._add_param("b", backend.zeros(shapes["b"]))
 
-    def forward(self, x: Any, train: bool) -> tuple[Any, Backprop]:
+    def _forward(self, x: Any, train: bool, arrays: Arrays) -> tuple[Any, Backprop]:
         xp = self.xp
         f, s, p = self.spec["size"], self.spec["stride"], self.spec["pad"]
         n, h, w, d = x.shape
         h2, w2, k = self.output.height, self.output.width, self.output.depth
-        tap_major = d < TAP_MAJOR_BELOW_DEPTH
-        shape = (f, f, d, n, h2, w2) if tap_major else (n, h2, w2, f, f, d)
-        cols = xp.empty(shape, dtype=x.dtype)
-        window_taps = taps(f, s, p, h, w, h2, w2)
-        xpad = padded(xp, x, p)
-        for t in window_taps:
-            _tap(cols, t, tap_major)[...] = xpad[:, t.rows, t.cols, :]
-        del xpad
-        # (N·H2·W2, F·F·D1) either way; a transposed view of the tap-major matrix
-        patches = cols.reshape(f * f * d, -1).T if tap_major else cols.reshape(-1, f * f * d)
+        view = windows(self.backend, padded(x, p, 0.0, arrays), f, s, h2, w2)
+        tap_major = w2 > f * d
+        if tap_major:
+            cols = arrays.kept("cols", (f, f, d, n, h2, w2), x.dtype)
+            cols[...] = view.transpose(3, 4, 5, 0, 1, 2)
+            patches = cols.reshape(f * f * d, -1).T
+        else:
+            cols = arrays.kept("cols", (n, h2, w2, f, f, d), x.dtype)
+            cols[...] = view
+            patches = cols.reshape(-1, f * f * d)
         weights = self.params["W"].reshape(f * f * d, k)
-        out = xp.matmul(patches, weights)
+        out = arrays.output((n, h2, w2, k), x.dtype)
+        xp.matmul(patches, weights, out=out.reshape(-1, k))
         out += self.params["b"]
 
         def backprop(dy: Any) -> Any:
@@ -63,13 +64,14 @@ class Conv(Layer):
                 xp.matmul(weights, dy2.T, out=patches.T)
             else:
                 xp.matmul(dy2, weights.T, out=patches)
-            dx = xp.zeros((n, h, w, d), dtype=dy.dtype)
-            for t in window_taps:  # the padding's share of the gradient is dropped
+            dx = arrays.gradient((n, h, w, d), dy.dtype)
+            dx.fill(0)
+            for t in taps(f, s, p, h, w, h2, w2):  # the padding's share of the gradient is dropped
                 dx[:, t.in_rows, t.in_cols, :] += _tap(cols, t, tap_major)[
                     :, t.out_rows, t.out_cols, :]
             return dx
 
-        return out.reshape(n, h2, w2, k), backprop
+        return out, backprop
 
 
 def _tap(cols: Any, t: Tap, tap_major: bool) -> Any:

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from engine.layers.base import Backprop, Layer
+from engine.plan import Arrays
 
 
 class Dropout(Layer):
@@ -15,16 +16,19 @@ class Dropout(Layer):
         super().__init__(info, backend)
         self.rng = rng  # the trainer's host generator, so a seed fixes every mask
 
-    def forward(self, x: Any, train: bool) -> tuple[Any, Backprop]:
+    def _forward(self, x: Any, train: bool, arrays: Arrays) -> tuple[Any, Backprop]:
         p = self.spec["p"]
         if not train:
             return x, lambda dy: dy
-        keep = self.backend.random(self.rng, x.shape) >= p
-        scale = keep.astype(x.dtype)
+        xp = self.xp
+        scale = arrays.kept("mask", x.shape, x.dtype)
+        xp.greater_equal(self.backend.random(self.rng, x.shape), p, out=scale)
         scale *= 1.0 / (1.0 - p)
+        y = arrays.output(x.shape, x.dtype)
+        xp.multiply(x, scale, out=y)
 
         def backprop(dy: Any) -> Any:
             dy *= scale
             return dy
 
-        return x * scale, backprop
+        return y, backprop

@@ -8,6 +8,7 @@ import numpy as np
 
 from engine.layers.base import Backprop, Layer
 from engine.layers.params import buffer_shapes, parameter_shapes
+from engine.plan import Arrays
 
 
 class BatchNorm(Layer):
@@ -21,75 +22,83 @@ class BatchNorm(Layer):
         self.buffers = {"mean": backend.zeros(buffers["mean"]),
                         "var": backend.asarray(np.ones(buffers["var"]))}
 
-    def forward(self, x: Any, train: bool) -> tuple[Any, Backprop]:
+    def _forward(self, x: Any, train: bool, arrays: Arrays) -> tuple[Any, Backprop]:
         xp = self.xp
         eps, momentum = self.spec["eps"], self.spec["momentum"]
         shape = x.shape
         x2 = x.reshape(-1, shape[-1])
+        m = x2.shape[0]
+        xhat = arrays.kept("xhat", x2.shape, x.dtype)
         if train:
             mean = x2.mean(axis=0)
-            var = x2.var(axis=0)
+            xp.subtract(x2, mean, out=xhat)
+            var = xp.einsum("ij,ij->j", xhat, xhat) / m
             for name, batch_value in (("mean", mean), ("var", var)):
                 running = self.buffers[name]
                 running *= momentum
                 running += (1 - momentum) * batch_value
         else:
             mean, var = self.buffers["mean"], self.buffers["var"]
+            xp.subtract(x2, mean, out=xhat)
         inv_std = 1 / xp.sqrt(var + eps)
-        xhat = x2 - mean
         xhat *= inv_std
-        y = xhat * self.params["gamma"]
-        y += self.params["beta"]
+        y = arrays.output(shape, x.dtype)
+        y2 = y.reshape(x2.shape)
+        xp.multiply(xhat, self.params["gamma"], out=y2)
+        y2 += self.params["beta"]
 
         def backprop(dy: Any) -> Any:
             # dx = γ/σ · (dy − Σdy/m − x̂·Σ(dy·x̂)/m), written to need one temporary
-            m = xhat.shape[0]
             dy2 = dy.reshape(xhat.shape)
             xp.sum(dy2, axis=0, out=self.grads["beta"])
             self.grads["gamma"][...] = xp.einsum("ij,ij->j", dy2, xhat)
             scale = self.params["gamma"] * inv_std
-            correction = xhat * (scale * self.grads["gamma"] / m)
+            correction = arrays.scratch(xhat.shape, xhat.dtype)
+            xp.multiply(xhat, scale * self.grads["gamma"] / m, out=correction)
             dy2 *= scale
             dy2 -= scale * self.grads["beta"] / m
             dy2 -= correction
-            return dy2.reshape(shape)
+            return dy
 
-        return y.reshape(shape), backprop
+        return y, backprop
 
 
 class LocalResponseNorm(Layer):
     """y = x / (k + α/n·Σ x²)^β, the sum over n neighbouring depth slices
     (from c − n//2 to c + (n−1)//2, as AlexNet and PyTorch place the window)."""
 
-    def forward(self, x: Any, train: bool) -> tuple[Any, Backprop]:
+    def _forward(self, x: Any, train: bool, arrays: Arrays) -> tuple[Any, Backprop]:
         xp = self.xp
         n, alpha, beta, k = (self.spec[name] for name in ("size", "alpha", "beta", "k"))
         before, after = n // 2, (n - 1) // 2
-        scale = _window_sum(xp, x * x, before, after)
+        squares = arrays.scratch(x.shape, x.dtype)
+        xp.multiply(x, x, out=squares)
+        scale = _window_sum(squares, before, after, arrays.kept("scale", x.shape, x.dtype))
         scale *= alpha / n
         scale += k
-        y = scale ** -beta
+        y = arrays.output(x.shape, x.dtype)
+        xp.power(scale, -beta, out=y)
         y *= x
 
         def backprop(dy: Any) -> Any:
             # dL/dx_i = dy_i·s_i^−β − (2αβ/n)·x_i·Σ_{j: i in window(j)} dy_j·y_j/s_j
-            ratio = dy * y
+            ratio = arrays.scratch(dy.shape, dy.dtype)
+            xp.multiply(dy, y, out=ratio)
             ratio /= scale
-            window = _window_sum(xp, ratio, after, before)
-            del ratio
+            window = _window_sum(ratio, after, before, arrays.scratch(dy.shape, dy.dtype, 1))
             window *= x
             window *= 2 * alpha * beta / n
-            dy *= scale ** -beta
+            dy *= xp.power(scale, -beta, out=ratio)
             dy -= window
             return dy
 
         return y, backprop
 
 
-def _window_sum(xp: Any, a: Any, before: int, after: int) -> Any:
-    """Σ a[..., c−before : c+after+1] along the depth axis, zeros beyond the edges."""
+def _window_sum(a: Any, before: int, after: int, out: Any) -> Any:
+    """Σ a[..., c−before : c+after+1] along the depth axis into `out`, zeros beyond the edges."""
     d = a.shape[-1]
-    out = a.copy()
+    out[...] = a
     for offset in range(1, max(before, after) + 1):
         if offset <= before and offset < d:  # a[c − offset] adds to c
             out[..., offset:] += a[..., :d - offset]

@@ -3,7 +3,14 @@
 Each window offset (i, j) is one strided slice of the padded input, so pooling is
 F·F elementwise operations on (N, H2, W2, D) arrays. Average pooling divides by F·F,
 padding included. Max pooling pads with −inf and routes each output's gradient to the
-first input that attains the maximum. Backward passes write only the unpadded input.
+first input that attains the maximum. Backward passes write only the unpadded input;
+where the windows tile the input (S = F, the usual 2×2/2) each input pixel gets exactly
+one share, written directly, with no zero-fill and no accumulation.
+
+A ReLU just below a max pool leaves its slope to the pool (`relu_below`): the gradient
+reaches a ReLU output only where it is a window's maximum, and there the slope is 1
+exactly when that maximum is positive, so the pool masks its own, F·F times smaller,
+gradient instead.
 """
 
 from __future__ import annotations
@@ -11,70 +18,102 @@ from __future__ import annotations
 from typing import Any
 
 from engine.layers.base import Backprop, Layer, Tap, padded, taps
+from engine.plan import Arrays
 
 
 class Pool(Layer):
-    def forward(self, x: Any, train: bool) -> tuple[Any, Backprop]:
+    relu_below = False  # set by the model for a ReLU → max pool pair
+
+    def _forward(self, x: Any, train: bool, arrays: Arrays) -> tuple[Any, Backprop]:
         f, s, p = self.spec["size"], self.spec["stride"], self.spec["pad"]
         n, h, w, d = x.shape
         window_taps = taps(f, s, p, h, w, self.output.height, self.output.width)
+        y = arrays.output((n, self.output.height, self.output.width, d), x.dtype)
         if self.spec["mode"] == "max":
-            return self._max(x, p, window_taps)
-        return self._avg(x, f, p, window_taps)
+            return self._max(x, y, p, window_taps, arrays)
+        return self._avg(x, y, p, window_taps, arrays)
 
-    def _max(self, x: Any, p: int, window_taps: list[Tap]) -> tuple[Any, Backprop]:
+    def _max(self, x: Any, y: Any, p: int, window_taps: list[Tap],
+             arrays: Arrays) -> tuple[Any, Backprop]:
         xp = self.xp
-        xpad = padded(xp, x, p, -float("inf"))
+        xpad = padded(x, p, -float("inf"), arrays)
         first, rest = window_taps[0], window_taps[1:]
-        y = xpad[:, first.rows, first.cols, :].copy()
+        y[...] = xpad[:, first.rows, first.cols, :]
         for t in rest:
             xp.maximum(y, xpad[:, t.rows, t.cols, :], out=y)
-        del xpad
         if p:
             y[y == -float("inf")] = 0  # a window that lies wholly in the padding
 
         def backprop(dy: Any) -> Any:
-            dx = xp.zeros(x.shape, dtype=dy.dtype)
-            for t in window_taps:
-                hit = x[:, t.in_rows, t.in_cols, :] == y[:, t.out_rows, t.out_cols, :]
-                routed = dy[:, t.out_rows, t.out_cols, :] * hit
-                dx[:, t.in_rows, t.in_cols, :] += routed
-                dy[:, t.out_rows, t.out_cols, :] -= routed  # on a tie only the first max gets it
-                del hit, routed  # before the next tap allocates its own
+            hit = arrays.scratch(dy.shape, dy.dtype)
+            if self.relu_below:
+                xp.greater(y, 0, out=hit)
+                dy *= hit
+            dx = self._gradient(x.shape, dy.dtype, arrays)
+            for k, t in enumerate(window_taps):
+                win = (slice(None), t.out_rows, t.out_cols)
+                share, dy_t = hit[win], dy[win]
+                xp.equal(x[:, t.in_rows, t.in_cols, :], y[win], out=share)
+                target = dx[:, t.in_rows, t.in_cols, :]
+                if self._disjoint():
+                    xp.multiply(share, dy_t, out=target)
+                    share = target
+                else:
+                    share *= dy_t
+                    target += share
+                if k < len(window_taps) - 1:
+                    dy_t -= share  # on a tie only the first max gets it
             return dx
 
         return y, backprop
 
-    def _avg(self, x: Any, f: int, p: int, window_taps: list[Tap]) -> tuple[Any, Backprop]:
-        xp = self.xp
-        xpad = padded(xp, x, p)
+    def _avg(self, x: Any, y: Any, p: int, window_taps: list[Tap],
+             arrays: Arrays) -> tuple[Any, Backprop]:
+        f = self.spec["size"]
+        xpad = padded(x, p, 0.0, arrays)
         first, rest = window_taps[0], window_taps[1:]
-        y = xpad[:, first.rows, first.cols, :].copy()
+        y[...] = xpad[:, first.rows, first.cols, :]
         for t in rest:
             y += xpad[:, t.rows, t.cols, :]
         y *= 1.0 / (f * f)
-        shape = x.shape
-        del xpad
 
         def backprop(dy: Any) -> Any:
             dy *= 1.0 / (f * f)
-            dx = xp.zeros(shape, dtype=dy.dtype)
+            dx = self._gradient(x.shape, dy.dtype, arrays)
             for t in window_taps:
-                dx[:, t.in_rows, t.in_cols, :] += dy[:, t.out_rows, t.out_cols, :]
+                target = dx[:, t.in_rows, t.in_cols, :]
+                share = dy[:, t.out_rows, t.out_cols, :]
+                if self._disjoint():
+                    target[...] = share
+                else:
+                    target += share
             return dx
 
         return y, backprop
 
+    def _disjoint(self) -> bool:
+        """Whether no two windows share an input pixel (S ≥ F)."""
+        return self.spec["stride"] >= self.spec["size"]
+
+    def _gradient(self, shape: tuple[int, ...], dtype: Any, arrays: Arrays) -> Any:
+        """The input gradient's array, zeroed unless every input pixel lies in exactly one
+        window (S = F), where each gets written once."""
+        dx = arrays.gradient(shape, dtype)
+        if self.spec["stride"] != self.spec["size"]:
+            dx.fill(0)
+        return dx
+
 
 class GlobalAveragePool(Layer):
-    def forward(self, x: Any, train: bool) -> tuple[Any, Backprop]:
+    def _forward(self, x: Any, train: bool, arrays: Arrays) -> tuple[Any, Backprop]:
         xp = self.xp
         n, h, w, d = x.shape
-        y = x.reshape(n, h * w, d).mean(axis=1).reshape(n, 1, 1, d)
+        y = arrays.output((n, 1, 1, d), x.dtype)
+        xp.mean(x.reshape(n, h * w, d), axis=1, out=y.reshape(n, d))
 
         def backprop(dy: Any) -> Any:
-            dx = xp.empty((n, h, w, d), dtype=dy.dtype)
-            dx[...] = dy * (1.0 / (h * w))
+            dx = arrays.gradient((n, h, w, d), dy.dtype)
+            xp.multiply(dy, 1.0 / (h * w), out=dx)
             return dx
 
         return y, backprop

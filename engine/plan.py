@@ -1,0 +1,193 @@
+"""The buffer plan of a training step: which arrays each layer writes, how many floats per
+image each one holds, and which of them share memory.
+
+The plan is pure integers, made from the analysis. `engine.model` allocates its buffers
+once per batch size and hands each layer views of them; `Analysis.memory` adds the same
+numbers up, so the memory model is the plan and cannot disagree with the engine.
+
+For every hidden layer:
+- its output, unless it runs in place on its input (`LayerInfo.in_place`): written in
+  the forward pass and kept to the end of the step;
+- what it keeps for its backward pass besides its input and output (`kept`);
+- its temporaries of one pass (`scratch`), in one buffer that all layers share, since
+  only one layer runs at a time.
+The backward pass writes input gradients into two buffers in turn: a layer reads its
+output's gradient from one and writes its input's into the other, except the layers that
+turn the one into the other in place (`GRADIENT_IN_PLACE`). Each buffer is as large as the
+largest gradient it holds. Below the first layer with parameters nothing needs a gradient.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Sequence
+
+from engine.spec import ACTIVATION_TYPES, LayerSpec, Volume
+
+if TYPE_CHECKING:
+    from engine.shapes import LayerInfo
+
+GRADIENT_IN_PLACE = frozenset(ACTIVATION_TYPES) | {"dropout", "batchnorm", "lrn"}
+
+
+def padded_size(v: Volume, p: int) -> int:
+    return (v.width + 2 * p) * (v.height + 2 * p) * v.depth
+
+
+def kept(layer: LayerSpec, v_in: Volume, v_out: Volume) -> dict[str, int]:
+    """Floats per image a layer keeps besides its output: a convolution's im2col matrix,
+    a padded copy of the input for padded window layers (kept so that its border is
+    written once per step, not allocated), batch norm's normalised input, LRN's scale,
+    dropout's mask."""
+    t = layer.type
+    parts = {}
+    if t == "conv":
+        f = layer["size"]
+        parts["cols"] = v_out.width * v_out.height * f * f * v_in.depth
+    if t in ("conv", "pool") and layer["pad"]:
+        parts["padded"] = padded_size(v_in, layer["pad"])
+    if t in ("batchnorm", "lrn", "dropout"):
+        parts[{"batchnorm": "xhat", "lrn": "scale", "dropout": "mask"}[t]] = v_out.size
+    return parts
+
+
+def slope_left_to_next(layer: LayerSpec, above: LayerSpec | None) -> bool:
+    """Whether a layer is a ReLU whose backward pass the max pool above it does, on its
+    smaller gradient (see `engine.layers.pool`)."""
+    return (layer.type == "relu" and above is not None and above.type == "pool"
+            and above["mode"] == "max")
+
+
+def scratch(layer: LayerSpec, v_in: Volume, v_out: Volume, above: LayerSpec | None) -> int:
+    """Floats per image a layer needs only while one of its passes runs: an activation's
+    slope, max pooling's winners, batch norm's correction, LRN's squares and window sums."""
+    t = layer.type
+    if slope_left_to_next(layer, above):
+        return 0
+    if t in ACTIVATION_TYPES or t == "batchnorm" or (t == "pool" and layer["mode"] == "max"):
+        return v_out.size
+    if t == "lrn":
+        return 2 * v_out.size
+    return 0
+
+
+@dataclass(frozen=True)
+class LayerPlan:
+    """Floats per image of one layer's buffers; `gradient` is the buffer (0 or 1) its input
+    gradient goes to, or None when it has none of its own."""
+
+    output: int
+    kept: dict[str, int]
+    scratch: int
+    gradient: int | None
+    slope_left_to_next: bool
+
+
+@dataclass(frozen=True)
+class Plan:
+    layers: tuple[LayerPlan, ...]  # the hidden layers, top to bottom
+    gradients: tuple[int, int]  # floats per image of the two gradient buffers
+    first_trained: int  # index of the first layer with parameters (len(layers) if none)
+
+    @property
+    def outputs(self) -> int:
+        return sum(p.output for p in self.layers)
+
+    @property
+    def workspace(self) -> int:
+        """Kept arrays and the shared scratch buffer."""
+        return (sum(sum(p.kept.values()) for p in self.layers)
+                + max((p.scratch for p in self.layers), default=0))
+
+
+def make_plan(infos: Sequence[LayerInfo]) -> Plan:
+    """The plan for the hidden layers of an analysis (without its input and loss layers);
+    layers whose volumes are unknown get no buffers."""
+    sized = [i for i in infos if i.input is not None and i.output is not None]
+    first_trained = next((k for k, i in enumerate(sized) if i.params), len(sized))
+    gradient_of: dict[int, int] = {}
+    sizes = [0, 0]
+    holder = None  # the buffer holding the gradient on the current output (None: the loss's)
+    for k in range(len(sized) - 1, first_trained, -1):
+        if sized[k].layer.type in GRADIENT_IN_PLACE:
+            continue
+        holder = 0 if holder is None else 1 - holder
+        gradient_of[k] = holder
+        sizes[holder] = max(sizes[holder], sized[k].input.size)
+    above = [i.layer for i in sized[1:]] + [None]
+    layers = tuple(
+        LayerPlan(0 if i.in_place else i.output.size, kept(i.layer, i.input, i.output),
+                  scratch(i.layer, i.input, i.output, a), gradient_of.get(k),
+                  slope_left_to_next(i.layer, a))
+        for k, (i, a) in enumerate(zip(sized, above)))
+    return Plan(layers, (sizes[0], sizes[1]), first_trained)
+
+
+class Arrays:
+    """Where a layer's arrays come from. This one allocates each anew: for evaluation,
+    and for a layer used on its own."""
+
+    def __init__(self, xp: Any):
+        self.xp = xp
+
+    def output(self, shape: tuple[int, ...], dtype: Any) -> Any:
+        return self.xp.empty(shape, dtype)
+
+    def kept(self, name: str, shape: tuple[int, ...], dtype: Any) -> Any:
+        return self.xp.empty(shape, dtype)
+
+    def scratch(self, shape: tuple[int, ...], dtype: Any, index: int = 0) -> Any:
+        """The `index`-th temporary of `shape` (a pass may need two at once)."""
+        return self.xp.empty(shape, dtype)
+
+    def gradient(self, shape: tuple[int, ...], dtype: Any) -> Any:
+        return self.xp.empty(shape, dtype)
+
+
+class PlannedArrays(Arrays):
+    """A layer's views of the buffers a `StepBuffers` allocated."""
+
+    def __init__(self, buffers: StepBuffers, index: int):
+        super().__init__(buffers.xp)
+        self.buffers = buffers
+        self.plan = buffers.plan.layers[index]
+        self.index = index
+
+    def output(self, shape, dtype):
+        return self.buffers.view(("output", self.index), shape, dtype)
+
+    def kept(self, name, shape, dtype):
+        return self.buffers.view(("kept", self.index, name), shape, dtype)
+
+    def scratch(self, shape, dtype, index=0):
+        size = math.prod(shape)
+        return self.buffers.view(("scratch",), shape, dtype, offset=index * size)
+
+    def gradient(self, shape, dtype):
+        if self.plan.gradient is None:  # asked beyond the plan (a test wanting dx everywhere)
+            return super().gradient(shape, dtype)
+        return self.buffers.view(("gradient", self.plan.gradient), shape, dtype)
+
+
+class StepBuffers:
+    """The plan's buffers for up to `batch` images of `dtype`, each one flat array; a
+    smaller batch uses the front of each."""
+
+    def __init__(self, plan: Plan, xp: Any, batch: int, dtype: Any):
+        self.plan, self.xp, self.batch, self.dtype = plan, xp, batch, dtype
+        sizes: dict[tuple, int] = {("scratch",): max((p.scratch for p in plan.layers), default=0)}
+        for k, p in enumerate(plan.layers):
+            sizes[("output", k)] = p.output
+            for name, floats in p.kept.items():
+                sizes[("kept", k, name)] = floats
+        sizes[("gradient", 0)], sizes[("gradient", 1)] = plan.gradients
+        self.flat = {key: xp.empty(batch * floats, dtype) for key, floats in sizes.items() if floats}
+        self.layers = [PlannedArrays(self, k) for k in range(len(plan.layers))]
+
+    def view(self, key: tuple, shape: tuple[int, ...], dtype: Any, offset: int = 0) -> Any:
+        size = math.prod(shape)
+        flat = self.flat.get(key)
+        if flat is None or dtype != self.dtype or offset + size > flat.size:
+            raise AssertionError(f"{key} asks for {offset + size} floats of {dtype}, beyond the plan")
+        return flat[offset:offset + size].reshape(shape)
