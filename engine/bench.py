@@ -1,4 +1,5 @@
-"""Per-layer forward and backward timing of one training step, for `main.py bench`."""
+"""Per-layer forward and backward timing of one training step, for `main.py bench`, with
+the arithmetic rate each layer achieves: 2 floating-point operations per multiply-add."""
 
 from __future__ import annotations
 
@@ -24,6 +25,24 @@ class LayerTiming:
     output: str
     forward_s: float
     backward_s: float | None  # None below the first trained layer (no backward pass there)
+    forward_macs: int  # multiply-adds of the whole batch
+    backward_macs: int  # the weight gradient's, plus the input gradient's where there is one
+
+    @property
+    def forward_gflops(self) -> float | None:
+        return _gflops(self.forward_macs, self.forward_s)
+
+    @property
+    def backward_gflops(self) -> float | None:
+        return _gflops(self.backward_macs, self.backward_s)
+
+
+def _gflops(macs: int, seconds: float | None) -> float | None:
+    """Achieved GFLOP/s (2 operations per multiply-add), or None for a layer without
+    multiply-adds or without that pass."""
+    if not macs or not seconds:
+        return None
+    return 2 * macs / seconds / 1e9
 
 
 @dataclass(frozen=True)
@@ -58,6 +77,7 @@ def benchmark(spec: NetworkSpec, batch_size: int, backend: Backend, repeats: int
         return time.perf_counter()
 
     model.train_step(x.copy(), labels)
+    arrays = model.step_arrays(batch_size, x.dtype)
     forward = [[] for _ in model.layers]
     backward = [[] for _ in model.layers]
     steps = []
@@ -65,7 +85,7 @@ def benchmark(spec: NetworkSpec, batch_size: int, backend: Backend, repeats: int
         out, backprops = x.copy(), []
         for i, layer in enumerate(model.layers):
             start = clock()
-            out, backprop = layer.forward(out, train=True)
+            out, backprop = layer.forward(out, True, arrays[i])
             forward[i].append(clock() - start)
             backprops.append(backprop)
         _, grad = model.loss(out.reshape(batch_size, -1), labels)
@@ -79,9 +99,12 @@ def benchmark(spec: NetworkSpec, batch_size: int, backend: Backend, repeats: int
         model.train_step(x.copy(), labels)
         optimizer.step(model.parameters(), 1e-6)
         steps.append(clock() - start)
+    infos = analysis.layers[1:-1]
     layers = [
         LayerTiming(layer.spec.name, layer.spec.type, str(layer.output),
-                    statistics.median(f), statistics.median(b) if b else None)
-        for layer, f, b in zip(model.layers, forward, backward)
+                    statistics.median(f), statistics.median(b) if b else None,
+                    batch_size * info.macs,
+                    batch_size * info.macs * (2 if layer.input_grad else 1) if b else 0)
+        for layer, info, f, b in zip(model.layers, infos, forward, backward)
     ]
     return BenchResult(batch_size, backend.name, layers, statistics.median(steps))

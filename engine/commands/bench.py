@@ -32,13 +32,17 @@ def run(args: argparse.Namespace) -> int:
 
 
 def to_table(result: BenchResult) -> str:
-    header = ("layer", "type", "output", "forward ms", "backward ms")
-    rows = [(t.name, t.type, t.output, f"{t.forward_s * 1e3:.2f}",
-             "—" if t.backward_s is None else f"{t.backward_s * 1e3:.2f}")
+    header = ("layer", "type", "output", "forward ms", "GFLOP/s", "backward ms", "GFLOP/s")
+    rows = [(t.name, t.type, t.output, f"{t.forward_s * 1e3:.2f}", _rate(t.forward_gflops),
+             "—" if t.backward_s is None else f"{t.backward_s * 1e3:.2f}",
+             _rate(t.backward_gflops))
             for t in result.layers]
     total_f = sum(t.forward_s for t in result.layers)
     total_b = sum(t.backward_s or 0.0 for t in result.layers)
-    rows.append(("total", "", "", f"{total_f * 1e3:.2f}", f"{total_b * 1e3:.2f}"))
+    macs_f = sum(t.forward_macs for t in result.layers)
+    macs_b = sum(t.backward_macs for t in result.layers)
+    rows.append(("total", "", "", f"{total_f * 1e3:.2f}", _rate(2 * macs_f / total_f / 1e9),
+                 f"{total_b * 1e3:.2f}", _rate(2 * macs_b / total_b / 1e9 if total_b else None)))
     widths = [max(len(r[c]) for r in rows + [header]) for c in range(len(header))]
 
     def line(r):
@@ -49,4 +53,10 @@ def to_table(result: BenchResult) -> str:
     out += [line(r) for r in rows]
     out.append(f"\nfull training step (forward, loss, backward, SGD update): "
                f"{result.step_s * 1e3:.1f} ms = {result.images_per_s:,.0f} images/s")
+    out.append("GFLOP/s: 2 × multiply-adds (engine.shapes) / time; backward counts the weight "
+               "gradient and, above the first trained layer, the input gradient.")
     return "\n".join(out)
+
+
+def _rate(gflops: float | None) -> str:
+    return "—" if not gflops else f"{gflops:.1f}"
