@@ -17,6 +17,9 @@ APPLICATION = "ConvNet Designer"
 
 def create_application(argv: list[str]) -> QtWidgets.QApplication:
     """The QApplication, named so QSettings and QStandardPaths find the designer's folders."""
+    from engine.backend import probe_gpu
+
+    probe_gpu()  # CUDA starts up in the background while the window is built
     app = QtWidgets.QApplication.instance()
     if app is None:
         # Fractional scale factors (150 %) as they are, not rounded: crisp text and icons.

@@ -9,7 +9,9 @@ and the generator's state fits in a checkpoint.
 
 from __future__ import annotations
 
+import functools
 import os
+import threading
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -73,13 +75,16 @@ NUMPY = Backend("cpu", np, lambda a: a, np.asarray, np.lib.stride_tricks.as_stri
 
 
 def gpu_available() -> bool:
-    """Whether CuPy is installed and sees at least one CUDA device."""
-    if cupy is None:
-        return False
+    """Whether CuPy is installed and sees at least one CUDA device; CUDA is asked once."""
+    return cupy is not None and _device_count(cupy) > 0
+
+
+@functools.lru_cache(maxsize=None)  # per CuPy module, so a test's stand-in is asked afresh
+def _device_count(module: Any) -> int:
     try:
-        return cupy.cuda.runtime.getDeviceCount() > 0
+        return module.cuda.runtime.getDeviceCount()
     except Exception:  # CuPy raises driver-specific errors when CUDA is missing
-        return False
+        return 0
 
 
 def gpu_free_memory() -> int | None:
@@ -88,6 +93,25 @@ def gpu_free_memory() -> int | None:
         return None
     free, _total = cupy.cuda.runtime.memGetInfo()
     return int(free)
+
+
+_probe_started = threading.Event()
+
+
+def probe_gpu() -> None:
+    """Start CUDA's driver and context in a background thread, once: the first CUDA call of
+    a process takes up to seconds, and the window asks for free GPU memory while it builds
+    itself, so it calls this first and its own question finds CUDA ready."""
+    if not _probe_started.is_set() and cupy is not None:
+        _probe_started.set()
+        threading.Thread(target=_warm_up, name="gpu probe", daemon=True).start()
+
+
+def _warm_up() -> None:
+    try:
+        gpu_free_memory()
+    except Exception:  # the window asks again and says what went wrong
+        pass
 
 
 def host_free_memory() -> int | None:

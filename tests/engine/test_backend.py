@@ -1,5 +1,7 @@
 """The backend choice, and the stand-in GPU backend that keeps layers honest."""
 
+import types
+
 import numpy as np
 import pytest
 
@@ -22,6 +24,34 @@ def test_asking_for_the_gpu_without_cupy_is_one_plain_sentence(monkeypatch):
     with pytest.raises(DeviceError, match="needs CuPy, which is not installed") as e:
         get_backend("gpu")
     assert "\n" not in str(e.value) and str(e.value).endswith(".")
+
+
+def fake_cupy(device_count):
+    """A CuPy module as installed on a machine whose CUDA answers with `device_count()`."""
+    module = types.ModuleType("cupy")
+    module.cuda = types.SimpleNamespace(runtime=types.SimpleNamespace(getDeviceCount=device_count))
+    return module
+
+
+def test_installed_cupy_without_a_driver_falls_back_in_one_sentence(monkeypatch):
+    def no_driver():
+        raise RuntimeError("cudaErrorInsufficientDriver: CUDA driver version is insufficient")
+
+    monkeypatch.setattr(backend_module, "cupy", fake_cupy(no_driver))
+    with pytest.raises(DeviceError) as e:
+        get_backend("gpu")
+    assert str(e.value) == ("CuPy is installed but finds no CUDA device on this machine; "
+                            "use --device cpu.")
+    assert get_backend("auto") is NUMPY
+    assert gpu_free_memory() is None
+
+
+def test_cuda_is_asked_for_its_devices_once(monkeypatch):
+    calls = []
+    monkeypatch.setattr(backend_module, "cupy", fake_cupy(lambda: calls.append(1) or 0))
+    for _ in range(3):
+        assert get_backend("auto") is NUMPY
+    assert len(calls) == 1
 
 
 def test_unknown_device_is_refused():
