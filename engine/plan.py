@@ -60,12 +60,19 @@ def slope_left_to_next(layer: LayerSpec, above: LayerSpec | None) -> bool:
 
 
 def scratch(layer: LayerSpec, v_in: Volume, v_out: Volume, above: LayerSpec | None) -> int:
-    """Floats per image a layer needs only while one of its passes runs: an activation's
-    slope, max pooling's winners, batch norm's correction, LRN's squares and window sums."""
+    """Floats per image a layer needs only while one of its passes runs: a convolution's
+    channel-first input gradient (padded; counted for the first one too, which computes
+    none, as a model may ask it for one), an activation's slope, max pooling's winners
+    (a bool each, in a float's room), batch norm's correction, LRN's squares and window
+    sums."""
     t = layer.type
+    if t == "conv":
+        return padded_size(v_in, layer["pad"])
     if slope_left_to_next(layer, above):
         return 0
-    if t in ACTIVATION_TYPES or t == "batchnorm" or (t == "pool" and layer["mode"] == "max"):
+    if t == "pool" and layer["mode"] == "max":  # its winners, and where windows overlap
+        return v_out.size * (1 if layer["stride"] >= layer["size"] else 2)  # their shares
+    if t in ACTIVATION_TYPES or t == "batchnorm":
         return v_out.size
     if t == "lrn":
         return 2 * v_out.size
@@ -138,7 +145,8 @@ class Arrays:
         return self.xp.empty(shape, dtype)
 
     def scratch(self, shape: tuple[int, ...], dtype: Any, index: int = 0) -> Any:
-        """The `index`-th temporary of `shape` (a pass may need two at once)."""
+        """The `index`-th temporary of `shape` (a pass may need two at once); of the step's
+        float type, or a narrower one such as bool."""
         return self.xp.empty(shape, dtype)
 
     def gradient(self, shape: tuple[int, ...], dtype: Any) -> Any:
@@ -188,6 +196,8 @@ class StepBuffers:
     def view(self, key: tuple, shape: tuple[int, ...], dtype: Any, offset: int = 0) -> Any:
         size = math.prod(shape)
         flat = self.flat.get(key)
-        if flat is None or dtype != self.dtype or offset + size > flat.size:
-            raise AssertionError(f"{key} asks for {offset + size} floats of {dtype}, beyond the plan")
+        if flat is not None and dtype != self.dtype:
+            flat = flat.view(dtype)
+        if flat is None or offset + size > flat.size:
+            raise AssertionError(f"{key} asks for {offset + size} of {dtype}, beyond the plan")
         return flat[offset:offset + size].reshape(shape)

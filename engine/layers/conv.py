@@ -7,10 +7,13 @@ in the (N, H2, W2, K) layout the next layer reads. The matrix is kept for the we
 gradient and then reused to hold the patch gradients, which are added back onto the
 input pixels one filter tap at a time.
 
-The copy moves contiguous runs: F·D1 floats of a window row when the matrix is stored
-pixel-major, (N, H2, W2, F, F, D1), or W2 floats of an output row when it is stored
-tap-major, (F, F, D1, N, H2, W2). The longer run wins: tap-major for thin inputs (RGB or
-grey images), pixel-major for deep ones. The GEMMs read either through a transposed view.
+NumPy pays per contiguous run it moves, so the layouts are chosen for long runs. The
+im2col copy moves F·D1 floats of a window row when the matrix is stored pixel-major,
+(N, H2, W2, F, F, D1), or W2 floats of an output row when it is stored tap-major,
+(F, F, D1, N, H2, W2); the longer run wins: tap-major for thin inputs (RGB or grey
+images), pixel-major for deep ones, and the GEMMs read either through a transposed view.
+The patch gradients are always tap-major and are added into a channel-first gradient
+(D1, N, H, W), whole W2-float rows at a time, which is then transposed into NHWC.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from engine.init import initial_weights
-from engine.layers.base import Backprop, Layer, Tap, padded, taps, windows
+from engine.layers.base import Backprop, Layer, padded, taps, windows
 from engine.layers.params import parameter_shapes
 from engine.plan import Arrays
 
@@ -60,22 +63,16 @@ class Conv(Layer):
             xp.sum(dy2, axis=0, out=self.grads["b"])
             if not self.input_grad:
                 return None
-            if tap_major:  # the patch gradients overwrite the patches, which are done
-                xp.matmul(weights, dy2.T, out=patches.T)
-            else:
-                xp.matmul(dy2, weights.T, out=patches)
+            # the patch gradients overwrite the patches, which are done
+            dcols = cols.reshape(f, f, d, n, h2, w2)
+            xp.matmul(weights, dy2.T, out=dcols.reshape(f * f * d, -1))
+            dx_padded = arrays.scratch((d, n, h + 2 * p, w + 2 * p), dy.dtype)
+            dx_padded.fill(0)
+            for t in taps(f, s, p, h, w, h2, w2):
+                dx_padded[:, :, t.rows, t.cols] += dcols[t.i, t.j]
             dx = arrays.gradient((n, h, w, d), dy.dtype)
-            dx.fill(0)
-            for t in taps(f, s, p, h, w, h2, w2):  # the padding's share of the gradient is dropped
-                dx[:, t.in_rows, t.in_cols, :] += _tap(cols, t, tap_major)[
-                    :, t.out_rows, t.out_cols, :]
+            # the padding's share of the gradient is dropped
+            dx[...] = dx_padded[:, :, p:p + h, p:p + w].transpose(1, 2, 3, 0)
             return dx
 
         return out, backprop
-
-
-def _tap(cols: Any, t: Tap, tap_major: bool) -> Any:
-    """The (N, H2, W2, D1) view of the patch matrix that holds tap (i, j)."""
-    if tap_major:
-        return cols[t.i, t.j].transpose(1, 2, 3, 0)
-    return cols[:, :, :, t.i, t.j, :]

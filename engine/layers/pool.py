@@ -45,21 +45,23 @@ class Pool(Layer):
             y[y == -float("inf")] = 0  # a window that lies wholly in the padding
 
         def backprop(dy: Any) -> Any:
-            hit = arrays.scratch(dy.shape, dy.dtype)
+            hit = arrays.scratch(dy.shape, bool)
+            routed = None if self._disjoint() else arrays.scratch(dy.shape, dy.dtype, 1)
             if self.relu_below:
                 xp.greater(y, 0, out=hit)
                 dy *= hit
             dx = self._gradient(x.shape, dy.dtype, arrays)
             for k, t in enumerate(window_taps):
                 win = (slice(None), t.out_rows, t.out_cols)
-                share, dy_t = hit[win], dy[win]
-                xp.equal(x[:, t.in_rows, t.in_cols, :], y[win], out=share)
+                winner, dy_t = hit[win], dy[win]
+                xp.equal(x[:, t.in_rows, t.in_cols, :], y[win], out=winner)
                 target = dx[:, t.in_rows, t.in_cols, :]
                 if self._disjoint():
-                    xp.multiply(share, dy_t, out=target)
+                    xp.multiply(winner, dy_t, out=target)
                     share = target
                 else:
-                    share *= dy_t
+                    share = routed[win]
+                    xp.multiply(winner, dy_t, out=share)
                     target += share
                 if k < len(window_taps) - 1:
                     dy_t -= share  # on a tie only the first max gets it
