@@ -50,8 +50,8 @@ class Model:
         self.loss_layer = spec.layers[-1]
         self.plan = make_plan(analysis.layers[1:-1])
         for layer, above, planned in zip(self.layers, self.layers[1:], self.plan.layers):
-            if planned.slope_left_to_next:
-                layer.slope_left_to_next = above.relu_below = True
+            if planned.relu_left_to_pool:
+                layer.left_to_pool = above.relu_below = True
         # Nothing below the first trained layer needs a gradient, so backward stops there.
         self.first_trained = self.plan.first_trained
         if self.first_trained < len(self.layers):

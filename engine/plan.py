@@ -6,8 +6,9 @@ once per batch size and hands each layer views of them; `Analysis.memory` adds t
 numbers up, so the memory model is the plan and cannot disagree with the engine.
 
 For every hidden layer:
-- its output, unless it runs in place on its input (`LayerInfo.in_place`): written in
-  the forward pass and kept to the end of the step;
+- its output, unless it runs in place on its input (`LayerInfo.in_place`) or is a ReLU
+  that leaves its work to the max pool above (`relu_left_to_pool`): written in the
+  forward pass and kept to the end of the step;
 - what it keeps for its backward pass besides its input and output (`kept`);
 - its temporaries of one pass (`scratch`), in one buffer that all layers share, since
   only one layer runs at a time.
@@ -52,9 +53,9 @@ def kept(layer: LayerSpec, v_in: Volume, v_out: Volume) -> dict[str, int]:
     return parts
 
 
-def slope_left_to_next(layer: LayerSpec, above: LayerSpec | None) -> bool:
-    """Whether a layer is a ReLU whose backward pass the max pool above it does, on its
-    smaller gradient (see `engine.layers.pool`)."""
+def relu_left_to_pool(layer: LayerSpec, above: LayerSpec | None) -> bool:
+    """Whether a layer is a ReLU that leaves its training passes to the max pool above it,
+    which does them on its F·F times smaller output (see `engine.layers.pool`)."""
     return (layer.type == "relu" and above is not None and above.type == "pool"
             and above["mode"] == "max")
 
@@ -68,7 +69,7 @@ def scratch(layer: LayerSpec, v_in: Volume, v_out: Volume, above: LayerSpec | No
     t = layer.type
     if t == "conv":
         return padded_size(v_in, layer["pad"])
-    if slope_left_to_next(layer, above):
+    if relu_left_to_pool(layer, above):
         return 0
     if t == "pool" and layer["mode"] == "max":  # its winners, and where windows overlap
         return v_out.size * (1 if layer["stride"] >= layer["size"] else 2)  # their shares
@@ -88,7 +89,7 @@ class LayerPlan:
     kept: dict[str, int]
     scratch: int
     gradient: int | None
-    slope_left_to_next: bool
+    relu_left_to_pool: bool
 
 
 @dataclass(frozen=True)
@@ -124,9 +125,9 @@ def make_plan(infos: Sequence[LayerInfo]) -> Plan:
         sizes[holder] = max(sizes[holder], sized[k].input.size)
     above = [i.layer for i in sized[1:]] + [None]
     layers = tuple(
-        LayerPlan(0 if i.in_place else i.output.size, kept(i.layer, i.input, i.output),
-                  scratch(i.layer, i.input, i.output, a), gradient_of.get(k),
-                  slope_left_to_next(i.layer, a))
+        LayerPlan(0 if i.in_place or relu_left_to_pool(i.layer, a) else i.output.size,
+                  kept(i.layer, i.input, i.output), scratch(i.layer, i.input, i.output, a),
+                  gradient_of.get(k), relu_left_to_pool(i.layer, a))
         for k, (i, a) in enumerate(zip(sized, above)))
     return Plan(layers, (sizes[0], sizes[1]), first_trained)
 

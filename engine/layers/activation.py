@@ -11,15 +11,16 @@ from engine.plan import Arrays
 
 
 class Activation(Layer):
-    slope_left_to_next = False  # set by the model when the max pool above applies the slope
+    left_to_pool = False  # a ReLU whose max pool above does its training passes
 
     def _forward(self, x: Any, train: bool, arrays: Arrays) -> tuple[Any, Backprop]:
+        if train and self.left_to_pool:
+            return x, lambda dy: dy
         y = x if self.in_place else arrays.output(x.shape, x.dtype)
         self._apply(x, y, arrays)
 
         def backprop(dy: Any) -> Any:
-            if not self.slope_left_to_next:
-                dy *= self._slope(y, arrays.scratch(y.shape, y.dtype))
+            dy *= self._slope(y, arrays.scratch(y.shape, y.dtype))
             return dy
 
         return y, backprop

@@ -55,12 +55,15 @@ class Conv(Layer):
         weights = self.params["W"].reshape(f * f * d, k)
         out = arrays.output((n, h2, w2, k), x.dtype)
         xp.matmul(patches, weights, out=out.reshape(-1, k))
-        out += self.params["b"]
+        # Per output row, not per pixel: NumPy's loops then run W2·K floats at a time.
+        rows = out.reshape(n * h2, w2 * k)
+        rows += xp.tile(self.params["b"], w2)
 
         def backprop(dy: Any) -> Any:
             dy2 = dy.reshape(n * h2 * w2, k)
             xp.matmul(patches.T, dy2, out=self.grads["W"].reshape(f * f * d, k))
-            xp.sum(dy2, axis=0, out=self.grads["b"])
+            xp.sum(dy.reshape(n * h2, w2 * k).sum(axis=0).reshape(w2, k), axis=0,
+                   out=self.grads["b"])
             if not self.input_grad:
                 return None
             # the patch gradients overwrite the patches, which are done

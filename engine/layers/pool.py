@@ -7,10 +7,10 @@ first input that attains the maximum. Backward passes write only the unpadded in
 where the windows tile the input (S = F, the usual 2×2/2) each input pixel gets exactly
 one share, written directly, with no zero-fill and no accumulation.
 
-A ReLU just below a max pool leaves its slope to the pool (`relu_below`): the gradient
-reaches a ReLU output only where it is a window's maximum, and there the slope is 1
-exactly when that maximum is positive, so the pool masks its own, F·F times smaller,
-gradient instead.
+A ReLU just below a max pool leaves its training passes to the pool (`relu_below`), which
+does them on its F·F times smaller output: the maximum of rectified inputs is the
+rectified maximum, and the gradient reaches a ReLU output only where it is a window's
+maximum, where the slope is 1 exactly when that maximum is positive.
 """
 
 from __future__ import annotations
@@ -41,7 +41,9 @@ class Pool(Layer):
         y[...] = xpad[:, first.rows, first.cols, :]
         for t in rest:
             xp.maximum(y, xpad[:, t.rows, t.cols, :], out=y)
-        if p:
+        if self.relu_below:
+            xp.maximum(y, 0, out=y)
+        elif p:
             y[y == -float("inf")] = 0  # a window that lies wholly in the padding
 
         def backprop(dy: Any) -> Any:

@@ -121,9 +121,9 @@ def test_workspace_and_gradient_buffers_per_layer():
     assert m.gradients == 8 * 4 * sum(plan.gradients)
 
 
-def test_a_relu_below_a_max_pool_leaves_its_slope_and_its_scratch_to_the_pool():
+def test_a_relu_below_a_max_pool_leaves_its_work_and_its_scratch_to_the_pool():
     a = analyse(NETWORKS["conv-pool"])
     plan = make_plan(a.layers[1:-1])
-    assert [p.slope_left_to_next for p in plan.layers] == [False, True, False, False, True,
+    assert [p.relu_left_to_pool for p in plan.layers] == [False, True, False, False, True,
                                                            False, False]
     assert [p.scratch for p in plan.layers[:3]] == [34 * 34 * 3, 0, a.layers[3].activations]
