@@ -60,15 +60,15 @@ def relu_left_to_pool(layer: LayerSpec, above: LayerSpec | None) -> bool:
             and above["mode"] == "max")
 
 
-def scratch(layer: LayerSpec, v_in: Volume, v_out: Volume, above: LayerSpec | None) -> int:
+def scratch(layer: LayerSpec, v_in: Volume, v_out: Volume, above: LayerSpec | None,
+            input_gradient: bool) -> int:
     """Floats per image a layer needs only while one of its passes runs: a convolution's
-    channel-first input gradient (padded; counted for the first one too, which computes
-    none, as a model may ask it for one), an activation's slope, max pooling's winners
-    (a bool each, in a float's room), batch norm's correction, LRN's squares and window
-    sums."""
+    output gradient and padded input gradient, both batch-last, when it computes an input
+    gradient; an activation's slope, max pooling's winners (a bool each, in a float's
+    room), batch norm's correction, LRN's squares and window sums."""
     t = layer.type
     if t == "conv":
-        return padded_size(v_in, layer["pad"])
+        return v_out.size + padded_size(v_in, layer["pad"]) if input_gradient else 0
     if relu_left_to_pool(layer, above):
         return 0
     if t == "pool" and layer["mode"] == "max":  # its winners, and where windows overlap
@@ -126,7 +126,8 @@ def make_plan(infos: Sequence[LayerInfo]) -> Plan:
     above = [i.layer for i in sized[1:]] + [None]
     layers = tuple(
         LayerPlan(0 if i.in_place or relu_left_to_pool(i.layer, a) else i.output.size,
-                  kept(i.layer, i.input, i.output), scratch(i.layer, i.input, i.output, a),
+                  kept(i.layer, i.input, i.output),
+                  scratch(i.layer, i.input, i.output, a, k > first_trained),
                   gradient_of.get(k), relu_left_to_pool(i.layer, a))
         for k, (i, a) in enumerate(zip(sized, above)))
     return Plan(layers, (sizes[0], sizes[1]), first_trained)
@@ -145,9 +146,9 @@ class Arrays:
     def kept(self, name: str, shape: tuple[int, ...], dtype: Any) -> Any:
         return self.xp.empty(shape, dtype)
 
-    def scratch(self, shape: tuple[int, ...], dtype: Any, index: int = 0) -> Any:
-        """The `index`-th temporary of `shape` (a pass may need two at once); of the step's
-        float type, or a narrower one such as bool."""
+    def scratch(self, shape: tuple[int, ...], dtype: Any, start: int = 0) -> Any:
+        """A temporary of the step's float type, or a narrower one such as bool, placed
+        `start` floats into the scratch buffer (a pass may need several at once)."""
         return self.xp.empty(shape, dtype)
 
     def gradient(self, shape: tuple[int, ...], dtype: Any) -> Any:
@@ -169,12 +170,15 @@ class PlannedArrays(Arrays):
     def kept(self, name, shape, dtype):
         return self.buffers.view(("kept", self.index, name), shape, dtype)
 
-    def scratch(self, shape, dtype, index=0):
-        size = math.prod(shape)
-        return self.buffers.view(("scratch",), shape, dtype, offset=index * size)
+    # A layer asked for an input gradient the plan does not give it (a test wanting the
+    # gradient on the network's input) gets new arrays for that work.
+    def scratch(self, shape, dtype, start=0):
+        if self.plan.scratch == 0:
+            return super().scratch(shape, dtype, start)
+        return self.buffers.view(("scratch",), shape, dtype, start)
 
     def gradient(self, shape, dtype):
-        if self.plan.gradient is None:  # asked beyond the plan (a test wanting dx everywhere)
+        if self.plan.gradient is None:
             return super().gradient(shape, dtype)
         return self.buffers.view(("gradient", self.plan.gradient), shape, dtype)
 
@@ -194,11 +198,14 @@ class StepBuffers:
         self.flat = {key: xp.empty(batch * floats, dtype) for key, floats in sizes.items() if floats}
         self.layers = [PlannedArrays(self, k) for k in range(len(plan.layers))]
 
-    def view(self, key: tuple, shape: tuple[int, ...], dtype: Any, offset: int = 0) -> Any:
+    def view(self, key: tuple, shape: tuple[int, ...], dtype: Any, start: int = 0) -> Any:
+        """`shape` of `dtype` from the buffer `key`, starting `start` floats into it."""
         size = math.prod(shape)
         flat = self.flat.get(key)
-        if flat is not None and dtype != self.dtype:
-            flat = flat.view(dtype)
-        if flat is None or offset + size > flat.size:
-            raise AssertionError(f"{key} asks for {offset + size} of {dtype}, beyond the plan")
-        return flat[offset:offset + size].reshape(shape)
+        if flat is not None:
+            flat = flat[start:]
+            if dtype != self.dtype:
+                flat = flat.view(dtype)
+        if flat is None or size > flat.size:
+            raise AssertionError(f"{key} has no room for {shape} of {dtype} from {start}")
+        return flat[:size].reshape(shape)

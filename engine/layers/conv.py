@@ -12,8 +12,9 @@ im2col copy moves F·D1 floats of a window row when the matrix is stored pixel-m
 (N, H2, W2, F, F, D1), or W2 floats of an output row when it is stored tap-major,
 (F, F, D1, N, H2, W2); the longer run wins: tap-major for thin inputs (RGB or grey
 images), pixel-major for deep ones, and the GEMMs read either through a transposed view.
-The patch gradients are always tap-major and are added into a channel-first gradient
-(D1, N, H, W), whole W2-float rows at a time, which is then transposed into NHWC.
+The patch gradients are computed in (F, F, D1, H2, W2, N) order, the batch innermost, and
+added into a (D1, H, W, N) gradient whole W2·N-float rows at a time, which is then
+transposed into NHWC.
 """
 
 from __future__ import annotations
@@ -66,16 +67,18 @@ class Conv(Layer):
                    out=self.grads["b"])
             if not self.input_grad:
                 return None
+            dy_batch_last = arrays.scratch((h2, w2, n, k), dy.dtype)
+            dy_batch_last[...] = dy.transpose(1, 2, 0, 3)
             # the patch gradients overwrite the patches, which are done
-            dcols = cols.reshape(f, f, d, n, h2, w2)
-            xp.matmul(weights, dy2.T, out=dcols.reshape(f * f * d, -1))
-            dx_padded = arrays.scratch((d, n, h + 2 * p, w + 2 * p), dy.dtype)
+            dcols = cols.reshape(f, f, d, h2, w2, n)
+            xp.matmul(weights, dy_batch_last.reshape(-1, k).T, out=dcols.reshape(f * f * d, -1))
+            dx_padded = arrays.scratch((d, h + 2 * p, w + 2 * p, n), dy.dtype, dy.size)
             dx_padded.fill(0)
             for t in taps(f, s, p, h, w, h2, w2):
-                dx_padded[:, :, t.rows, t.cols] += dcols[t.i, t.j]
+                dx_padded[:, t.rows, t.cols, :] += dcols[t.i, t.j]
             dx = arrays.gradient((n, h, w, d), dy.dtype)
             # the padding's share of the gradient is dropped
-            dx[...] = dx_padded[:, :, p:p + h, p:p + w].transpose(1, 2, 3, 0)
+            dx[...] = dx_padded[:, p:p + h, p:p + w, :].transpose(3, 1, 2, 0)
             return dx
 
         return out, backprop

@@ -85,7 +85,7 @@ class LocalResponseNorm(Layer):
             ratio = arrays.scratch(dy.shape, dy.dtype)
             xp.multiply(dy, y, out=ratio)
             ratio /= scale
-            window = _window_sum(ratio, after, before, arrays.scratch(dy.shape, dy.dtype, 1))
+            window = _window_sum(ratio, after, before, arrays.scratch(dy.shape, dy.dtype, dy.size))
             window *= x
             window *= 2 * alpha * beta / n
             dy *= xp.power(scale, -beta, out=ratio)

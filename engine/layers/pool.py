@@ -48,7 +48,7 @@ class Pool(Layer):
 
         def backprop(dy: Any) -> Any:
             hit = arrays.scratch(dy.shape, bool)
-            routed = None if self._disjoint() else arrays.scratch(dy.shape, dy.dtype, 1)
+            routed = None if self._disjoint() else arrays.scratch(dy.shape, dy.dtype, dy.size)
             if self.relu_below:
                 xp.greater(y, 0, out=hit)
                 dy *= hit

@@ -111,11 +111,12 @@ def test_workspace_and_gradient_buffers_per_layer():
     assert [p.gradient for p in plan.layers] == [None, None, None, 0, 1, None, 0]
     fc = a.layers[7]
     assert plan.gradients == (max(fc.input.size, pool.input.size), conv2.input.size)
-    # scratch: the convolutions' padded channel-first input gradients; batch norm's
-    # correction; none for the ReLU, whose slope the max pool above applies; that pool's
-    # winners and, as its windows overlap, their shares
-    assert [p.scratch for p in plan.layers[:5]] == [padded, bn.activations, 0,
-                                                    2 * pool.activations, 18 * 18 * 16]
+    # scratch: none for the first convolution, which computes no input gradient; batch
+    # norm's correction; none for the ReLU, whose work the max pool above does; that pool's
+    # winners and, as its windows overlap, their shares; the second convolution's output
+    # and padded input gradients
+    assert [p.scratch for p in plan.layers[:5]] == [0, bn.activations, 0, 2 * pool.activations,
+                                                    conv2.activations + 18 * 18 * 16]
     m = a.memory(8, "sgd")
     assert m.workspace == 8 * 4 * (sum(i.workspace for i in a.layers) + 2 * pool.activations)
     assert m.gradients == 8 * 4 * sum(plan.gradients)
@@ -126,4 +127,4 @@ def test_a_relu_below_a_max_pool_leaves_its_work_and_its_scratch_to_the_pool():
     plan = make_plan(a.layers[1:-1])
     assert [p.relu_left_to_pool for p in plan.layers] == [False, True, False, False, True,
                                                            False, False]
-    assert [p.scratch for p in plan.layers[:3]] == [34 * 34 * 3, 0, a.layers[3].activations]
+    assert [p.scratch for p in plan.layers[:3]] == [0, 0, a.layers[3].activations]
