@@ -39,8 +39,8 @@ class Backend:
     xp: Any
     _to_device: Callable[[np.ndarray], Any]
     _to_host: Callable[[Any], np.ndarray]
-    _as_strided: Callable[..., Any]
     _synchronize: Callable[[], None] = lambda: None
+    _as_strided: Callable[..., Any] | None = None  # the layers need it; an optimizer does not
 
     def asarray(self, a: Any, dtype: Any = np.float32) -> Any:
         """A host array (or list) as a device array of `dtype`; on the CPU this is the
@@ -71,7 +71,8 @@ class Backend:
         self._synchronize()
 
 
-NUMPY = Backend("cpu", np, lambda a: a, np.asarray, np.lib.stride_tricks.as_strided)
+NUMPY = Backend("cpu", np, lambda a: a, np.asarray,
+                _as_strided=np.lib.stride_tricks.as_strided)
 
 
 def gpu_available() -> bool:
@@ -136,8 +137,9 @@ def free_memory(backend: Backend) -> int | None:
 
 
 def _cupy_backend() -> Backend:
-    return Backend("gpu", cupy, cupy.asarray, cupy.asnumpy, cupy.lib.stride_tricks.as_strided,
-                   lambda: cupy.cuda.get_current_stream().synchronize())
+    return Backend("gpu", cupy, cupy.asarray, cupy.asnumpy,
+                   lambda: cupy.cuda.get_current_stream().synchronize(),
+                   cupy.lib.stride_tricks.as_strided)
 
 
 def get_backend(device: str = "cpu") -> Backend:
