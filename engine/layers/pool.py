@@ -49,27 +49,37 @@ class Pool(Layer):
         def backprop(dy: Any) -> Any:
             hit = arrays.scratch(dy.shape, bool)
             routed = None if self._disjoint() else arrays.scratch(dy.shape, dy.dtype, dy.size)
-            if self.relu_below:
-                xp.greater(y, 0, out=hit)
-                dy *= hit
             dx = self._gradient(x.shape, dy.dtype, arrays)
-            for k, t in enumerate(window_taps):
-                win = (slice(None), t.out_rows, t.out_cols)
-                winner, dy_t = hit[win], dy[win]
-                xp.equal(x[:, t.in_rows, t.in_cols, :], y[win], out=winner)
-                target = dx[:, t.in_rows, t.in_cols, :]
-                if self._disjoint():
-                    xp.multiply(winner, dy_t, out=target)
-                    share = target
-                else:
-                    share = routed[win]
-                    xp.multiply(winner, dy_t, out=share)
-                    target += share
-                if k < len(window_taps) - 1:
-                    dy_t -= share  # on a tie only the first max gets it
+            for rows in self.backend.batch_slices(len(x), x[0].size + 4 * y[0].size):
+                self._route(x[rows], y[rows], dy[rows], dx[rows], hit[rows],
+                            None if routed is None else routed[rows], window_taps)
             return dx
 
         return y, backprop
+
+    def _route(self, x: Any, y: Any, dy: Any, dx: Any, hit: Any, routed: Any | None,
+               window_taps: list[Tap]) -> None:
+        """Max pooling's backward pass on some images: each output's gradient goes to the
+        first input of its window that equals the maximum (`hit` marks them; `routed`
+        holds the shares where windows overlap)."""
+        xp = self.xp
+        if self.relu_below:
+            xp.greater(y, 0, out=hit)
+            dy *= hit
+        for k, t in enumerate(window_taps):
+            win = (slice(None), t.out_rows, t.out_cols)
+            winner, dy_t = hit[win], dy[win]
+            xp.equal(x[:, t.in_rows, t.in_cols, :], y[win], out=winner)
+            target = dx[:, t.in_rows, t.in_cols, :]
+            if self._disjoint():
+                xp.multiply(winner, dy_t, out=target)
+                share = target
+            else:
+                share = routed[win]
+                xp.multiply(winner, dy_t, out=share)
+                target += share
+            if k < len(window_taps) - 1:
+                dy_t -= share  # on a tie only the first max gets it
 
     def _avg(self, x: Any, y: Any, p: int, window_taps: list[Tap],
              arrays: Arrays) -> tuple[Any, Backprop]:

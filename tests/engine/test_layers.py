@@ -202,3 +202,24 @@ def test_dropout_is_inverted_in_training_and_identity_in_evaluation(backend, rng
     np.testing.assert_array_equal(out_eval, x)
     small = build_layer(backend, (3, 3, 2), "dropout", p=0.5)
     check_gradients(backend, small, images(rng, (3, 3, 2)), rng, reseed=7)
+
+
+@pytest.mark.parametrize("volume,f,s,p", [((8, 6, 3), 2, 2, 0), ((7, 7, 3), 3, 2, 0),
+                                          ((7, 7, 3), 3, 1, 1)])
+def test_max_pool_backward_in_batch_slices_equals_the_whole_batch(rng, volume, f, s, p):
+    """On the CPU the max pool's backward pass runs in slices of the batch that stay in
+    cache; slicing must not change the gradient."""
+    import dataclasses
+
+    from engine.backend import NUMPY
+
+    x = images(rng, volume, n=5)
+    dy = None
+    results = []
+    for backend in (NUMPY, dataclasses.replace(NUMPY, cache_floats=1)):  # one image a slice
+        assert len(backend.batch_slices(5, 200)) == (1 if backend is NUMPY else 5)
+        layer = build_layer(backend, volume, "pool", mode="max", size=f, stride=s, pad=p)
+        out, backprop = run(backend, layer, x)
+        dy = rng.standard_normal(out.shape) if dy is None else dy
+        results.append(backprop(dy.copy()))
+    np.testing.assert_array_equal(*results)
