@@ -37,15 +37,15 @@ def padded_size(v: Volume, p: int) -> int:
 
 
 def kept(layer: LayerSpec, v_in: Volume, v_out: Volume) -> dict[str, int]:
-    """Floats per image a layer keeps besides its output: a convolution's im2col matrix,
-    a padded copy of the input for padded window layers (kept so that its border is
+    """Floats per image a layer keeps besides its output: a convolution's im2col matrix
+    (with the bias trick's column of ones), a padded copy of the input for padded window layers (kept so that its border is
     written once per step, not allocated), batch norm's normalised input, LRN's scale,
     dropout's mask."""
     t = layer.type
     parts = {}
     if t == "conv":
         f = layer["size"]
-        parts["cols"] = v_out.width * v_out.height * f * f * v_in.depth
+        parts["cols"] = v_out.width * v_out.height * (f * f * v_in.depth + 1)
     if t in ("conv", "pool") and layer["pad"]:
         parts["padded"] = padded_size(v_in, layer["pad"])
     if t in ("batchnorm", "lrn", "dropout"):

@@ -3,9 +3,11 @@
 In NHWC the F×F windows of the padded input are one strided view of its memory, so
 im2col is a single copy of that view into a patch matrix with one row per output pixel
 and F·F·D1 columns, and its product with the (F·F·D1, K) filter matrix lands directly
-in the (N, H2, W2, K) layout the next layer reads. The matrix is kept for the weight
-gradient and then reused to hold the patch gradients, which are added back onto the
-input pixels one filter tap at a time.
+in the (N, H2, W2, K) layout the next layer reads. The notes' bias trick saves a pass
+over the output each way: every patch gets one more column, always 1, whose weights are
+the biases, so the product adds them and the weight gradient's GEMM sums their gradient.
+The matrix is kept for the weight gradient and then reused to hold the patch gradients,
+which are added back onto the input pixels one filter tap at a time.
 
 NumPy pays per contiguous run it moves, so the layouts are chosen for long runs. The
 im2col copy moves F·D1 floats of a window row when the matrix is stored pixel-major,
@@ -44,34 +46,35 @@ class Conv(Layer):
         n, h, w, d = x.shape
         h2, w2, k = self.output.height, self.output.width, self.output.depth
         view = windows(self.backend, padded(x, p, 0.0, arrays), f, s, h2, w2)
-        tap_major = w2 > f * d
-        if tap_major:
-            cols = arrays.kept("cols", (f, f, d, n, h2, w2), x.dtype)
-            cols[...] = view.transpose(3, 4, 5, 0, 1, 2)
-            patches = cols.reshape(f * f * d, -1).T
+        inputs = f * f * d + 1  # a patch and its constant 1
+        if w2 > f * d:  # tap-major
+            cols = arrays.kept("cols", (inputs, n * h2 * w2), x.dtype)
+            cols[:-1].reshape(f, f, d, n, h2, w2)[...] = view.transpose(3, 4, 5, 0, 1, 2)
+            cols[-1] = 1
+            patches = cols.T
         else:
-            cols = arrays.kept("cols", (n, h2, w2, f, f, d), x.dtype)
-            cols[...] = view
-            patches = cols.reshape(-1, f * f * d)
-        weights = self.params["W"].reshape(f * f * d, k)
+            cols = arrays.kept("cols", (n * h2 * w2, inputs), x.dtype)
+            cols[:, :-1].reshape(n, h2, w2, f, f, d)[...] = view
+            cols[:, -1] = 1
+            patches = cols
+        weights = xp.concatenate([self.params["W"].reshape(f * f * d, k),
+                                  self.params["b"].reshape(1, k)])
         out = arrays.output((n, h2, w2, k), x.dtype)
         xp.matmul(patches, weights, out=out.reshape(-1, k))
-        # Per output row, not per pixel: NumPy's loops then run W2·K floats at a time.
-        rows = out.reshape(n * h2, w2 * k)
-        rows += xp.tile(self.params["b"], w2)
 
         def backprop(dy: Any) -> Any:
             dy2 = dy.reshape(n * h2 * w2, k)
-            xp.matmul(patches.T, dy2, out=self.grads["W"].reshape(f * f * d, k))
-            xp.sum(dy.reshape(n * h2, w2 * k).sum(axis=0).reshape(w2, k), axis=0,
-                   out=self.grads["b"])
+            gradients = xp.matmul(patches.T, dy2)
+            self.grads["W"][...] = gradients[:-1].reshape(f, f, d, k)
+            self.grads["b"][...] = gradients[-1]
             if not self.input_grad:
                 return None
             dy_batch_last = arrays.scratch((h2, w2, n, k), dy.dtype)
             dy_batch_last[...] = dy.transpose(1, 2, 0, 3)
             # the patch gradients overwrite the patches, which are done
-            dcols = cols.reshape(f, f, d, h2, w2, n)
-            xp.matmul(weights, dy_batch_last.reshape(-1, k).T, out=dcols.reshape(f * f * d, -1))
+            dcols = cols.reshape(-1)[:f * f * d * h2 * w2 * n].reshape(f, f, d, h2, w2, n)
+            xp.matmul(weights[:-1], dy_batch_last.reshape(-1, k).T,
+                      out=dcols.reshape(f * f * d, -1))
             dx_padded = arrays.scratch((d, h + 2 * p, w + 2 * p, n), dy.dtype, dy.size)
             dx_padded.fill(0)
             for t in taps(f, s, p, h, w, h2, w2):

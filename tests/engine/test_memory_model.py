@@ -102,7 +102,8 @@ def test_workspace_and_gradient_buffers_per_layer():
     a = analyse(NETWORKS["batchnorm"])
     conv, bn, relu, pool, conv2 = a.layers[1:6]
     padded = 18 * 18 * 3
-    assert conv.workspace == 16 * 16 * 3 * 3 * 3 + padded  # im2col: W2·H2 rows of F·F·D1
+    # im2col: W2·H2 rows of F·F·D1 inputs and a 1 for the bias
+    assert conv.workspace == 16 * 16 * (3 * 3 * 3 + 1) + padded
     assert bn.workspace == bn.activations and relu.workspace == 0
     assert pool.workspace == 18 * 18 * 16  # the input with its −∞ border
     plan = make_plan(a.layers[1:-1])
