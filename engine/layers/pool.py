@@ -33,7 +33,7 @@ class Pool(Layer):
             return self._max(x, y, p, window_taps, arrays)
         return self._avg(x, y, p, window_taps, arrays)
 
-    def _max(self, x: Any, y: Any, p: int, window_taps: list[Tap],
+    def _max(self, x: Any, y: Any, p: int, window_taps: tuple[Tap, ...],
              arrays: Arrays) -> tuple[Any, Backprop]:
         xp = self.xp
         xpad = padded(x, p, -float("inf"), arrays)
@@ -58,7 +58,7 @@ class Pool(Layer):
         return y, backprop
 
     def _route(self, x: Any, y: Any, dy: Any, dx: Any, hit: Any, routed: Any | None,
-               window_taps: list[Tap]) -> None:
+               window_taps: tuple[Tap, ...]) -> None:
         """Max pooling's backward pass on some images: each output's gradient goes to the
         first input of its window that equals the maximum (`hit` marks them; `routed`
         holds the shares where windows overlap)."""
@@ -81,7 +81,7 @@ class Pool(Layer):
             if k < len(window_taps) - 1:
                 dy_t -= share  # on a tie only the first max gets it
 
-    def _avg(self, x: Any, y: Any, p: int, window_taps: list[Tap],
+    def _avg(self, x: Any, y: Any, p: int, window_taps: tuple[Tap, ...],
              arrays: Arrays) -> tuple[Any, Backprop]:
         f = self.spec["size"]
         xpad = padded(x, p, 0.0, arrays)
