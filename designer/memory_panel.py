@@ -16,14 +16,14 @@ PARTS = (  # MemoryEstimate field, label, tooltip
     ("input_batch", "Input batch", "The batch of input images"),
     ("activations", "Activations", "Every layer's output volume for the whole batch"),
     ("gradients", "Activation gradients",
-     "The gradients alive at once in the backward pass: the largest pair of a layer's "
-     "output and input gradients"),
+     "The gradients of the backward pass: two buffers used in turn, each as large as the "
+     "largest gradient it holds"),
     ("parameters", "Parameters", "Weights and biases"),
     ("parameter_gradients", "Parameter gradients", "The gradient of every parameter"),
     ("optimizer_state", "Optimizer state", "The optimizer's cache: momentum, RMSProp or Adam moments"),
     ("workspace", "Workspace",
      "What layers keep from the forward to the backward pass besides their outputs: "
-     "im2col matrices, dropout masks, normalised inputs"),
+     "im2col matrices, dropout masks, normalised inputs; and one scratch buffer they share"),
     ("last_good", "Last good copy",
      "A copy of the weights and optimizer cache from before the last update, which is put "
      "back if the loss becomes NaN or infinite"),
