@@ -399,6 +399,7 @@ def run_cases(name: str, fmt: Format) -> tuple[int, int]:
     return read_ok, refused
 
 
+@pytest.mark.filterwarnings("ignore:Duplicate name")  # the mutations write such archives
 @pytest.mark.parametrize("name", FORMATS)
 def test_mutated_files_are_read_or_refused_in_one_sentence(name, tmp_path_factory):
     RunFiles.prepare(tmp_path_factory.mktemp("runs"))
