@@ -4,38 +4,92 @@ on a thread of its own and brings what they report back to the GUI thread.
 Every payload is a typed object (a frozen dataclass); whoever receives it dispatches on its
 type. `forget()` makes everything submitted so far stale: those tasks are cancelled and
 nothing they report or return reaches the GUI any more.
+
+The thread is a plain Python thread that never calls into Qt: it leaves what tasks report
+and return in a queue that a timer on the GUI thread empties. A thread that emitted Qt
+signals could hold the interpreter lock while waiting for a lock of Qt's that the GUI
+thread holds while it waits for the interpreter lock (as when a receiver is deleted): a
+hang that nothing, not even a test's timeout, can interrupt.
 """
 
 from __future__ import annotations
 
+import queue
+import threading
 from typing import Any, Callable
 
 from PySide6 import QtCore
 
 from engine.task import Cancelled, TaskState, failure_sentence
 
+POLL_MS = 10   # how often the GUI thread collects results while tasks are under way
+
+_REPORTED, _FINISHED, _FAILED = range(3)
+
+
+class _Line:
+    """The thread's side, free of Qt: jobs in, results out, and a count of unfinished jobs.
+    The thread starts with the first job and ends at `close()`."""
+
+    def __init__(self) -> None:
+        self.results: queue.SimpleQueue = queue.SimpleQueue()
+        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self._unfinished = 0
+        self._done = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def put(self, generation: int, state: TaskState, task: Callable[..., Any],
+            args: tuple) -> None:
+        with self._done:
+            self._unfinished += 1
+        self._jobs.put((generation, state, task, args))
+        if self._thread is None:
+            # A daemon, so a worker nobody shut down cannot keep the program from exiting.
+            self._thread = threading.Thread(target=self._serve, name="worker", daemon=True)
+            self._thread.start()
+
+    def wait(self, timeout_s: float) -> bool:
+        with self._done:
+            return self._done.wait_for(lambda: self._unfinished == 0, timeout_s)
+
+    def close(self) -> None:
+        self._jobs.put(None)
+
+    def _serve(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            generation, state, task, args = job
+            try:
+                state.check()
+                outcome, payload = _FINISHED, task(state, *args)
+            except Cancelled:
+                outcome, payload = _FINISHED, None
+            except Exception as error:  # every failure must reach the GUI, or it waits forever
+                outcome, payload = _FAILED, failure_sentence(error)
+            self.results.put((generation, outcome, (state, payload)))
+            with self._done:
+                self._unfinished -= 1
+                self._done.notify_all()
+
 
 class Worker(QtCore.QObject):
-    """Runs one task at a time, in the order submitted, on one thread that never expires
-    (so tasks may keep thread-bound state such as a training run between them)."""
+    """Runs one task at a time, in the order submitted, on one thread that lives until
+    `shutdown()` (so tasks may keep thread-bound state such as a training run between them)."""
 
     reported = QtCore.Signal(object)   # a partial result
     finished = QtCore.Signal(object)   # a task's return value (None included)
     failed = QtCore.Signal(str)        # a task's failure, as one sentence
-    _posted = QtCore.Signal(int, int, object)
-
-    _REPORTED, _FINISHED, _FAILED = range(3)
 
     def __init__(self, parent: QtCore.QObject | None = None):
         super().__init__(parent)
-        self._pool = QtCore.QThreadPool(self)
-        self._pool.setMaxThreadCount(1)
-        self._pool.setExpiryTimeout(-1)
+        self._line = _Line()
         self._generation = 0
         self._states: list[TaskState] = []
         self._pending = 0
         self._closed = False
-        self._posted.connect(self._deliver, QtCore.Qt.ConnectionType.QueuedConnection)
+        self._poll = QtCore.QTimer(self)
+        self._poll.setInterval(POLL_MS)
+        self._poll.timeout.connect(self._deliver)
+        self.destroyed.connect(self._line.close)   # the line, not self: it outlives self
 
     @property
     def busy(self) -> bool:
@@ -46,22 +100,12 @@ class Worker(QtCore.QObject):
         """Queue `task(state, *args)`; None once the worker is shut down."""
         if self._closed:
             return None
-        generation = self._generation
-        state = TaskState(lambda result: self._posted.emit(generation, self._REPORTED, result))
+        generation, results = self._generation, self._line.results
+        state = TaskState(lambda result: results.put((generation, _REPORTED, result)))
         self._states.append(state)
         self._pending += 1
-
-        def work() -> None:
-            try:
-                state.check()
-                outcome, payload = self._FINISHED, task(state, *args)
-            except Cancelled:
-                outcome, payload = self._FINISHED, None
-            except Exception as error:  # every failure must reach the GUI, or it waits forever
-                outcome, payload = self._FAILED, failure_sentence(error)
-            self._posted.emit(generation, outcome, (state, payload))
-
-        self._pool.start(work)
+        self._line.put(generation, state, task, args)
+        self._poll.start()
         return state
 
     def forget(self) -> None:
@@ -74,26 +118,33 @@ class Worker(QtCore.QObject):
 
     def wait(self, timeout_ms: int = 2000) -> bool:
         """Wait for the thread to finish what it is doing; False if it took longer."""
-        return self._pool.waitForDone(timeout_ms)
+        return self._line.wait(timeout_ms / 1000)
 
     def shutdown(self, timeout_ms: int = 2000) -> bool:
-        """Cancel everything, accept nothing new, and wait for the thread to go idle."""
-        self._closed = True
+        """Cancel everything, accept nothing new, and wait for the thread to go idle; the
+        thread then ends."""
+        if not self._closed:
+            self._closed = True
+            self._line.close()
         self.forget()
         return self.wait(timeout_ms)
 
-    @QtCore.Slot(int, int, object)
-    def _deliver(self, generation: int, outcome: int, payload: Any) -> None:
-        if generation != self._generation:
-            return
-        if outcome == self._REPORTED:
-            self.reported.emit(payload)
-            return
-        state, result = payload
-        if state in self._states:
-            self._states.remove(state)
-        self._pending -= 1
-        if outcome == self._FAILED:
-            self.failed.emit(result)
-        else:
-            self.finished.emit(result)
+    def _deliver(self) -> None:
+        results = self._line.results
+        while not results.empty():
+            generation, outcome, payload = results.get()
+            if generation != self._generation:
+                continue
+            if outcome == _REPORTED:
+                self.reported.emit(payload)
+                continue
+            state, result = payload
+            if state in self._states:
+                self._states.remove(state)
+            self._pending -= 1
+            if outcome == _FAILED:
+                self.failed.emit(result)
+            else:
+                self.finished.emit(result)
+        if self._pending <= 0:
+            self._poll.stop()

@@ -484,7 +484,7 @@ def test_closing_mid_training_asks_about_the_network_then_the_run(qtbot, monkeyp
     assert window.close()
     assert time.monotonic() - began < 5.0
     assert asked == ["network", "network", "run"]
-    assert not ws.worker.busy and ws.worker._pool.activeThreadCount() == 0
+    assert not ws.worker.busy and ws.worker.wait(0)   # its thread is idle
     assert load_run(ws.shown.path).step > 0
     with qtbot.waitSignal(window.destroyed, timeout=RUN):
         window.deleteLater()

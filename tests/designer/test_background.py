@@ -1,0 +1,103 @@
+"""The Worker: tasks in order on one thread of their own, results on the GUI thread, stale
+results dropped, and a thread that never waits on Qt."""
+
+import threading
+import time
+
+import shiboken6
+from PySide6 import QtCore
+
+from designer.background import Worker
+
+
+def worker_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "worker"]
+
+
+def test_reports_then_the_result_arrive_in_order_on_the_gui_thread(qtbot):
+    worker = Worker()
+    seen, threads = [], []
+
+    def task(state, n):
+        threads.append(threading.current_thread())
+        for i in range(n):
+            state.report(i)
+        return "done"
+
+    worker.reported.connect(lambda r: seen.append((r, threading.current_thread())))
+    with qtbot.waitSignal(worker.finished, timeout=5000) as second:
+        worker.submit(task, 3)
+        worker.submit(task, 2)
+        assert worker.busy
+    assert second.args == ["done"] and not worker.busy
+    assert [r for r, _ in seen] == [0, 1, 2, 0, 1]
+    assert {t for _, t in seen} == {threading.main_thread()}
+    assert threads[0] is threads[1] is not threading.main_thread()   # one thread, kept
+    assert worker.shutdown()
+
+
+def test_a_failure_arrives_as_one_sentence(qtbot):
+    worker = Worker()
+
+    def task(state):
+        raise ValueError("bad value")
+
+    with qtbot.waitSignal(worker.failed, timeout=5000) as failure:
+        worker.submit(task)
+    assert failure.args[0].startswith("Something went wrong (ValueError: bad value)")
+    worker.shutdown()
+
+
+def test_forgotten_tasks_are_cancelled_and_what_they_report_is_dropped(qtbot):
+    worker = Worker()
+    release = threading.Event()
+    got = []
+    worker.reported.connect(got.append)
+    worker.finished.connect(got.append)
+
+    def slow(state):
+        release.wait(5)
+        state.report("stale")
+        state.check()
+        return "stale result"
+
+    stale = worker.submit(slow)
+    worker.forget()
+    assert stale.cancelled and not worker.busy
+    release.set()
+    with qtbot.waitSignal(worker.finished, timeout=5000):
+        worker.submit(lambda state: "fresh")
+    assert got == ["fresh"]
+    worker.shutdown()
+
+
+def test_shutdown_refuses_new_work_and_ends_the_thread(qtbot):
+    before = len(worker_threads())
+    worker = Worker()
+    with qtbot.waitSignal(worker.finished, timeout=5000):
+        worker.submit(lambda state: None)
+    assert len(worker_threads()) == before + 1
+    assert worker.shutdown()
+    assert worker.submit(lambda state: None) is None
+    qtbot.waitUntil(lambda: len(worker_threads()) == before, timeout=5000)
+
+
+def test_deleting_a_worker_whose_task_still_reports_neither_hangs_nor_leaks_its_thread(qtbot):
+    """Its task goes on reporting while the worker and its parent are deleted from Python,
+    then ends; its thread ends with it."""
+    before = len(worker_threads())
+    parent = QtCore.QObject()
+    worker = Worker(parent)
+    started = threading.Event()
+
+    def chatty(state):
+        started.set()
+        end = time.monotonic() + 0.5
+        while time.monotonic() < end:
+            state.report("tick")
+
+    worker.submit(chatty)
+    assert started.wait(5)
+    shiboken6.delete(parent)
+    qtbot.wait(50)
+    qtbot.waitUntil(lambda: len(worker_threads()) == before, timeout=5000)
