@@ -19,7 +19,7 @@ from engine.init import relu_follows
 from engine.layers import Layer, make_layer
 from engine.layers.base import Backprop
 from engine.losses import softmax_loss, softmax_probabilities, svm_loss
-from engine.plan import Arrays, StepBuffers, make_plan
+from engine.plan import Arrays, StepBuffers
 from engine.shapes import Analysis, analyse
 from engine.spec import NetworkSpec
 
@@ -48,7 +48,7 @@ class Model:
             for info in analysis.layers[1:-1]
         ]
         self.loss_layer = spec.layers[-1]
-        self.plan = make_plan(analysis.layers[1:-1])
+        self.plan = analysis.plan
         for layer, above, planned in zip(self.layers, self.layers[1:], self.plan.layers):
             if planned.relu_left_to_pool:
                 layer.left_to_pool = above.relu_below = True

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, Sequence
 
 from engine.spec import ACTIVATION_TYPES, LayerSpec, Volume
@@ -98,11 +99,11 @@ class Plan:
     gradients: tuple[int, int]  # floats per image of the two gradient buffers
     first_trained: int  # index of the first layer with parameters (len(layers) if none)
 
-    @property
+    @cached_property
     def outputs(self) -> int:
         return sum(p.output for p in self.layers)
 
-    @property
+    @cached_property
     def workspace(self) -> int:
         """Kept arrays and the shared scratch buffer."""
         return (sum(sum(p.kept.values()) for p in self.layers)

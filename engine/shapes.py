@@ -10,9 +10,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
+from functools import cached_property
 from typing import Callable
 
-from engine.plan import kept, make_plan
+from engine.plan import Plan, kept, make_plan
 from engine.spec import (
     ACTIVATION_TYPES, LOSS_TYPES, LayerSpec, NetworkSpec, Volume, make_layer,
 )
@@ -139,16 +140,18 @@ class Analysis:
     def output(self) -> Volume | None:
         return self.layers[-1].output if self.layers else None
 
-    @property
+    # The analysis never changes, so its totals and plan are worked out once: a summary of a
+    # 300,000-layer network asks for them a dozen times.
+    @cached_property
     def total_params(self) -> int:
         return sum(i.params for i in self.layers)
 
-    @property
+    @cached_property
     def total_activations(self) -> int:
         """Activations per image that need memory (input included, in-place layers not)."""
         return sum(i.allocated for i in self.layers)
 
-    @property
+    @cached_property
     def total_macs(self) -> int:
         return sum(i.macs for i in self.layers)
 
@@ -157,6 +160,12 @@ class Analysis:
             if i.layer.id == layer_id:
                 return i
         raise KeyError(layer_id)
+
+    @cached_property
+    def plan(self) -> Plan:
+        """The buffer plan of a training step (`engine.plan`), per image."""
+        return make_plan([i for i in self.layers
+                          if i.layer.type != "input" and i.layer.type not in LOSS_TYPES])
 
     def memory(self, batch_size: int, optimizer: str = "momentum") -> MemoryEstimate:
         """Training memory at float32 following the notes' "Computational considerations":
@@ -173,9 +182,7 @@ class Analysis:
         The trainer also keeps one copy of the weights and optimizer cache from before
         the last update, which its NaN guard restores (`engine.rollback`).
         """
-        n, b = batch_size, BYTES_PER_FLOAT
-        plan = make_plan([i for i in self.layers
-                          if i.layer.type != "input" and i.layer.type not in LOSS_TYPES])
+        n, b, plan = batch_size, BYTES_PER_FLOAT, self.plan
         input_floats = self.spec.input_volume.size if self.spec.input_volume else 0
         params = self.total_params
         return MemoryEstimate(
