@@ -54,6 +54,11 @@ def kept(layer: LayerSpec, v_in: Volume, v_out: Volume) -> dict[str, int]:
     return parts
 
 
+def bools_in_floats(count: int) -> int:
+    """Floats whose room holds `count` bools."""
+    return -(-count // 4)
+
+
 def relu_left_to_pool(layer: LayerSpec, above: LayerSpec | None) -> bool:
     """Whether a layer is a ReLU that leaves its training passes to the max pool above it,
     which does them on its F·F times smaller output (see `engine.layers.pool`)."""
@@ -65,15 +70,19 @@ def scratch(layer: LayerSpec, v_in: Volume, v_out: Volume, above: LayerSpec | No
             input_gradient: bool) -> int:
     """Floats per image a layer needs only while one of its passes runs: a convolution's
     output gradient and padded input gradient, both batch-last, when it computes an input
-    gradient; an activation's slope, max pooling's winners (a bool each, in a float's
-    room), batch norm's correction, LRN's squares and window sums."""
+    gradient; an activation's slope, max pooling's winners (where its windows tile the
+    input, a bool per input and one per output, four to a float; otherwise a bool per
+    output in a float's room, and the shares where windows overlap), batch norm's
+    correction, LRN's squares and window sums."""
     t = layer.type
     if t == "conv":
         return v_out.size + padded_size(v_in, layer["pad"]) if input_gradient else 0
     if relu_left_to_pool(layer, above):
         return 0
-    if t == "pool" and layer["mode"] == "max":  # its winners, and where windows overlap
-        return v_out.size * (1 if layer["stride"] >= layer["size"] else 2)  # their shares
+    if t == "pool" and layer["mode"] == "max":
+        if layer["stride"] == layer["size"] and not layer["pad"]:
+            return bools_in_floats(v_in.size) + bools_in_floats(v_out.size)
+        return v_out.size * (1 if layer["stride"] >= layer["size"] else 2)
     if t in ACTIVATION_TYPES or t == "batchnorm":
         return v_out.size
     if t == "lrn":

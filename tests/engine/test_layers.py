@@ -98,11 +98,22 @@ def test_pool_forward_and_gradients(backend, rng, volume, f, s, p, mode):
     check_gradients(backend, layer, x, rng)
 
 
-def test_max_pool_sends_a_tied_gradient_to_one_input_only(backend):
-    layer = build_layer(backend, (2, 2, 1), "pool", mode="max", size=2, stride=2, pad=0)
-    out, backprop = run(backend, layer, np.zeros((1, 2, 2, 1)))
-    dx = backend.to_numpy(backprop(backend.asarray(np.ones((1, 1, 1, 1)), np.float64)))
-    assert dx.sum() == 1.0 and dx.max() == 1.0
+@pytest.mark.parametrize("f,s", [(2, 2), (3, 3), (3, 2), (2, 1)])
+def test_max_pool_sends_a_tied_gradient_to_the_first_maximum_only(backend, rng, f, s):
+    """Ties everywhere (values from a handful of levels): each window's gradient goes to
+    its first maximum, row by row, as a loop over the windows says."""
+    volume = (s * 3 + f - s, s * 3 + f - s, 2)
+    layer = build_layer(backend, volume, "pool", mode="max", size=f, stride=s, pad=0)
+    x = rng.integers(0, 3, (2, *volume)).astype(np.float64)
+    out, backprop = run(backend, layer, x)
+    dy = rng.standard_normal(out.shape)
+    dx = backend.to_numpy(backprop(backend.asarray(dy.copy(), np.float64)))  # it takes dy
+    expected = np.zeros_like(x)
+    for n, i, j, c in np.ndindex(*out.shape):
+        window = x[n, i * s:i * s + f, j * s:j * s + f, c]
+        a, b = np.unravel_index(np.argmax(window), window.shape)   # the first maximum
+        expected[n, i * s + a, j * s + b, c] += dy[n, i, j, c]
+    np.testing.assert_allclose(dx, expected, rtol=1e-12, atol=1e-15)   # sums in any order
 
 
 def test_global_average_pool(backend, rng):
