@@ -6,6 +6,7 @@ from __future__ import annotations
 import statistics
 import time
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
@@ -58,8 +59,9 @@ class BenchResult:
 
 
 def benchmark(spec: NetworkSpec, batch_size: int, backend: Backend, repeats: int = 5,
-              seed: int = 0) -> BenchResult:
-    """Median times over `repeats` steps on random inputs, after one warm-up step."""
+              seed: int = 0, check: Callable[[], None] = lambda: None) -> BenchResult:
+    """Median times over `repeats` steps on random inputs, after one warm-up step; `check`
+    runs between steps (a background task's `TaskState.check`, to be cancelled)."""
     analysis = analyse(spec)
     if analysis.valid:  # else build() below explains the first error
         check_memory(analysis, TrainConfig(batch_size=batch_size, optimizer="sgd"), backend)
@@ -82,6 +84,7 @@ def benchmark(spec: NetworkSpec, batch_size: int, backend: Backend, repeats: int
     backward = [[] for _ in model.layers]
     steps = []
     for _ in range(repeats):
+        check()
         out, backprops = x.copy(), []
         for i, layer in enumerate(model.layers):
             start = clock()
