@@ -38,6 +38,13 @@ class LayerTiming:
         return _gflops(self.backward_macs, self.backward_s)
 
 
+def total(layers: list[LayerTiming]) -> LayerTiming:
+    """The whole network's timing: the layers' times and multiply-adds summed."""
+    return LayerTiming("total", "", "", sum(t.forward_s for t in layers),
+                       sum(t.backward_s or 0.0 for t in layers),
+                       sum(t.forward_macs for t in layers), sum(t.backward_macs for t in layers))
+
+
 def _gflops(macs: int, seconds: float | None) -> float | None:
     """Achieved GFLOP/s (2 operations per multiply-add), or None for a layer without
     multiply-adds or without that pass."""

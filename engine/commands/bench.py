@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from engine.backend import DEVICES, get_backend
-from engine.bench import BenchResult, benchmark
+from engine.bench import BenchResult, benchmark, total
 from engine.commands.network_arg import HELP, network_file
 from engine.errors import ConvNetError
 from engine.layer_timings import from_bench, save_timings
@@ -50,12 +50,9 @@ def to_table(result: BenchResult) -> str:
              "—" if t.backward_s is None else f"{t.backward_s * 1e3:.2f}",
              _rate(t.backward_gflops))
             for t in result.layers]
-    total_f = sum(t.forward_s for t in result.layers)
-    total_b = sum(t.backward_s or 0.0 for t in result.layers)
-    macs_f = sum(t.forward_macs for t in result.layers)
-    macs_b = sum(t.backward_macs for t in result.layers)
-    rows.append(("total", "", "", f"{total_f * 1e3:.2f}", _rate(2 * macs_f / total_f / 1e9),
-                 f"{total_b * 1e3:.2f}", _rate(2 * macs_b / total_b / 1e9 if total_b else None)))
+    whole = total(result.layers)
+    rows.append(("total", "", "", f"{whole.forward_s * 1e3:.2f}", _rate(whole.forward_gflops),
+                 f"{whole.backward_s * 1e3:.2f}", _rate(whole.backward_gflops)))
     widths = [max(len(r[c]) for r in rows + [header]) for c in range(len(header))]
 
     def line(r):
