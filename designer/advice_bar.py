@@ -10,7 +10,7 @@ from engine.advice import Hint
 from engine.bench import total
 
 Qt = QtCore.Qt
-MAX_HINTS_SHOWN = 3
+MAX_HINTS_SHOWN = 1  # the others are a tooltip away, on their rows: the table keeps its height
 # Translucent blue, as the errors' red, so it reads over light and dark bases alike.
 HINT_STYLE = "QFrame#hints { background: rgba(40, 120, 220, 40); border-radius: 3px; }"
 MEASURE, STOP = "Measure time per layer", "Stop measuring"
@@ -21,27 +21,29 @@ def hints_text(hints: list[Hint], selected: tuple[str, ...]) -> str:
     ordered = sorted(hints, key=lambda h: h.layer_id not in selected)
     lines = [f"ℹ {h.text}" for h in ordered[:MAX_HINTS_SHOWN]]
     if len(hints) > MAX_HINTS_SHOWN:
-        lines.append(f"ℹ {len(hints) - MAX_HINTS_SHOWN} more: see the rows marked ℹ.")
+        lines.append(f"{len(hints) - MAX_HINTS_SHOWN} more on the rows marked ℹ.")
     return "\n".join(lines)
 
 
-def timings_text(shown: ShownTimings) -> str:
-    """What was measured, and which layer took longest."""
+def timings_text(shown: ShownTimings) -> tuple[str, str]:
+    """What was measured, short for the label and in full for its tooltip."""
     measured = shown.timings
     if measured is None:
-        return ("Not measured yet: measure here, finish a training run, or run "
-                "main.py bench NETWORK.json.")
+        return "Not measured yet.", ("Measure here, finish a training run, or run "
+                                     "main.py bench NETWORK.json.")
     if shown.stale:
-        return "Greyed: measured before the last edits; measure again for the network as it is."
+        return ("Greyed: measured before the last edits.",
+                "Measure again for the times of the network as it is now.")
     layers = list(shown.layers.values())
     whole = total(layers)
     seconds = whole.forward_s + whole.backward_s
     slowest = max(layers, key=lambda t: t.forward_s + (t.backward_s or 0.0))
     share = 100 * (slowest.forward_s + (slowest.backward_s or 0.0)) / seconds if seconds else 0
-    return (f"Measured {measured.measured.replace('T', ' ')[:16]} at batch "
-            f"{measured.batch_size} on the {measured.device.upper()}: forward "
-            f"{whole.forward_s * 1e3:.1f} ms, backward {whole.backward_s * 1e3:.1f} ms; "
-            f"'{slowest.name}' takes {share:.0f} % of it.")
+    where = f"batch {measured.batch_size} on the {measured.device.upper()}"
+    return (f"At {where}, '{slowest.name}' takes {share:.0f} % of the time.",
+            f"Measured {measured.measured.replace('T', ' ')[:16]} at {where}: forward "
+            f"{whole.forward_s * 1e3:.3g} ms, backward {whole.backward_s * 1e3:.3g} ms per "
+            "batch, the medians of a few steps.")
 
 
 class AdviceBar(QtWidgets.QWidget):
@@ -85,6 +87,10 @@ class AdviceBar(QtWidgets.QWidget):
         self.measure.setText(STOP if measuring else MEASURE)
         self.measure.setEnabled(measuring or valid)
         if measuring:
-            self.timings.setText("Measuring the time of each layer in the background…")
+            text, tip = "Measuring in the background…", "Press Stop measuring to stop."
+        elif problem:
+            text, tip = problem, ""
         else:
-            self.timings.setText(problem or timings_text(shown))
+            text, tip = timings_text(shown)
+        self.timings.setText(text)
+        self.timings.setToolTip(tip)

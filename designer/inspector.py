@@ -8,6 +8,7 @@ from __future__ import annotations
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from designer.advice_bar import AdviceBar
+from designer.column_menu import add_column_menu
 from designer.inspector_model import InspectorModel
 from designer.memory_settings import memory_settings
 from designer.timing_store import timing_store
@@ -42,6 +43,7 @@ class InspectorPanel(QtWidgets.QWidget):
         self.view.horizontalHeader().setHighlightSections(False)
         self.view.horizontalHeader().setStretchLastSection(False)
         self.view.selectionModel().selectionChanged.connect(self._rows_selected)
+        add_column_menu(self.view, "inspector/hidden_columns")
 
         self.problem = QtWidgets.QLabel()
         self.problem.setWordWrap(True)

@@ -110,14 +110,14 @@ def test_measuring_in_the_background_fills_the_timings_and_an_edit_greys_them(qt
     assert data(panel, conv1, FWD, grey) is None
     assert "at batch 8 on the CPU" in model.headerData(FWD, Qt.Orientation.Horizontal,
                                                        Qt.ItemDataRole.ToolTipRole)
-    assert "at batch 8 on the CPU" in panel.advice.timings.text()
+    assert "At batch 8 on the CPU" in panel.advice.timings.text()
     measured = model.cell(conv1, FWD)
 
     panel.document.set_params(layer_named(panel.document, "conv2").id, filters=48)
     assert model.cell(conv1, FWD) == measured       # still shown for the layers still there,
     assert data(panel, conv1, FWD, grey) is not None    # but greyed, and saying why
     assert data(panel, conv1, FWD, Qt.ItemDataRole.ToolTipRole) == STALE
-    assert "before the last edits" in panel.advice.timings.text()
+    assert "measured before the last edits" in panel.advice.timings.text()
     panel.document.undo_stack.undo()                # the network measured, again
     assert data(panel, conv1, FWD, grey) is None and model.cell(conv1, FWD) == measured
 
@@ -173,3 +173,17 @@ def test_a_training_run_that_ends_measures_its_network(qtbot, panels, open_docum
         assert float(panel.model.cell(row_of(panel, "conv1"), FWD)) > 0
     finally:
         ws.shutdown()
+
+
+@pytest.mark.parametrize("panel", ["vgg16"], indirect=True)
+def test_columns_are_hidden_from_the_header_menu_and_stay_hidden(panels, panel, open_document):
+    actions = {a.text(): a for a in panel.view.horizontalHeader().actions()}
+    assert "Layer" not in actions and {"Batch", "Fwd ms", "K·W2·H2"} <= set(actions)
+    actions["Batch"].setChecked(False)
+    actions["RF"].setChecked(False)
+    assert panel.view.isColumnHidden(5) and panel.view.isColumnHidden(7)
+    panel.document.reset(open_document("default").spec, None)  # the rows change
+    assert panel.view.isColumnHidden(5)
+    again = panels(open_document("vgg16"))                     # the next start
+    assert again.view.isColumnHidden(5) and again.view.isColumnHidden(7)
+    assert not again.view.isColumnHidden(PARAMS)
