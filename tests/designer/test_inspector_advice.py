@@ -9,8 +9,10 @@ from designer.inspector import InspectorPanel
 from designer.inspector_model import COLUMNS, FIRST_ADVICE, STALE
 from designer.memory_settings import memory_settings
 from designer.training.session import TrainingEnded
+from designer.training.settings import TrainSettings
 from designer.timing_store import timing_store
 from engine.advice import design_hints
+from engine.config import TrainConfig
 from engine.layer_timings import timings_path
 from engine.netfile import save_network
 from engine.runs import runs_folder
@@ -187,3 +189,30 @@ def test_columns_are_hidden_from_the_header_menu_and_stay_hidden(panels, panel, 
     again = panels(open_document("vgg16"))                     # the next start
     assert again.view.isColumnHidden(5) and again.view.isColumnHidden(7)
     assert not again.view.isColumnHidden(PARAMS)
+
+
+def test_a_smaller_batch_without_a_smaller_learning_rate_gets_a_hint_in_the_settings(
+        qtbot, open_document):
+    document = open_document("default")
+    memory = memory_settings(document)
+    settings = TrainSettings(memory)
+    qtbot.addWidget(settings)
+    hint, lr, batch = settings.batch_hint, settings.widgets["lr"], settings.widgets["batch_size"]
+    batch.setValue(64)
+    lr.setValue(0.04)                       # set for batch 64
+    assert hint.isHidden()
+    batch.setValue(16)
+    assert not hint.isHidden() and "from 64 to 16" in hint.text.text()
+    assert hint.use.text() == "Use 0.01"
+    memory.set_batch_size(32)               # from the Memory panel, too
+    assert hint.use.text() == "Use 0.02"
+    hint.use.click()
+    assert lr.value() == pytest.approx(0.02) and hint.isHidden()
+    batch.setValue(8)
+    assert not hint.isHidden()
+    lr.setValue(0.005)                      # lowered by hand: the rate is set for 8 now
+    assert hint.isHidden()
+    settings.set_config(TrainConfig(lr=0.1, batch_size=128))   # a run's own settings
+    assert hint.isHidden()
+    batch.setValue(64)
+    assert "from 128 to 64" in hint.text.text()
