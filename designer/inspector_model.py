@@ -6,9 +6,13 @@ Cell texts are formatted once per refresh, so painting only looks strings up.
 
 from __future__ import annotations
 
+from typing import Sequence
+
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from designer.advice_cells import ADVICE_COLUMNS, TIMING_COLUMNS, Advice, advice_cells, advice_totals
+from designer.advice_cells import (
+    ADVICE_COLUMNS, TIMING_COLUMNS, Advice, advice_cells, advice_totals,
+)
 from designer.timing_store import ShownTimings
 from engine.advice import Hint
 from engine.shapes import BYTES_PER_FLOAT, Analysis, LayerInfo, format_bytes
@@ -131,7 +135,7 @@ class InspectorModel(QtCore.QAbstractTableModel):
             QtGui.QPalette.ColorGroup.Disabled, QtGui.QPalette.ColorRole.Text)
 
     # --- updates ------------------------------------------------------------------------
-    def set_analysis(self, analysis: Analysis, batch: int, hints: list[Hint] = (),
+    def set_analysis(self, analysis: Analysis, batch: int, hints: Sequence[Hint] = (),
                      timings: ShownTimings = ShownTimings()) -> set[int]:
         """Show `analysis`, with the notes' `hints` and the measured `timings`, and return
         the columns whose texts changed. Keeps the rows (and the view's selection) when the

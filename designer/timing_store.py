@@ -90,9 +90,11 @@ class TimingStore(QtCore.QObject):
         self.changed.emit()
 
     def cancel(self) -> None:
-        self.worker.forget()
-        self.measuring = False
-        self.changed.emit()
+        """Stop measuring, if under way."""
+        if self.measuring:
+            self.worker.forget()
+            self.measuring = False
+            self.changed.emit()
 
     def shutdown(self) -> None:
         self.worker.shutdown()

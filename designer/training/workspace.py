@@ -455,6 +455,7 @@ class TrainWorkspace(QtWidgets.QWidget):
 
     # --- helpers --------------------------------------------------------------------------
     def _begin_training(self) -> None:
+        self.timings.cancel()  # times measured while training would be the two together
         self.control = TrainControl()
         self.pause_switch.resume()
         self.training = True

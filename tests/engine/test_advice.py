@@ -150,7 +150,7 @@ def lenet_measured():
 
 def test_measured_timings_are_saved_and_loaded_for_the_same_network(lenet_measured, tmp_path):
     spec, timings = lenet_measured
-    assert [t.type for t in timings.layers] == [l.type for l in spec.layers[1:-1]]
+    assert [t.type for t in timings.layers] == [layer.type for layer in spec.layers[1:-1]]
     assert all(t.forward_s > 0 for t in timings.layers)
     path = save_timings(timings, spec, tmp_path)
     assert path == timings_path(tmp_path, spec)
