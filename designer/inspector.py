@@ -1,13 +1,18 @@
-"""The live inspector: a table of every layer's volume, parameters, memory, multiply-adds
-and receptive field, errors in red, and each of the analysis' suggested fixes one click away.
+"""The live inspector: a table of every layer's volume, parameters, memory, multiply-adds,
+receptive field, measured time and share of the totals, errors in red, each of the
+analysis' suggested fixes one click away, and the notes' hints below.
 """
 
 from __future__ import annotations
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from designer.advice_bar import AdviceBar
+from designer.column_menu import add_column_menu
 from designer.inspector_model import InspectorModel
 from designer.memory_settings import memory_settings
+from designer.timing_store import timing_store
+from engine.advice import Hint, design_hints
 from engine.shapes import Fix
 
 Qt = QtCore.Qt
@@ -20,8 +25,10 @@ class InspectorPanel(QtWidgets.QWidget):
         super().__init__(parent)
         self.document = document
         self.settings = memory_settings(document)
+        self.timings = timing_store(document)
         self._syncing = False
         self._fixes: tuple[Fix, ...] = ()
+        self._hints: list[Hint] = []
 
         self.model = InspectorModel(self)
         self.view = QtWidgets.QTableView()
@@ -36,6 +43,7 @@ class InspectorPanel(QtWidgets.QWidget):
         self.view.horizontalHeader().setHighlightSections(False)
         self.view.horizontalHeader().setStretchLastSection(False)
         self.view.selectionModel().selectionChanged.connect(self._rows_selected)
+        add_column_menu(self.view, "inspector/hidden_columns")
 
         self.problem = QtWidgets.QLabel()
         self.problem.setWordWrap(True)
@@ -54,20 +62,29 @@ class InspectorPanel(QtWidgets.QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.view, 1)
         layout.addWidget(self.problem_box)
+        self.advice = AdviceBar()
+        self.advice.measure.clicked.connect(self.measure)
+        layout.addWidget(self.advice)
 
         document.spec_changed.connect(self.refresh)
         document.selection_changed.connect(self._show_selection)
         self.settings.changed.connect(self.refresh)
+        self.timings.changed.connect(self.refresh)
         self.refresh()
 
     # --- document → view ----------------------------------------------------------------
     def refresh(self) -> None:
         reset = self.model.layer_ids != tuple(l.id for l in self.document.spec.layers)
+        analysis, timings = self.document.analysis, self.timings.shown(self.document.spec)
+        self._hints = design_hints(analysis)
         self._syncing = True
         try:
-            changed = self.model.set_analysis(self.document.analysis, self.settings.batch_size)
+            changed = self.model.set_analysis(analysis, self.settings.batch_size, self._hints,
+                                              timings)
         finally:
             self._syncing = False
+        self.advice.show_timings(timings, self.timings.measuring, self.timings.status,
+                                 analysis.valid)
         if reset:
             self.view.resizeColumnsToContents()
             self._show_selection()
@@ -89,7 +106,7 @@ class InspectorPanel(QtWidgets.QWidget):
             width = max(max((metrics.horizontalAdvance(self.model.cell(r, column))
                              for r in range(last)), default=0),
                         bold.horizontalAdvance(self.model.cell(last, column))) + padding
-            if column == 0 and self.model.has_errors():
+            if column == 0 and self.model.has_icons():
                 width += icon
             width = max(width, header.sectionSizeFromContents(column).width())
             if width > header.sectionSize(column):
@@ -125,6 +142,7 @@ class InspectorPanel(QtWidgets.QWidget):
             text, self._fixes = f"{info.layer.name}: {info.error}", info.fixes
         else:
             text, self._fixes = analysis.network_error, analysis.network_fixes
+        self.advice.show_hints(self._hints, self.document.selected_ids)
         self.problem_box.setVisible(text is not None)
         self.problem.setText(f"⚠ {text}" if text else "")
         while len(self.fix_buttons) < len(self._fixes):
@@ -160,6 +178,15 @@ class InspectorPanel(QtWidgets.QWidget):
 
     def _selected_rows(self) -> list[int]:
         return sorted(i.row() for i in self.view.selectionModel().selectedRows())
+
+    def measure(self) -> None:
+        """Time each layer of the network at the memory panel's batch size, in the
+        background; while measuring, stop."""
+        if self.timings.measuring:
+            self.timings.cancel()
+        else:
+            self.timings.measure(self.document.spec, self.settings.batch_size,
+                                 network_file=self.document.path)
 
     def apply_fix(self, n: int) -> None:
         """Apply the shown problem's `n`th fix as one undo step."""

@@ -1,12 +1,20 @@
-"""The inspector's table model: one row per layer of an `Analysis`, plus a totals row.
+"""The inspector's table model: one row per layer of an `Analysis`, plus a totals row; the
+notes' hints mark their layers with an information icon, gentler than an error's warning.
 
 Cell texts are formatted once per refresh, so painting only looks strings up.
 """
 
 from __future__ import annotations
 
+from typing import Sequence
+
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from designer.advice_cells import (
+    ADVICE_COLUMNS, TIMING_COLUMNS, Advice, advice_cells, advice_totals,
+)
+from designer.timing_store import ShownTimings
+from engine.advice import Hint
 from engine.shapes import BYTES_PER_FLOAT, Analysis, LayerInfo, format_bytes
 
 Qt = QtCore.Qt
@@ -21,12 +29,17 @@ COLUMNS = (  # header, tooltip
     ("RF", "Receptive field: the input region one output neuron sees"),
 )
 BATCH_COLUMN = 5
+FIRST_ADVICE = len(COLUMNS)
+COLUMNS += ADVICE_COLUMNS
+TIMED = frozenset(FIRST_ADVICE + c for c in TIMING_COLUMNS)
+STALE = ("Measured on this network before its last edits; Measure again for times of the "
+         "network as it is.")
 NUMERIC_FROM = 3
 # Combined once: data() and flags() run for every painted cell, and enum "|" is slow in Python.
 DISPLAY, TOOLTIP = Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole
-ALIGN, BACKGROUND, FONT, ICON = (
+ALIGN, BACKGROUND, FONT, ICON, FOREGROUND = (
     Qt.ItemDataRole.TextAlignmentRole, Qt.ItemDataRole.BackgroundRole, Qt.ItemDataRole.FontRole,
-    Qt.ItemDataRole.DecorationRole)
+    Qt.ItemDataRole.DecorationRole, Qt.ItemDataRole.ForegroundRole)
 RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
 LAYER_FLAGS = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
 TOTALS_FLAGS = Qt.ItemFlag.ItemIsEnabled
@@ -52,29 +65,39 @@ def _memory_cells(info: LayerInfo, batch: int) -> tuple[str, str]:
     return format_bytes(floats), format_bytes(floats * batch)
 
 
-def _layer_row(info: LayerInfo, batch: int) -> tuple[str, ...]:
+def _layer_row(info: LayerInfo, batch: int, advice: Advice,
+               timings: ShownTimings) -> tuple[str, ...]:
     layer = info.layer
+    measured = advice_cells(layer.id, advice, timings.layers.get(layer.id))
     if info.output is None:
-        return (layer.name, layer.kind.symbol, "—", "—", "—", "—", "—", "—")
+        return (layer.name, layer.kind.symbol, "—", "—", "—", "—", "—", "—", *measured)
     per_image, per_batch = _memory_cells(info, batch)
     return (layer.name, layer.kind.symbol, str(info.output), f"{info.params:,}",
             per_image, per_batch, format_count(info.macs),
-            f"{info.receptive_field}×{info.receptive_field}")
+            f"{info.receptive_field}×{info.receptive_field}", *measured)
 
 
-def _totals_row(analysis: Analysis, batch: int) -> tuple[str, ...]:
+def _totals_row(analysis: Analysis, batch: int, advice: Advice,
+                timings: ShownTimings) -> tuple[str, ...]:
     floats = analysis.total_activations * BYTES_PER_FLOAT
     last = next((i for i in reversed(analysis.layers) if i.output is not None), None)
     return ("Total", "",
             str(analysis.output) if analysis.output else "—",
             f"{analysis.total_params:,}", format_bytes(floats), format_bytes(floats * batch),
             format_count(analysis.total_macs),
-            f"{last.receptive_field}×{last.receptive_field}" if last else "—")
+            f"{last.receptive_field}×{last.receptive_field}" if last else "—",
+            *advice_totals(advice, list(timings.layers.values())))
 
 
-def _tooltip(info: LayerInfo) -> str:
+def _tooltip(info: LayerInfo, hint: str | None) -> str:
     if info.error:
         return info.error
+    if hint:
+        return f"{_facts(info)}\n\nℹ {hint}"
+    return _facts(info)
+
+
+def _facts(info: LayerInfo) -> str:
     if info.output is None:
         return "Its volume depends on the layer with the error above."
     parts = [info.layer.kind.title,
@@ -98,34 +121,49 @@ class InspectorModel(QtCore.QAbstractTableModel):
         self._ids: tuple[str, ...] = ()
         self._cells: list[tuple[str, ...]] = []
         self._errors: list[str | None] = []
+        self._hints: list[str | None] = []
+        self._timings = ShownTimings()
         self.bold_font, self._italic = QtGui.QFont(), QtGui.QFont()
         self.bold_font.setBold(True)
         self._italic.setItalic(True)
         # The red background is hidden under the selection colour; the icon is not.
-        self._warning = QtWidgets.QApplication.style().standardIcon(
-            QtWidgets.QStyle.StandardPixmap.SP_MessageBoxWarning)
+        style = QtWidgets.QApplication.style()
+        self._warning = style.standardIcon(QtWidgets.QStyle.StandardPixmap.SP_MessageBoxWarning)
+        self._information = style.standardIcon(
+            QtWidgets.QStyle.StandardPixmap.SP_MessageBoxInformation)
+        self._grey = QtWidgets.QApplication.palette().color(
+            QtGui.QPalette.ColorGroup.Disabled, QtGui.QPalette.ColorRole.Text)
 
     # --- updates ------------------------------------------------------------------------
-    def set_analysis(self, analysis: Analysis, batch: int) -> set[int]:
-        """Show `analysis` and return the columns whose texts changed. Keeps the rows (and
-        the view's selection) when the layers are the same and then reports only the
-        cells that changed, so the view repaints only those."""
+    def set_analysis(self, analysis: Analysis, batch: int, hints: Sequence[Hint] = (),
+                     timings: ShownTimings = ShownTimings()) -> set[int]:
+        """Show `analysis`, with the notes' `hints` and the measured `timings`, and return
+        the columns whose texts changed. Keeps the rows (and the view's selection) when the
+        layers are the same and then reports only the cells that changed, so the view
+        repaints only those."""
         ids = tuple(i.layer.id for i in analysis.layers)
-        cells = [_layer_row(i, batch) for i in analysis.layers] + [_totals_row(analysis, batch)]
+        advice = Advice.of(analysis)
+        cells = [_layer_row(i, batch, advice, timings) for i in analysis.layers] + [
+            _totals_row(analysis, batch, advice, timings)]
         errors = [i.error for i in analysis.layers] + [None]
-        old_cells, old_errors = self._cells, self._errors
+        by_layer = {h.layer_id: h.text for h in hints}
+        marks = [by_layer.get(i) for i in ids] + [None]
+        old_cells, old_errors, old_marks = self._cells, self._errors, self._hints
         batch_changed = batch != self._batch
-        self._analysis, self._batch = analysis, batch
+        stale_changed = timings.stale != self._timings.stale
+        self._analysis, self._batch, self._timings = analysis, batch, timings
         if ids != self._ids:
             self.beginResetModel()
-            self._ids, self._cells, self._errors = ids, cells, errors
+            self._ids, self._cells, self._errors, self._hints = ids, cells, errors, marks
             self.endResetModel()
             return set(range(len(COLUMNS)))
-        self._cells, self._errors = cells, errors
+        self._cells, self._errors, self._hints = cells, errors, marks
         columns: set[int] = set()
         for row, (old, new) in enumerate(zip(old_cells, cells)):
             changed = [c for c, (a, b) in enumerate(zip(old, new)) if a != b]
-            if old_errors[row] != errors[row]:
+            if stale_changed:
+                changed = sorted({*changed, *TIMED})
+            if old_errors[row] != errors[row] or old_marks[row] != marks[row]:
                 changed = [0, *changed, len(COLUMNS) - 1]  # background and icon of the whole row
             if changed:
                 columns.update(changed)
@@ -134,8 +172,8 @@ class InspectorModel(QtCore.QAbstractTableModel):
             self.headerDataChanged.emit(Qt.Orientation.Horizontal, BATCH_COLUMN, BATCH_COLUMN)
         return columns
 
-    def has_errors(self) -> bool:
-        return any(self._errors)
+    def has_icons(self) -> bool:
+        return any(self._errors) or any(self._hints)
 
     # --- queries ------------------------------------------------------------------------
     @property
@@ -159,6 +197,9 @@ class InspectorModel(QtCore.QAbstractTableModel):
         if role == DISPLAY:
             return f"{title} ×{self._batch}" if section == BATCH_COLUMN else title
         if role == TOOLTIP:
+            measured = self._timings.timings
+            if section in TIMED and measured is not None:
+                return f"{tip}; at batch {measured.batch_size} on the {measured.device.upper()}"
             return f"{tip} of {self._batch}" if section == BATCH_COLUMN else tip
         return None
 
@@ -174,11 +215,19 @@ class InspectorModel(QtCore.QAbstractTableModel):
         if role == BACKGROUND:
             return ERROR_BACKGROUND if self._errors[row] else None
         if role == ICON:
-            return self._warning if column == 0 and self._errors[row] else None
+            if column != 0:
+                return None
+            return self._warning if self._errors[row] else (
+                self._information if self._hints[row] else None)
+        if role == FOREGROUND:
+            return self._grey if self._timings.stale and column in TIMED else None
         if role == FONT:
             if row == len(self._ids):
                 return self.bold_font
             return self._italic if self._cells[row][column] == IN_PLACE else None
-        if role == TOOLTIP and row < len(self._ids):
-            return _tooltip(self._analysis.layers[row])
+        if role == TOOLTIP:
+            if self._timings.stale and column in TIMED:
+                return STALE
+            if row < len(self._ids):
+                return _tooltip(self._analysis.layers[row], self._hints[row])
         return None

@@ -6,6 +6,7 @@ from __future__ import annotations
 import statistics
 import time
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
@@ -37,6 +38,13 @@ class LayerTiming:
         return _gflops(self.backward_macs, self.backward_s)
 
 
+def total(layers: list[LayerTiming]) -> LayerTiming:
+    """The whole network's timing: the layers' times and multiply-adds summed."""
+    return LayerTiming("total", "", "", sum(t.forward_s for t in layers),
+                       sum(t.backward_s or 0.0 for t in layers),
+                       sum(t.forward_macs for t in layers), sum(t.backward_macs for t in layers))
+
+
 def _gflops(macs: int, seconds: float | None) -> float | None:
     """Achieved GFLOP/s (2 operations per multiply-add), or None for a layer without
     multiply-adds or without that pass."""
@@ -58,8 +66,9 @@ class BenchResult:
 
 
 def benchmark(spec: NetworkSpec, batch_size: int, backend: Backend, repeats: int = 5,
-              seed: int = 0) -> BenchResult:
-    """Median times over `repeats` steps on random inputs, after one warm-up step."""
+              seed: int = 0, check: Callable[[], None] = lambda: None) -> BenchResult:
+    """Median times over `repeats` steps on random inputs, after one warm-up step; `check`
+    runs between steps (a background task's `TaskState.check`, to be cancelled)."""
     analysis = analyse(spec)
     if analysis.valid:  # else build() below explains the first error
         check_memory(analysis, TrainConfig(batch_size=batch_size, optimizer="sgd"), backend)
@@ -82,6 +91,7 @@ def benchmark(spec: NetworkSpec, batch_size: int, backend: Backend, repeats: int
     backward = [[] for _ in model.layers]
     steps = []
     for _ in range(repeats):
+        check()
         out, backprops = x.copy(), []
         for i, layer in enumerate(model.layers):
             start = clock()

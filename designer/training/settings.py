@@ -14,6 +14,7 @@ from PySide6 import QtCore, QtWidgets
 from designer.background import Worker
 from designer.memory_panel import OPTIMIZER_TITLES
 from designer.memory_settings import MAX_BATCH, MemorySettings
+from designer.training.batch_hint import BatchHintView
 from engine.backend import DeviceError, get_backend, gpu_available
 from engine.commands.data import describe
 from engine.config import NORMALIZATIONS, TrainConfig
@@ -269,6 +270,9 @@ class TrainSettings(QtWidgets.QWidget):
         form.setFieldGrowthPolicy(QtWidgets.QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         for name, widget in self.widgets.items():
             form.addRow(labels.get(name, name.capitalize()), widget)
+            if name == "batch_size":
+                self.batch_hint = BatchHintView(self.widgets["lr"], memory)
+                form.addRow(self.batch_hint)
         self.widgets["schedule"].currentIndexChanged.connect(self._schedule_changed)
         self._schedule_changed()
         self.widgets["batch_size"].valueChanged.connect(memory.set_batch_size)
@@ -297,6 +301,7 @@ class TrainSettings(QtWidgets.QWidget):
                 w.setCurrentIndex(max(w.findData(value), 0))
             else:
                 w.setValue(value)
+        self.batch_hint.reset()  # the run's learning rate was set for its batch size
 
     def _follow_memory(self) -> None:
         for name, value in (("batch_size", self.memory.batch_size),

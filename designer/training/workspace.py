@@ -23,6 +23,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from designer import dialogs
 from designer.background import Worker
 from designer.memory_settings import memory_settings
+from designer.timing_store import timing_store
 from designer.training.classify_view import ClassifyView
 from designer.training.compare_view import CompareView
 from designer.training.confusion_view import ConfusionView
@@ -93,6 +94,7 @@ class TrainWorkspace(QtWidgets.QWidget):
         self.worker = Worker(self)
         self.session = Session(self.requests, self.pause_switch)  # used on the worker only
         self.memory = memory_settings(document)
+        self.timings = timing_store(document)  # the inspector's time per layer
         self.picker = DataPicker()
         self.settings = TrainSettings(self.memory)
         self.readiness = ReadinessView(document, self.memory, self.picker,
@@ -360,6 +362,7 @@ class TrainWorkspace(QtWidgets.QWidget):
         self.readiness.probe.shutdown()
         self.runs_view.shutdown()
         self.compare_view.shutdown()
+        self.timings.shutdown()
         self._save_splitters()
 
     # --- results --------------------------------------------------------------------------
@@ -436,6 +439,8 @@ class TrainWorkspace(QtWidgets.QWidget):
         else:
             self._say(f"Stopped after {steps} iterations.{where}")
         self.classify_view.submit_sample()
+        s = self.shown
+        self.timings.measure(s.spec, s.config.batch_size, s.config.device, s.network_file)
 
     def _on_failed(self, sentence: str) -> None:
         self.opening = False
@@ -450,6 +455,7 @@ class TrainWorkspace(QtWidgets.QWidget):
 
     # --- helpers --------------------------------------------------------------------------
     def _begin_training(self) -> None:
+        self.timings.cancel()  # times measured while training would be the two together
         self.control = TrainControl()
         self.pause_switch.resume()
         self.training = True

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from engine.backend import DEVICES, get_backend
-from engine.bench import BenchResult, benchmark
+from engine.bench import BenchResult, benchmark, total
 from engine.commands.network_arg import HELP, network_file
 from engine.errors import ConvNetError
+from engine.layer_timings import from_bench, save_timings
 from engine.netfile import load_network
+from engine.runs import runs_folder
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -23,11 +26,21 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.batch_size < 1 or args.repeats < 1:
         raise ConvNetError("--batch-size and --repeats must be at least 1.")
-    spec = load_network(network_file(args.network))
+    path = network_file(args.network)
+    spec = load_network(path)
     result = benchmark(spec, args.batch_size, get_backend(args.device), args.repeats)
     print(f"{spec.name}: batch size {args.batch_size} on the {result.device.upper()}, "
           f"median of {args.repeats} steps")
     print(to_table(result))
+    folder = runs_folder(path)
+    try:
+        saved = save_timings(from_bench(spec, args.batch_size, result.device, result.layers),
+                             spec, folder)
+    except OSError as e:
+        print(f"The timings could not be saved in '{folder}' ({e.strerror or e}), so the "
+              "window's inspector will not show them.", file=sys.stderr)
+    else:
+        print(f"Saved for the window's inspector in {saved}")
     return 0
 
 
@@ -37,12 +50,9 @@ def to_table(result: BenchResult) -> str:
              "—" if t.backward_s is None else f"{t.backward_s * 1e3:.2f}",
              _rate(t.backward_gflops))
             for t in result.layers]
-    total_f = sum(t.forward_s for t in result.layers)
-    total_b = sum(t.backward_s or 0.0 for t in result.layers)
-    macs_f = sum(t.forward_macs for t in result.layers)
-    macs_b = sum(t.backward_macs for t in result.layers)
-    rows.append(("total", "", "", f"{total_f * 1e3:.2f}", _rate(2 * macs_f / total_f / 1e9),
-                 f"{total_b * 1e3:.2f}", _rate(2 * macs_b / total_b / 1e9 if total_b else None)))
+    whole = total(result.layers)
+    rows.append(("total", "", "", f"{whole.forward_s * 1e3:.2f}", _rate(whole.forward_gflops),
+                 f"{whole.backward_s * 1e3:.2f}", _rate(whole.backward_gflops)))
     widths = [max(len(r[c]) for r in rows + [header]) for c in range(len(header))]
 
     def line(r):
