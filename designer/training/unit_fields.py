@@ -76,13 +76,14 @@ def window_rect(picture: LayerPicture, window: Window) -> QtCore.QRectF:
 def caption(answer: UnitFieldAnswer) -> str:
     f, w = answer.field, answer.field.window
     channel = "all channels" if f.channel is None else f"channel {f.channel}"
-    on_image = (f"{w.rows[1] - w.rows[0]}×{w.cols[1] - w.cols[0]} of it on the image, the rest "
-                "padding" if w.clipped else "all on the image")
-    rows, cols = f.extent
+    rows, cols = w.rows[1] - w.rows[0], w.cols[1] - w.cols[0]
+    on_image = f"{rows}×{cols} of it on the image, the rest padding" if w.clipped else \
+        "all on the image"
     return (f"<b>{answer.layer_name}</b>, {channel}, unit (row {f.row}, col {f.col}) = "
             f"{f.value:.3g}: theoretical field {w.size}×{w.size} px "
             f"(<span style='color:{WINDOW_COLOUR.name()}'>■</span> rectangle; {on_image}); "
-            f"effective field |∂unit/∂pixel| (heat) spans {rows}×{cols} px.")
+            f"effective field |∂unit/∂pixel| (heat): half of it from its {f.core} strongest "
+            f"of those {rows * cols} pixels.")
 
 
 class UnitFields(QtCore.QObject):

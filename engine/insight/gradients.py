@@ -58,11 +58,11 @@ def gradients(model: Model, x: Any, top: int, seed: Callable[[Any], Any],
     return Gradients(x, grad if to_input else None, kept, on_kept)
 
 
-def one_hot(row: int, col: int, channel: int | None) -> Callable[[Any], Any]:
-    """The seed that picks unit (row, col, channel) of an output, or every channel at
-    (row, col) when `channel` is None."""
+def one_hot(xp: Any, row: int, col: int, channel: int | None) -> Callable[[Any], Any]:
+    """The seed (on array module `xp`) that picks unit (row, col, channel) of an output, or
+    every channel at (row, col) when `channel` is None."""
     def seed(output: Any) -> Any:
-        grad = np.zeros_like(output)  # CuPy answers for its own arrays
+        grad = xp.zeros_like(output)
         grad[0, row, col, slice(None) if channel is None else channel] = 1
         return grad
     return seed

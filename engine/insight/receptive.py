@@ -14,10 +14,6 @@ from engine.insight.gradients import (
 from engine.run import Run
 from engine.shapes import Analysis
 
-PEAK_SHARE = 0.01   # pixels moving a unit less than this share of its strongest pixel are
-                    # left out of the effective field's extent
-
-
 @dataclass(frozen=True)
 class Window:
     """A unit's theoretical field: `size`×`size` input pixels from (`top`, `left`), which
@@ -49,7 +45,7 @@ class UnitField:
     value: float            # the unit's value for the image
     window: Window
     effective: np.ndarray   # (H, W) |∂unit/∂pixel|, summed over the image's channels
-    extent: tuple[int, int] # rows × cols spanned by the pixels above PEAK_SHARE of the peak
+    core: int               # the fewest pixels that hold half of it (`half_weight`)
 
 
 def theoretical_window(analysis: Analysis, layer_id: str, row: int, col: int) -> Window:
@@ -83,21 +79,23 @@ def effective_field(run: Run, image: np.ndarray, layer_id: str, row: int, col: i
     top = hidden_index(model, layer_id)
     window = theoretical_window(model.analysis, layer_id, row, col)
     check_unit(model.analysis, layer_id, row, col, channel)
-    passed = gradients(model, model_input(run, image), top, one_hot(row, col, channel))
+    passed = gradients(model, model_input(run, image), top, one_hot(model.xp, row, col, channel))
     output = run.backend.to_numpy(passed.output)[0, row, col]
     value = float(output.sum() if channel is None else output[channel])
     effective = np.abs(per_pixel(run, passed.on_input)).sum(axis=-1)
-    return UnitField(layer_id, row, col, channel, value, window, effective, extent(effective))
+    return UnitField(layer_id, row, col, channel, value, window, effective,
+                     half_weight(effective))
 
 
-def extent(field: np.ndarray) -> tuple[int, int]:
-    """Rows × cols of the smallest box holding every pixel above PEAK_SHARE of the peak
-    (0 × 0 when nothing moves the unit)."""
-    peak = field.max() if field.size else 0
-    if peak <= 0:
-        return 0, 0
-    rows, cols = np.nonzero(field > PEAK_SHARE * peak)
-    return int(rows.max() - rows.min() + 1), int(cols.max() - cols.min() + 1)
+def half_weight(field: np.ndarray) -> int:
+    """How concentrated a non-negative field is: the fewest of its pixels that together hold
+    half of its sum (0 when it is all zero). Luo et al. found effective fields far smaller
+    than theoretical ones, peaked at their centre."""
+    total = field.sum()
+    if total <= 0:
+        return 0
+    strongest = np.sort(field, axis=None)[::-1]
+    return int(np.searchsorted(np.cumsum(strongest), total / 2) + 1)
 
 
 def _clip(first: int, size: int, length: int) -> tuple[int, int]:

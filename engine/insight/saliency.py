@@ -50,7 +50,7 @@ def class_gradients(model: Model, x: Any, class_index: int | None, cam_layer: in
 
     def seed(scores: Any) -> Any:
         best = int(scores.reshape(-1).argmax()) if class_index is None else class_index
-        return one_hot(0, 0, best)(scores)
+        return one_hot(model.xp, 0, 0, best)(scores)
 
     return gradients(model, x, len(model.layers) - 1, seed, keep=cam_layer)
 

@@ -1,5 +1,6 @@
 """The insight views on a real tiny run of the default network on the digits: a unit's
 receptive fields on the image, saliency and Grad-CAM in Classify, the misclassified images."""
+# ruff: noqa: F811  (the workspace fixtures come from test_training; pytest passes them by name)
 
 import numpy as np
 import pytest

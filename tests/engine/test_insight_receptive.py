@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from engine.insight.gradients import InsightError, gradients, one_hot
-from engine.insight.receptive import effective_field, extent, theoretical_window
+from engine.insight.receptive import effective_field, half_weight, theoretical_window
 from engine.spec import make_layer as layer
 from tests.engine.insight_helpers import fresh_run, model64, net
 
@@ -89,7 +89,7 @@ def test_the_effective_field_lies_inside_the_theoretical_window(name):
         reached = 0
         for row, col in corners:
             for channel in (None, v.depth - 1):
-                passed = gradients(model, x.copy(), k, one_hot(row, col, channel))
+                passed = gradients(model, x.copy(), k, one_hot(np, row, col, channel))
                 field = np.abs(passed.on_input[0]).sum(axis=-1)
                 window = theoretical_window(model.analysis, hidden.id, row, col)
                 outside = field.copy()
@@ -126,9 +126,9 @@ def test_the_effective_field_of_a_run_is_its_gradient_on_the_image_pixels():
     assert not outside.any()
     assert field.value == pytest.approx(float(run.activations(conv2, image[None])[0, 0, 3, 2]),
                                         rel=1e-5)
-    rows, cols = field.extent
-    assert 0 < rows <= field.window.rows[1] - field.window.rows[0]
-    assert 0 < cols <= field.window.cols[1] - field.window.cols[0]
+    on_image = (field.window.rows[1] - field.window.rows[0]) * (
+        field.window.cols[1] - field.window.cols[0])
+    assert 0 < field.core < on_image
     # The chain rule through the normaliser: one grey level moves the unit by ∂unit/∂pixel.
     r, c = np.unravel_index(field.effective.argmax(), field.effective.shape)
     brighter = image.copy()
@@ -137,11 +137,11 @@ def test_the_effective_field_of_a_run_is_its_gradient_on_the_image_pixels():
     assert abs(moved) == pytest.approx(field.effective[r, c], rel=0.05)
 
 
-def test_the_extent_spans_the_pixels_above_a_hundredth_of_the_peak():
-    field = np.zeros((6, 6))
-    field[1, 2], field[4, 3], field[5, 5] = 1.0, 0.5, 0.005
-    assert extent(field) == (4, 2)
-    assert extent(np.zeros((3, 3))) == (0, 0)
+def test_the_core_is_the_fewest_pixels_holding_half_the_field():
+    assert half_weight(np.array([[1.0, 4.0], [1.0, 2.0]])) == 1       # 4 of 8
+    assert half_weight(np.array([[1.0, 3.0], [1.0, 3.0]])) == 2       # 3 < 4 ≤ 3 + 3
+    assert half_weight(np.ones((3, 3))) == 5                          # 4.5 needs 5
+    assert half_weight(np.zeros((3, 3))) == 0
 
 
 def test_a_unit_outside_its_layer_is_refused_in_one_sentence():

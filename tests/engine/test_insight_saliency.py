@@ -120,3 +120,23 @@ def test_a_network_without_convolutions_has_saliency_but_no_grad_cam():
     explained = explain(run, np.zeros((8, 8, 1), np.uint8))
     assert explained.cam is None and explained.cam_layer is None
     assert explained.saliency.shape == (8, 8)
+
+
+def test_insight_works_on_a_device_backend_and_agrees_with_numpy():
+    """On the stand-in GPU (arrays that refuse NumPy), the same weights give the same fields,
+    saliency and Grad-CAM as on NumPy."""
+    from engine.insight.receptive import effective_field
+    from tests.engine.standin import STANDIN
+
+    spec = net((8, 8, 1), layer("conv", filters=4, pad=1), layer("relu"), layer("pool"),
+               layer("conv", filters=4, pad=1), layer("relu"))
+    on_host, on_device = fresh_run(spec), fresh_run(spec)
+    on_device.model = build(spec, STANDIN, 0)            # the seed's weights, as on the host
+    image = np.random.default_rng(4).integers(0, 255, (8, 8, 1), np.uint8)
+    a, b = explain(on_host, image, 2), explain(on_device, image, 2)
+    np.testing.assert_allclose(b.saliency, a.saliency, rtol=1e-5)
+    np.testing.assert_allclose(b.cam, a.cam, rtol=1e-5, atol=1e-6)
+    conv2 = spec.layers[4].id
+    np.testing.assert_allclose(effective_field(on_device, image, conv2, 1, 2, 3).effective,
+                               effective_field(on_host, image, conv2, 1, 2, 3).effective,
+                               rtol=1e-5)
