@@ -412,7 +412,8 @@ class TrainWorkspace(QtWidgets.QWidget):
             samples = len(shown.data.val_x) if shown.data is not None else 0
             self.network_view.set_run(shown.spec, samples, shown.key)
             self.classify_view.set_samples(shown.spec.input_volume,
-                                           shown.data.val_x if shown.data is not None else None)
+                                           *((shown.data.val_x, shown.data.val_y)
+                                             if shown.data is not None else (None, None)))
             self.confusion_view.set_available(shown.data is not None)
             self.saliency_view.set_run(shown.spec, shown.class_names, shown.key)
             self.misclassified_view.set_run(

@@ -123,3 +123,7 @@ def test_the_misclassified_list_fills_sorted_and_a_click_opens_the_image_in_clas
     assert ws.pictures.currentWidget() is ws.classify_tab
     assert np.array_equal(ws.classify_view._submitted, data.val_x[first])
     assert ws.classify_view.sample.value() == first + 1
+    truth = f"labelled {data.val_y[first]}"                # the digits' names are their digits
+    qtbot.waitUntil(lambda: truth in ws.classify_view.caption.text(), timeout=RUN)
+    predicted = probabilities[first].argmax()
+    assert ws.classify_view.caption.text().startswith(f"Most likely: {predicted}")
