@@ -10,13 +10,13 @@ import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
 from designer.training.classify_view import image_box
+from designer.training.heat import heat_table
 from designer.training.images import as_display
 from designer.training.insight import SaliencyAnswer, SaliencyRequest
 from engine.spec import NetworkSpec
 
 PREDICTED = "the predicted class"
 HEAT = "inferno"
-CAM_OPACITY = 0.6
 IDLE = "Saliency and Grad-CAM appear here for the image Classify shows."
 
 
@@ -51,8 +51,7 @@ class SaliencyView(QtWidgets.QWidget):
         self.saliency_item.setColorMap(pg.colormap.get(HEAT))
         self.cam_view, self._cam_box, self.cam_image = _picture("Grad-CAM")
         self.cam_heat = pg.ImageItem(axisOrder="row-major")
-        self.cam_heat.setColorMap(pg.colormap.get(HEAT))
-        self.cam_heat.setOpacity(CAM_OPACITY)
+        self.cam_heat.setLookupTable(heat_table())   # the image shows where nothing speaks
         self._cam_box.addItem(self.cam_heat)
         self.caption = QtWidgets.QLabel(IDLE)
         self.caption.setWordWrap(True)

@@ -11,10 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import numpy as np
-import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from designer.training.heat import heat_image
 from designer.training.images import GAP
 from designer.training.insight import UnitFieldAnswer, UnitFieldRequest
 from designer.training.network_pictures import LayerPicture
@@ -27,7 +26,6 @@ HINT = "Click a unit in any map to see its receptive field on the image."
 WINDOW_COLOUR = QtGui.QColor(0, 210, 255)
 UNIT_COLOUR = QtGui.QColor(255, 64, 160)
 MIN_MARK = 4.0     # px: a unit's mark is never smaller, however many units a pixel holds
-HEAT_OPACITY = 170  # alpha of the strongest pixel, so the image shows through; weaker fade
 
 
 @dataclass(frozen=True)
@@ -38,21 +36,6 @@ class Marks:
     heat: QtGui.QImage | None
     heat_rect: QtCore.QRectF
     rects: tuple[tuple[QtCore.QRectF, QtGui.QColor], ...]
-
-
-def heat_image(field: np.ndarray) -> QtGui.QImage:
-    """A non-negative (h, w) field as an ARGB image: inferno colours, as opaque as strong,
-    fully transparent where zero."""
-    peak = field.max() if field.size else 0
-    scaled = field / peak if peak > 0 else np.zeros_like(field)
-    colours = pg.colormap.get("inferno").getLookupTable(0.0, 1.0, 256, alpha=False)
-    rgb = colours[(scaled * 255).astype(np.intp)].astype(np.uint32)
-    alpha = np.ceil(scaled * HEAT_OPACITY).astype(np.uint32)
-    pixels = np.ascontiguousarray(
-        (alpha << 24) | (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2])
-    h, w = pixels.shape
-    return QtGui.QImage(pixels.data, w, h, pixels.strides[0],
-                        QtGui.QImage.Format.Format_ARGB32).copy()
 
 
 def unit_rect(picture: LayerPicture, tile: int, row: int, col: int) -> QtCore.QRectF:
