@@ -62,11 +62,13 @@ def caption(answer: UnitFieldAnswer) -> str:
     rows, cols = w.rows[1] - w.rows[0], w.cols[1] - w.cols[0]
     on_image = f"{rows}×{cols} of it on the image, the rest padding" if w.clipped else \
         "all on the image"
+    effective = (f"half of it from its {f.core} strongest of those {rows * cols} pixels"
+                 if f.core else "none: no pixel moves the unit for this image (an inactive "
+                 "ReLU stops every gradient)")
     return (f"<b>{answer.layer_name}</b>, {channel}, unit (row {f.row}, col {f.col}) = "
             f"{f.value:.3g}: theoretical field {w.size}×{w.size} px "
             f"(<span style='color:{WINDOW_COLOUR.name()}'>■</span> rectangle; {on_image}); "
-            f"effective field |∂unit/∂pixel| (heat): half of it from its {f.core} strongest "
-            f"of those {rows * cols} pixels.")
+            f"effective field |∂unit/∂pixel| (heat): {effective}.")
 
 
 class UnitFields(QtCore.QObject):

@@ -127,3 +127,15 @@ def test_the_misclassified_list_fills_sorted_and_a_click_opens_the_image_in_clas
     qtbot.waitUntil(lambda: truth in ws.classify_view.caption.text(), timeout=RUN)
     predicted = probabilities[first].argmax()
     assert ws.classify_view.caption.text().startswith(f"Most likely: {predicted}")
+
+
+def test_the_caption_says_so_when_no_pixel_moves_the_unit():
+    from designer.training.insight import UnitFieldRequest
+    from designer.training.unit_fields import caption
+    from engine.insight.receptive import UnitField, Window
+
+    window = Window(8, -3, 1, (0, 5), (1, 8))
+    dead = UnitField("c", 0, 2, 4, 0.0, window, np.zeros((8, 8)), 0)
+    text = caption(UnitFieldAnswer("k", UnitFieldRequest(0, "c", 4, 0, 2), dead, "conv2"))
+    assert "8×8 px" in text and "5×7 of it on the image" in text
+    assert "none: no pixel moves the unit" in text
