@@ -64,6 +64,7 @@ class LayerInfo:
     macs: int = 0
     receptive_field: int = 1
     jump: int = 1
+    start: int = 0  # input pixel where unit (0, 0)'s field begins; negative in the padding
     in_place: bool = False
     error: str | None = None
     fixes: tuple[Fix, ...] = ()  # best first: those that leave the whole network valid
@@ -457,13 +458,18 @@ def _layer_shape(layer: LayerSpec, v: Volume) -> tuple[Volume, int, int, int]:
     return v, 0, 0, 0
 
 
-def _receptive(layer: LayerSpec, v: Volume, r: int, j: int) -> tuple[int, int]:
+def _receptive(layer: LayerSpec, v: Volume, r: int, j: int,
+               start: int) -> tuple[int, int, int]:
+    """Receptive field size, jump (input pixels between neighbouring units) and start of
+    the layer's units, from those of its input: unit u sees input pixels
+    start + u·jump … start + u·jump + r − 1."""
     t = layer.type
     if t in ("conv", "pool"):
-        return r + (layer["size"] - 1) * j, j * layer["stride"]
-    if t in ("fc", "gap"):
-        return r + (v.width - 1) * j, j * v.width
-    return r, j
+        return r + (layer["size"] - 1) * j, j * layer["stride"], start - layer["pad"] * j
+    if t in ("fc", "gap"):  # every unit sees the whole input, however long its longer side
+        side = max(v.width, v.height)
+        return r + (side - 1) * j, j * side, start
+    return r, j, start
 
 
 def backward_reads_output(layer: LayerSpec) -> bool:
@@ -493,14 +499,15 @@ def _analyse(spec: NetworkSpec, above: tuple[LayerInfo, ...] = ()
     infos = list(above)
     problems: list[tuple[int, _Problem]] = []
     volume = above[-1].output if above else None
-    r, j = (above[-1].receptive_field, above[-1].jump) if above else (1, 1)
+    r, j, start = ((above[-1].receptive_field, above[-1].jump, above[-1].start) if above
+                   else (1, 1, 0))
     for i in range(len(above), len(spec.layers)):
         layer = spec.layers[i]
         volume_in = volume
         shape_problem = _range_error(layer)
         if shape_problem is None and layer.type == "input":
             volume_in, volume = None, Volume(layer["width"], layer["height"], layer["depth"])
-            r, j = 1, 1
+            r, j, start = 1, 1, 0
         elif shape_problem is None and volume_in is not None:
             if layer.type in ("conv", "pool"):
                 shape_problem = _window_error(layer, volume_in)
@@ -520,8 +527,8 @@ def _analyse(spec: NetworkSpec, above: tuple[LayerInfo, ...] = ()
             infos.append(LayerInfo(layer, i, None, volume, error=error, fixes=fixes))
             continue
         out, weights, biases, macs = _layer_shape(layer, volume_in)
-        r, j = _receptive(layer, volume_in, r, j)
-        infos.append(LayerInfo(layer, i, volume_in, out, weights, biases, macs, r, j,
+        r, j, start = _receptive(layer, volume_in, r, j, start)
+        infos.append(LayerInfo(layer, i, volume_in, out, weights, biases, macs, r, j, start,
                                in_place=_in_place(layer, spec.layers[i - 1]),
                                error=error, fixes=fixes))
         volume = out

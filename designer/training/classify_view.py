@@ -54,7 +54,9 @@ class ClassifyView(QtWidgets.QWidget):
         self.setAcceptDrops(True)
         self.volume: Volume | None = None
         self._submitted: np.ndarray | None = None
+        self._label: int | None = None   # the class of the image submitted, when known
         self.samples: np.ndarray | None = None
+        self.labels: np.ndarray | None = None
         self.caption = QtWidgets.QLabel("Drop an image file here, open one, or pick a "
                                         "validation image.")
         self.caption.setWordWrap(True)
@@ -91,9 +93,11 @@ class ClassifyView(QtWidgets.QWidget):
         layout.addLayout(body, 1)
         self.set_samples(None, None)
 
-    def set_samples(self, volume: Volume | None, samples: np.ndarray | None) -> None:
-        """The network's input volume and the validation images to pick from (None: none yet)."""
-        self.volume, self.samples = volume, samples
+    def set_samples(self, volume: Volume | None, samples: np.ndarray | None,
+                    labels: np.ndarray | None = None) -> None:
+        """The network's input volume and the validation images to pick from, with their
+        classes (None: none yet)."""
+        self.volume, self.samples, self.labels = volume, samples, labels
         ready = volume is not None
         self.open_button.setEnabled(ready)
         self.pick.setEnabled(ready and samples is not None and len(samples) > 0)
@@ -104,10 +108,12 @@ class ClassifyView(QtWidgets.QWidget):
     def submit_sample(self) -> None:
         """Classify the chosen validation image."""
         if self.samples is not None and len(self.samples):
-            self.submit(self.samples[self.sample.value() - 1])
+            index = self.sample.value() - 1
+            self.submit(self.samples[index],
+                        None if self.labels is None else int(self.labels[index]))
 
-    def submit(self, image: np.ndarray) -> None:
-        self._submitted = image
+    def submit(self, image: np.ndarray, label: int | None = None) -> None:
+        self._submitted, self._label = image, label
         self.image_item.setImage(as_display(image), autoLevels=True)
         self._box.autoRange(padding=0.02)
         self.classify.emit(image)
@@ -129,7 +135,10 @@ class ClassifyView(QtWidgets.QWidget):
         self.bars_plot.getAxis("bottom").setTicks([[(i, name) for i, (name, _) in enumerate(top)]])
         self.bars_plot.setXRange(-0.5, max(len(top), 1) - 0.5)
         name, p = top[0]
-        self.caption.setText(f"Most likely: {name} ({100 * p:.1f} %).")
+        truth = "" if self._label is None else (
+            f" The image is labelled {prediction.class_names[self._label]}"
+            f" ({100 * prediction.probabilities[self._label]:.1f} %).")
+        self.caption.setText(f"Most likely: {name} ({100 * p:.1f} %).{truth}")
 
     def _open(self) -> None:
         path = ask_image_path(self)

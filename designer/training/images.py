@@ -40,10 +40,21 @@ class Mosaic:
         return index
 
 
+def shrink_factor(h: int, w: int, limit: int = MAX_TILE) -> int:
+    """The block side `shrink` averages H×W maps over (1: not shrunk)."""
+    return max(1, -(-max(h, w) // limit))
+
+
+def shrunk_cover(h: int, w: int, limit: int = MAX_TILE) -> tuple[int, int]:
+    """The rows and columns of H×W maps that `shrink` keeps (it cuts what fills no block)."""
+    f = shrink_factor(h, w, limit)
+    return h // f * f, w // f * f
+
+
 def shrink(maps: np.ndarray, limit: int = MAX_TILE) -> np.ndarray:
     """Block-average (N, H, W[, C]) maps so neither side exceeds `limit` pixels."""
     n, h, w = maps.shape[:3]
-    f = max(1, -(-max(h, w) // limit))
+    f = shrink_factor(h, w, limit)
     if f == 1:
         return maps
     h2, w2 = h // f, w // f

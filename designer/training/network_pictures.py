@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from designer.training.images import (
-    GAP, Mosaic, enlarge, filter_tiles, shrink, stretch, tile_grid, to_rgb32,
+    GAP, Mosaic, enlarge, filter_tiles, shrink, shrunk_cover, stretch, tile_grid, to_rgb32,
 )
 from engine.run import Run
 from engine.spec import LOSS_TYPES, LayerSpec, NetworkSpec, Volume
@@ -59,6 +59,19 @@ class LayerPicture:
     mosaic: Mosaic | None           # packed RGB32 tiles; None for the loss layer
     hover: str = ""                 # words for tile {index} and its values {low}, {high}
     scores: tuple[ClassScore, ...] = ()   # the loss layer's top classes, best first
+    units: tuple[int, int] | None = None  # rows × cols of the map a tile stands for (None:
+                                          # its pixels are no units, e.g. filters)
+
+    def unit_at(self, y: float, x: float) -> tuple[int, int, int] | None:
+        """(tile, row, col) of the unit under pixel (y, x) of the mosaic, None if none."""
+        mosaic = self.mosaic
+        index = None if self.units is None or mosaic is None else mosaic.tile_at(y, x)
+        if index is None:
+            return None
+        rows, cols = self.units
+        dy, dx = int(y) % (mosaic.tile_height + GAP), int(x) % (mosaic.tile_width + GAP)
+        return (index, int((dy + 0.5) * rows / mosaic.tile_height),
+                int((dx + 0.5) * cols / mosaic.tile_width))
 
     def describe(self, index: int) -> str:
         """The hover line for tile (or class bar) `index`."""
@@ -134,7 +147,8 @@ def input_picture(layer: LayerSpec, image: np.ndarray, label: str | None) -> Lay
     tile = enlarge(to_rgb32(shrink(tile, INPUT_SIZE)), INPUT_SIZE)
     ranges = np.array([[image.min(), image.max()]], np.float32)
     return LayerPicture(layer.id, layer.name, caption, tile_grid(tile, 1, ranges),
-                        "image: pixel values {low} … {high}")
+                        "image: pixel values {low} … {high}",
+                        units=shrunk_cover(h, w, INPUT_SIZE))
 
 
 def volume_picture(layer: LayerSpec, output: np.ndarray) -> LayerPicture:
@@ -155,7 +169,8 @@ def maps_picture(layer: LayerSpec, maps: np.ndarray, caption: str) -> LayerPictu
     cols = tile_columns(len(tiles), tiles.shape[1], MAX_TILE_COLUMNS)
     return LayerPicture(layer.id, layer.name, caption + cut_note(len(slices), depth, "slices"),
                         tile_grid(tiles, cols, ranges),
-                        "depth slice {index}: values {low} … {high}")
+                        "depth slice {index}: values {low} … {high}",
+                        units=shrunk_cover(*maps.shape[:2]))
 
 
 def units_picture(layer: LayerSpec, vector: np.ndarray, caption: str) -> LayerPicture:
@@ -169,7 +184,7 @@ def units_picture(layer: LayerSpec, vector: np.ndarray, caption: str) -> LayerPi
     cols = tile_columns(len(shown), side, MAX_UNIT_COLUMNS)
     return LayerPicture(layer.id, layer.name, caption + cut_note(len(shown), len(vector), "units"),
                         tile_grid(tiles, cols, np.stack([shown, shown], axis=1)),
-                        "unit {index}: value {low}")
+                        "unit {index}: value {low}", units=(1, 1))
 
 
 def scores_picture(layer: LayerSpec, values: np.ndarray, class_names: list[str]) -> LayerPicture:

@@ -16,6 +16,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from designer.training.network_pictures import (
     LayerPicture, NetworkPicture, NetworkRequest, filtered_layers,
 )
+from designer.training.unit_fields import Marks, UnitFields
 from engine.spec import NetworkSpec
 
 MIN_COLUMN_WIDTH = 96    # px inside a column's margins
@@ -25,7 +26,8 @@ MAX_NAME_WIDTH = 144     # px: longer class names are elided
 SPACING = 4              # px between columns and between a bar and its words
 IDLE = "Train or open a checkpoint to see every layer at once."
 ACTIVATIONS = ("Each layer's output for the chosen validation image: a tile per depth slice, "
-               "each auto-contrasted. Point at a tile for its values.")
+               "each auto-contrasted. Point at a tile for its values; click a unit for its "
+               "receptive field.")
 NO_SAMPLES = "This run has no validation images to feed through the network."
 FILTERS = "Every convolution's filters, each auto-contrasted. Point at a filter for its weights."
 FILTERS_TIP, NO_FILTERS_TIP = ("The filters of every convolution layer.",
@@ -40,10 +42,12 @@ def packed_image(pixels: np.ndarray) -> QtGui.QImage:
 
 
 class PictureCanvas(QtWidgets.QWidget):
-    """Paints one `LayerPicture`, its mosaic or its class bars; `hovered` words what the
-    mouse is over ("" when nothing)."""
+    """Paints one `LayerPicture`, its mosaic or its class bars, and any `Marks` over it;
+    `hovered` words what the mouse is over ("" when nothing), `clicked` gives the unit
+    clicked as (tile, row, col)."""
 
     hovered = QtCore.Signal(str)
+    clicked = QtCore.Signal(int, int, int)
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -51,6 +55,7 @@ class PictureCanvas(QtWidgets.QWidget):
         self._image = QtGui.QImage()
         self._mouse: QtCore.QPointF | None = None   # where the mouse is, while over this
         self._hover_index: int | None = None
+        self.marks: Marks | None = None
         self._name_width = self._row_height = 0
         # Class names laid out once (they recur every update): name -> (text, width).
         self._names: dict[str, tuple[QtGui.QStaticText, int]] = {}
@@ -99,12 +104,25 @@ class PictureCanvas(QtWidgets.QWidget):
         if event.type() == QtCore.QEvent.Type.FontChange:
             self._names.clear()
 
+    def set_marks(self, marks: Marks | None) -> None:
+        self.marks = marks
+        self.update()
+
     def paintEvent(self, event) -> None:
         painter = QtGui.QPainter(self)
         if not self._image.isNull():
             painter.drawImage(0, 0, self._image)
         elif self.picture is not None:
             self._paint_bars(painter)
+        if self.marks is not None:
+            self._paint_marks(painter, self.marks)
+
+    def _paint_marks(self, painter: QtGui.QPainter, marks: Marks) -> None:
+        if marks.heat is not None:
+            painter.drawImage(marks.heat_rect, marks.heat)
+        for rect, colour in marks.rects:
+            painter.setPen(QtGui.QPen(colour, 2))
+            painter.drawRect(rect.adjusted(1, 1, -1, -1))
 
     def _paint_bars(self, painter: QtGui.QPainter) -> None:
         palette, role = self.palette(), QtGui.QPalette.ColorRole
@@ -134,6 +152,12 @@ class PictureCanvas(QtWidgets.QWidget):
     def leaveEvent(self, event) -> None:
         self._mouse = None
         self._hover(None)
+
+    def mousePressEvent(self, event) -> None:
+        unit = None if self.picture is None else self.picture.unit_at(event.position().y(),
+                                                                      event.position().x())
+        if event.button() == QtCore.Qt.MouseButton.LeftButton and unit is not None:
+            self.clicked.emit(*unit)
 
 
 class LayerColumn(QtWidgets.QWidget):
@@ -208,9 +232,11 @@ class LayerColumn(QtWidgets.QWidget):
 
 
 class ColumnStrip(QtWidgets.QScrollArea):
-    """Layer columns side by side, scrolling sideways; `hovered` words what the mouse is over."""
+    """Layer columns side by side, scrolling sideways; `hovered` words what the mouse is over,
+    `unit_clicked` gives the unit clicked as (layer id, tile, row, col)."""
 
     hovered = QtCore.Signal(str)
+    unit_clicked = QtCore.Signal(str, int, int, int)
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -235,6 +261,9 @@ class ColumnStrip(QtWidgets.QScrollArea):
         for layer_id, title in layers:
             column = LayerColumn(layer_id, title)
             column.canvas.hovered.connect(self.hovered)
+            column.canvas.clicked.connect(
+                lambda tile, row, col, layer=layer_id: self.unit_clicked.emit(layer, tile, row,
+                                                                              col))
             self._row.insertWidget(self._row.count() - 1, column)
             column.show()     # now, not when the layout gets to it: mark() needs its place
             self.columns[layer_id] = column
@@ -309,6 +338,8 @@ class NetworkView(QtWidgets.QWidget):
         layout.addLayout(header)
         layout.addWidget(self.stack, 1)
         layout.addWidget(self.hover)
+        self.fields = UnitFields(self)
+        layout.addWidget(self.fields.caption)
         self.sample.valueChanged.connect(self._emit_wanted)
         modes.buttonToggled.connect(self._mode_toggled)
         self.reset()

@@ -18,6 +18,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from designer.training import insight
+from designer.training.insight import MisclassifiedRequest, SaliencyRequest, UnitFieldRequest
 from designer.training.network_pictures import (
     LayerPicture, NetworkPicture, NetworkRequest, filter_pictures, network_picture,
 )
@@ -223,6 +225,8 @@ class Session:
         self._answers: dict[type, Callable[[Any], Any]] = {
             NetworkRequest: self._network, ConfusionRequest: self._confusion,
             PredictionRequest: self._prediction, SaveRequest: self._save,
+            UnitFieldRequest: self._unit_field, SaliencyRequest: self._saliency,
+            MisclassifiedRequest: self._misclassified,
         }
 
     # --- tasks -----------------------------------------------------------------------------
@@ -362,3 +366,12 @@ class Session:
     def _save(self, request: SaveRequest) -> Saved:
         save_run(self.run, request.path)
         return Saved(self.key, request.path)
+
+    def _unit_field(self, request: UnitFieldRequest) -> insight.UnitFieldAnswer:
+        return insight.unit_field(self.run, self._validation(), request, self.key)
+
+    def _saliency(self, request: SaliencyRequest) -> insight.SaliencyAnswer:
+        return insight.saliency(self.run, request, self.key)
+
+    def _misclassified(self, request: MisclassifiedRequest) -> insight.MisclassifiedImages:
+        return insight.mistakes(self.run, self._validation(), self.key)

@@ -27,10 +27,16 @@ from designer.timing_store import timing_store
 from designer.training.classify_view import ClassifyView
 from designer.training.compare_view import CompareView
 from designer.training.confusion_view import ConfusionView
+from designer.training.insight import (
+    MisclassifiedImages, MisclassifiedRequest, SaliencyAnswer, SaliencyRequest, UnitFieldAnswer,
+    UnitFieldRequest,
+)
+from designer.training.misclassified_view import MisclassifiedView
 from designer.training.plots import AccuracyPlot, LossPlot
 from designer.training.network_view import NetworkView
 from designer.training.readiness import ReadinessView
 from designer.training.runs_view import RunsView
+from designer.training.saliency_view import SaliencyView
 from designer.training.network_pictures import NetworkPicture, NetworkRequest
 from designer.training.session import (
     Confusion, ConfusionRequest, DataLoaded, EpochDone, FilterPictures, PauseSwitch, Prediction,
@@ -104,6 +110,8 @@ class TrainWorkspace(QtWidgets.QWidget):
         self.network_view = NetworkView()
         self.confusion_view = ConfusionView()
         self.classify_view = ClassifyView()
+        self.saliency_view = SaliencyView()
+        self.misclassified_view = MisclassifiedView()
         self.runs_view = RunsView()
         self.compare_view = CompareView()
         self._continue_after_open = False
@@ -188,7 +196,11 @@ class TrainWorkspace(QtWidgets.QWidget):
         self.pictures = QtWidgets.QTabWidget()
         self.pictures.addTab(self.network_view, "Whole network")
         self.pictures.addTab(self.confusion_view, "Confusion matrix")
-        self.pictures.addTab(self.classify_view, "Classify")
+        self.classify_tab = QtWidgets.QSplitter(QtCore.Qt.Orientation.Horizontal)
+        self.classify_tab.addWidget(self.classify_view)
+        self.classify_tab.addWidget(self.saliency_view)
+        self.pictures.addTab(self.classify_tab, "Classify && saliency")
+        self.pictures.addTab(self.misclassified_view, "Misclassified")
         self.pictures.addTab(self.runs_view, "Runs")
         self.pictures.addTab(self.compare_view, "Compare runs")
         self.views = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical)
@@ -225,6 +237,13 @@ class TrainWorkspace(QtWidgets.QWidget):
         self.confusion_view.requested.connect(lambda: self._ask(ConfusionRequest()))
         self.classify_view.classify.connect(lambda image: self._ask(PredictionRequest(image)))
         self.classify_view.error.connect(self._show_failure)
+        self.classify_view.classify.connect(self.saliency_view.set_image)
+        self.saliency_view.wanted.connect(lambda request: self._watch(SaliencyRequest, request))
+        self.saliency_view.file_dropped.connect(self.classify_view.submit_file)
+        self.network_view.fields.wanted.connect(
+            lambda request: self._watch(UnitFieldRequest, request))
+        self.misclassified_view.requested.connect(lambda: self._ask(MisclassifiedRequest()))
+        self.misclassified_view.chosen.connect(self.show_in_classify)
         self.worker.reported.connect(self._on_result)
         self.worker.finished.connect(self._on_result)
         # A request made while another task was on its way still needs its own answer.
@@ -247,6 +266,9 @@ class TrainWorkspace(QtWidgets.QWidget):
             FilterPictures: lambda f: self.network_view.show_filters(f.pictures, f.key),
             Confusion: self.confusion_view.show_confusion,
             Prediction: self.classify_view.show_prediction,
+            UnitFieldAnswer: self.network_view.fields.show_field,
+            SaliencyAnswer: self.saliency_view.show_saliency,
+            MisclassifiedImages: self.misclassified_view.show_mistakes,
             Saved: lambda s: self._say(f"Saved the run as {s.path}."),
             RequestFailed: lambda r: self._show_failure(r.sentence),
             TrainingEnded: self._on_training_ended,
@@ -324,6 +346,12 @@ class TrainWorkspace(QtWidgets.QWidget):
         self.compare_view.set_runs(runs)
         self.pictures.setCurrentWidget(self.compare_view)
 
+    def show_in_classify(self, index: int) -> None:
+        """Classify validation image `index` and explain it (the misclassified list's click)."""
+        self.classify_view.sample.setValue(index + 1)
+        self.classify_view.submit_sample()
+        self.pictures.setCurrentWidget(self.classify_tab)
+
     def _continue_from_list(self, path: Path) -> None:
         if self.shown is not None and self.shown.path == Path(path):
             self.continue_run()
@@ -387,8 +415,12 @@ class TrainWorkspace(QtWidgets.QWidget):
             samples = len(shown.data.val_x) if shown.data is not None else 0
             self.network_view.set_run(shown.spec, samples, shown.key)
             self.classify_view.set_samples(shown.spec.input_volume,
-                                           shown.data.val_x if shown.data is not None else None)
+                                           *((shown.data.val_x, shown.data.val_y)
+                                             if shown.data is not None else (None, None)))
             self.confusion_view.set_available(shown.data is not None)
+            self.saliency_view.set_run(shown.spec, shown.class_names, shown.key)
+            self.misclassified_view.set_run(
+                shown.data.val_x if shown.data is not None else None, shown.key)
             if not self.training:  # opened: its network goes on the canvas if the user agrees
                 self.show_run_network()
         self.settings.set_config(shown.config)
@@ -439,6 +471,7 @@ class TrainWorkspace(QtWidgets.QWidget):
         else:
             self._say(f"Stopped after {steps} iterations.{where}")
         self.classify_view.submit_sample()
+        self.misclassified_view.outdated()
         s = self.shown
         self.timings.measure(s.spec, s.config.batch_size, s.config.device, s.network_file)
 

@@ -46,6 +46,8 @@ class BatchNorm(Layer):
         y2 = y.reshape(x2.shape)
         xp.multiply(xhat, self.params["gamma"], out=y2)
         y2 += self.params["beta"]
+        if not train:
+            return y, self._fixed_statistics_backprop(xhat, inv_std)
 
         def backprop(dy: Any) -> Any:
             # dx = γ/σ · (dy − Σdy/m − x̂·Σ(dy·x̂)/m), written to need one temporary
@@ -61,6 +63,18 @@ class BatchNorm(Layer):
             return dy
 
         return y, backprop
+
+    def _fixed_statistics_backprop(self, xhat: Any, inv_std: Any) -> Backprop:
+        """In evaluation the statistics are constants, so the layer is affine per slice:
+        dx = γ/σ · dy (what a saliency map differentiates)."""
+        def backprop(dy: Any) -> Any:
+            dy2 = dy.reshape(xhat.shape)
+            self.xp.sum(dy2, axis=0, out=self.grads["beta"])
+            self.grads["gamma"][...] = self.xp.einsum("ij,ij->j", dy2, xhat)
+            dy2 *= self.params["gamma"] * inv_std
+            return dy
+
+        return backprop
 
 
 class LocalResponseNorm(Layer):
