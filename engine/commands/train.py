@@ -13,7 +13,7 @@ import json
 import math
 import signal
 import sys
-from dataclasses import asdict
+from dataclasses import fields
 from pathlib import Path
 from typing import TextIO
 
@@ -152,8 +152,8 @@ def _train(trainer: Trainer, out: TextIO, log: TextIO | None) -> None:
     for event in trainer.train():
         if log:
             kind = "step" if isinstance(event, StepEvent) else "epoch"
-            record = {k: (None if isinstance(v, float) and not math.isfinite(v) else v)
-                      for k, v in asdict(event).items()}
+            record = {f.name: _finite_or_none(getattr(event, f.name)) for f in fields(event)
+                      if f.name != "health"}
             log.write(json.dumps({"event": kind, **record}) + "\n")
             log.flush()
         if isinstance(event, StepEvent):
@@ -164,7 +164,16 @@ def _train(trainer: Trainer, out: TextIO, log: TextIO | None) -> None:
             out.write(f"epoch {event.epoch}/{epochs}: train accuracy {event.train_acc:.1%} "
                       f"(loss {event.train_loss:.4f}), validation accuracy "
                       f"{event.val_acc:.1%} (loss {event.val_loss:.4f})\n")
+            for problem in event.health.problems if event.health else ():
+                out.write(f"health: {problem}\n")
             out.flush()
+
+
+def _finite_or_none(value):
+    """JSON has no NaN or infinity."""
+    if isinstance(value, tuple):
+        return [_finite_or_none(v) for v in value]
+    return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
 def _progress(e: StepEvent, epochs: int, out: TextIO, tty: bool) -> None:
