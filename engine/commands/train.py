@@ -72,7 +72,7 @@ def _overrides(args: argparse.Namespace) -> dict:
     return {k: v for k, v in vars(args).items() if k in names and v is not None}
 
 
-def _data_source(args: argparse.Namespace) -> str | None:
+def data_source(args: argparse.Namespace) -> str | None:
     from engine.data import EMBEDDED
 
     if args.data is None or args.data in EMBEDDED:
@@ -91,14 +91,14 @@ def _start(args: argparse.Namespace) -> tuple[Run, DataSet, Path]:
         run = load_run(args.resume, changes.pop("device", None))
         run.continued(**changes)
         if args.data is not None:
-            run.data_source = _data_source(args)
+            run.data_source = data_source(args)
         return run, load_data(run.data_source, run.spec.input_volume), Path(args.save or args.resume)
     if not args.network:
         raise ConvNetError(f"Name a network file to train, or continue a run with --resume "
                            f"FILE{EXTENSION}.")
     network = network_file(args.network)
     spec = load_network(network)
-    source = _data_source(args)
+    source = data_source(args)
     config = TrainConfig(**_overrides(args))
     check_trainable(spec, config)  # before a data set is loaded for nothing
     data = load_data(source, volume=spec.input_volume)
