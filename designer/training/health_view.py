@@ -21,11 +21,11 @@ from engine.insight.health import RATIO_GUIDE, RATIO_HIGH, RATIO_LOW, HealthRepo
 RATIO_RANGE = (1e-7, 10.0)   # the y axis: wide enough for both bounds of a healthy ratio
 COLOURS = [(110, 170, 255), (255, 170, 60), (90, 200, 120), (230, 90, 90), (180, 120, 230),
            (90, 200, 210), (220, 200, 80), (230, 130, 190)]
-COLUMNS = ("Layer", "Activation mean ± std", "Gradient mean ± std", "Dead ReLUs")
+COLUMNS = ("Layer", "Output mean ± std", "Gradient mean ± std", "Dead")
 
 
 def plus_minus(mean: float, std: float) -> str:
-    return "—" if math.isnan(mean) else f"{mean:.3g} ± {std:.3g}"
+    return "—" if math.isnan(mean) else f"{mean:.2g} ± {std:.2g}"
 
 
 class HealthView(QtWidgets.QWidget):
@@ -40,14 +40,17 @@ class HealthView(QtWidgets.QWidget):
         self.plot.setLogMode(y=True)
         self.plot.enableAutoRange(y=False)
         self.plot.setYRange(*np.log10(RATIO_RANGE), padding=0)
-        self.guide = pg.InfiniteLine(
-            math.log10(RATIO_GUIDE), angle=0, movable=False,
-            pen=pg.mkPen((200, 200, 200), width=1, style=QtCore.Qt.PenStyle.DashLine),
-            label=f"{RATIO_GUIDE:g} guide", labelOpts={"position": 0.05, "color": (200, 200, 200)})
+        guide_pen = pg.mkPen((235, 235, 235), width=2, style=QtCore.Qt.PenStyle.DashLine)
+        self.guide = pg.InfiniteLine(math.log10(RATIO_GUIDE), angle=0, movable=False,
+                                     pen=guide_pen)
         self.plot.addItem(self.guide)
+        # named in the legend, where a label on the line would sit under the curves
+        self.plot.getPlotItem().legend.addItem(pg.PlotDataItem(pen=guide_pen),
+                                               f"{RATIO_GUIDE:g} guide")
         for bound in (RATIO_LOW, RATIO_HIGH):
-            self.plot.addItem(pg.InfiniteLine(math.log10(bound), angle=0, movable=False,
-                                              pen=pg.mkPen((200, 90, 90, 90), width=1)))
+            self.plot.addItem(pg.InfiniteLine(
+                math.log10(bound), angle=0, movable=False,
+                pen=pg.mkPen((230, 100, 100, 160), width=1, style=QtCore.Qt.PenStyle.DotLine)))
         self.table = QtWidgets.QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(COLUMNS)
         self.table.setEditTriggers(QtWidgets.QAbstractItemView.NoEditTriggers)
@@ -55,7 +58,9 @@ class HealthView(QtWidgets.QWidget):
         self.table.verticalHeader().setDefaultSectionSize(20)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QtWidgets.QHeaderView.ResizeMode.Stretch)
-        self.table.setToolTip("Activation: each layer's output on a training batch; gradient: "
+        header.setSectionResizeMode(len(COLUMNS) - 1, QtWidgets.QHeaderView.ResizeMode.Fixed)
+        header.resizeSection(len(COLUMNS) - 1, 48)
+        self.table.setToolTip("Output: each layer's activations on a training batch; gradient: "
                               "the loss gradient on that output; both sampled on a few steps. "
                               "Dead ReLUs: units never active on any batch of the last epoch.")
         self.caption = QtWidgets.QLabel()
@@ -70,6 +75,7 @@ class HealthView(QtWidgets.QWidget):
         split.addWidget(side)
         split.setStretchFactor(0, 1)
         split.setStretchFactor(1, 1)
+        split.setSizes([500, 500])
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addWidget(split)

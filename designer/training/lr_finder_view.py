@@ -21,9 +21,10 @@ class LrFinderView(QtWidgets.QWidget):
         super().__init__(parent)
         self.sweep: LrSweep | None = None
         self.finding = False
-        self.button = QtWidgets.QPushButton("Find learning rate")
-        self.button.setToolTip("Train a copy of the network for about 100 steps while the "
-                               "learning rate grows from 1e-6 to 1, and suggest a rate.")
+        self.button = QtWidgets.QToolButton()
+        self.button.setText("Find…")
+        self.button.setToolTip("Find a learning rate: train a copy of the network for about "
+                               "100 steps while the rate grows from 1e-6 to 1, and suggest one.")
         self.button.clicked.connect(self.find)
         self.plot = make_plot("Loss against learning rate", "loss", "learning rate")
         self.plot.setLogMode(x=True)
@@ -32,11 +33,13 @@ class LrFinderView(QtWidgets.QWidget):
                                            name="smoothed")
         self.marker = pg.InfiniteLine(angle=90, movable=False,
                                       pen=pg.mkPen((90, 200, 120), width=2),
-                                      label="suggested", labelOpts={"position": 0.9})
+                                      label="suggested", labelOpts={
+                                          "position": 0.9, "color": (90, 200, 120),
+                                          "fill": (0, 0, 0, 160)})
         self.marker.hide()
         self.plot.addItem(self.marker)
-        self.summary = QtWidgets.QLabel("Press Find learning rate (beside the settings) to "
-                                        "sweep the learning rate on a copy of the network.")
+        self.summary = QtWidgets.QLabel("Press Find… beside the learning rate in the settings "
+                                        "to sweep the rate on a copy of the network.")
         self.summary.setWordWrap(True)
         self.use = QtWidgets.QPushButton("Use this rate")
         self.use.setToolTip("Put the suggested rate into the settings' learning rate.")
@@ -61,10 +64,11 @@ class LrFinderView(QtWidgets.QWidget):
         self.sweep = sweep
         self.raw_curve.setData(sweep.rates, sweep.losses)
         self.smooth_curve.setData(sweep.rates, sweep.smoothed)
-        if sweep.suggestion is not None:
-            self.marker.setValue(math.log10(sweep.suggestion))
-            self.marker.label.setFormat(f"suggested {sweep.suggestion:.2g}")
+        # visible first: a hidden line's label does not follow its format
         self.marker.setVisible(done and sweep.suggestion is not None)
+        if sweep.suggestion is not None:
+            self.marker.label.setFormat(f"suggested {sweep.suggestion:.2g}")
+            self.marker.setValue(math.log10(sweep.suggestion))
         if not done:
             return
         self.set_finding(False)

@@ -139,9 +139,8 @@ class TrainWorkspace(QtWidgets.QWidget):
         column.setContentsMargins(0, 0, 4, 0)
         column.addWidget(_boxed("Data set", self.picker))
         column.addWidget(_boxed("Before training", self.readiness))
-        settings = _boxed("Settings", self.settings)
-        settings.layout().addWidget(self.lr_finder.button)
-        column.addWidget(settings)
+        column.addWidget(_boxed("Settings", self.settings))
+        self.settings.add_beside("lr", self.lr_finder.button)
         column.addStretch(1)
         scroll = QtWidgets.QScrollArea()
         scroll.setWidget(form)
@@ -260,7 +259,7 @@ class TrainWorkspace(QtWidgets.QWidget):
             Saved: lambda s: self._say(f"Saved the run as {s.path}."),
             RequestFailed: lambda r: self._show_failure(r.sentence),
             TrainingEnded: self._on_training_ended,
-            LrSweepFound: lambda found: self.lr_finder.show_sweep(found.sweep, found.done),
+            LrSweepFound: self._on_lr_sweep,
         }
 
     # --- actions --------------------------------------------------------------------------
@@ -463,6 +462,11 @@ class TrainWorkspace(QtWidgets.QWidget):
             text = f"Stopped after {steps} iterations.{where}"
         self._say(f"{text} {self.health_view.problem}".rstrip())
         self.classify_view.submit_sample()
+
+    def _on_lr_sweep(self, found: LrSweepFound) -> None:
+        self.lr_finder.show_sweep(found.sweep, found.done)
+        if found.done:
+            self._say(self.lr_finder.summary.text().replace("<b>", "").replace("</b>", ""))
 
     def _on_failed(self, sentence: str) -> None:
         self.opening = False

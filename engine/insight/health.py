@@ -80,9 +80,11 @@ class HealthMonitor:
     # --- fed by the trainer -------------------------------------------------------------
     def begin_step(self) -> None:
         """Decide whether this step's statistics are sampled: whenever the time they took so
-        far is within the budget of the time trained so far (so the first step always is)."""
+        far is within the budget of the time trained so far (so the first step always is).
+        Times are the training thread's CPU time: a window's turns with the interpreter lock
+        would otherwise count as sampling cost and starve the sampling for long after."""
         self.sampling = self._spent <= self.budget * self._elapsed
-        self._started = time.perf_counter()
+        self._started = time.thread_time()
 
     def output(self, layer: Layer, y: Any) -> None:
         """A layer's output `y` (N, H, W, D) in the forward pass of a training step."""
@@ -94,19 +96,19 @@ class HealthMonitor:
             else:
                 held |= active
         if self.sampling:
-            began = time.perf_counter()
+            began = time.thread_time()
             if getattr(layer, "left_to_pool", False):
                 # in training this ReLU hands on its input; the max pool above applies it
                 y = self.model.xp.maximum(y, 0)
             self._pending[layer.id] = [y.mean(), y.std()]
-            self._spent += time.perf_counter() - began
+            self._spent += time.thread_time() - began
 
     def gradient(self, layer: Layer, dy: Any) -> None:
         """The loss gradient `dy` on a layer's output, before the layer's backward pass."""
         if self.sampling:
-            began = time.perf_counter()
+            began = time.thread_time()
             self._pending[layer.id] += [dy.mean(), dy.std()]
-            self._spent += time.perf_counter() - began
+            self._spent += time.thread_time() - began
 
     def after_update(self, step: int) -> None:
         """The update of step `step` was applied: measure its ratios (and its statistics)."""
@@ -124,10 +126,10 @@ class HealthMonitor:
         for layer, ratio in zip(self.trained, self.ratios):
             self._recent[layer.id].append(ratio)
         if self.sampling:
-            began = time.perf_counter()
+            began = time.thread_time()
             self._collect(step)
-            self._spent += time.perf_counter() - began
-        self._elapsed += time.perf_counter() - self._started
+            self._spent += time.thread_time() - began
+        self._elapsed += time.thread_time() - self._started
         self.sampling = False
 
     def end_epoch(self) -> None:
