@@ -3,8 +3,8 @@ with the notes' 1e-3 guide line, and a table of every layer's activation and gra
 ± standard deviation and, for ReLU layers, the share of dead units.
 
 The plot's items are made once per run and its ranges are fixed (x follows the loss plot,
-to which the workspace links it): an update only hands pyqtgraph new arrays. The table's
-cells are made once per run and then only get new text.
+to which the workspace links it): an update only hands pyqtgraph new arrays, and only while
+the tab is shown. The table's cells are made once per run and then only get new text.
 """
 
 from __future__ import annotations
@@ -112,7 +112,12 @@ class HealthView(QtWidgets.QWidget):
         report = next((e.health for e in reversed(events) if e.health is not None), None)
         if report is not None:
             self.show_report(report)
+        if self.isVisible():  # a hidden tab catches up when it is shown
+            self._redraw()
+
+    def showEvent(self, event) -> None:
         self._redraw()
+        super().showEvent(event)
 
     def show_report(self, report: HealthReport) -> None:
         for name in report.trained:
