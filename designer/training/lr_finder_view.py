@@ -60,6 +60,12 @@ class LrFinderView(QtWidgets.QWidget):
             self.use.setEnabled(False)
             self.summary.setText("Sweeping the learning rate on a copy of the network…")
 
+    def fail(self, sentence: str) -> None:
+        """The sweep under way could not finish: say why where its result would be."""
+        if self.finding:
+            self.set_finding(False)
+            self.summary.setText(sentence)
+
     def show_sweep(self, sweep: LrSweep, done: bool) -> None:
         self.sweep = sweep
         self.raw_curve.setData(sweep.rates, sweep.losses)

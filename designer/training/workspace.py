@@ -470,7 +470,7 @@ class TrainWorkspace(QtWidgets.QWidget):
 
     def _on_failed(self, sentence: str) -> None:
         self.opening = False
-        self.lr_finder.set_finding(False)
+        self.lr_finder.fail(sentence)
         self._continue_after_open = False
         if self.training:
             self._end_training()

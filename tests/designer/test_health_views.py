@@ -13,8 +13,14 @@ TRAINED = ("conv1", "conv2", "fc")   # the default network's layers with weights
 
 
 @pytest.fixture
-def ws(qtbot, open_document, monkeypatch):
-    monkeypatch.setattr(dialogs, "show_error", lambda parent, title, text: None)
+def errors(monkeypatch):
+    shown = []
+    monkeypatch.setattr(dialogs, "show_error", lambda parent, title, text: shown.append(text))
+    return shown
+
+
+@pytest.fixture
+def ws(qtbot, open_document, errors):
     w = make_workspace(qtbot, open_document("default"))
     yield w
     w.shutdown()
@@ -75,3 +81,13 @@ def test_the_finder_plots_the_sweep_suggests_and_applies_the_rate(qtbot, ws):
     assert ws.shown is None  # nothing was kept: the sweep trained a copy
     finder.use.click()
     assert ws.settings.config().lr == pytest.approx(found.suggestion, rel=1e-3)
+
+
+def test_the_finder_on_a_network_that_cannot_train_says_why_in_one_sentence(qtbot, ws, errors):
+    conv = ws.document.spec.layers[1]
+    ws.document.set_params(conv.id, stride=3)   # the output size is not a whole number
+    with qtbot.waitSignal(ws.worker.failed, timeout=RUN):
+        ws.lr_finder.button.click()
+    assert len(errors) == 1 and f"'{conv.name}'" in errors[0] and "\n" not in errors[0]
+    assert ws.status.text() == errors[0] == ws.lr_finder.summary.text()
+    assert ws.lr_finder.button.isEnabled() and not ws.lr_finder.use.isEnabled()
