@@ -158,11 +158,11 @@ class Trainer:
                 batch = run.running["steps"]
                 left = (run.config.epochs - run.epoch - 1) * math.ceil(n / size) + batches - batch
                 health = self.health
+                sampled = health is not None and health.sampled_step == run.step
                 yield StepEvent(run.epoch + 1, run.step, batch, batches, loss, lr,
                                 len(rows) / seconds_per_step, left * seconds_per_step,
                                 tuple(health.ratios) if health else (),
-                                health.report(run.step) if health and health.sampled_step ==
-                                run.step else None)
+                                health.report(run.step) if sampled else None)
             if self.health:
                 self.health.end_epoch()
             event = self._finish_epoch()

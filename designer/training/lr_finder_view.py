@@ -41,6 +41,7 @@ class LrFinderView(QtWidgets.QWidget):
         self.summary = QtWidgets.QLabel("Press Find… beside the learning rate in the settings "
                                         "to sweep the rate on a copy of the network.")
         self.summary.setWordWrap(True)
+        self.summary.setTextFormat(QtCore.Qt.TextFormat.PlainText)
         self.use = QtWidgets.QPushButton("Use this rate")
         self.use.setToolTip("Put the suggested rate into the settings' learning rate.")
         self.use.setEnabled(False)
@@ -86,6 +87,6 @@ class LrFinderView(QtWidgets.QWidget):
         ended = (f"diverged at {sweep.rates[-1]:.2g}" if sweep.diverged
                  else f"went on to {sweep.rates[-1]:.2g}")
         self.summary.setText(
-            f"Suggested learning rate <b>{sweep.suggestion:.2g}</b>: where the smoothed loss "
+            f"Suggested learning rate {sweep.suggestion:.2g}: where the smoothed loss "
             f"falls fastest, at most the rate of its minimum ({sweep.minimum:.2g}) / "
             f"{BELOW_MINIMUM}. The sweep {ended} in {len(sweep.rates)} steps.")

@@ -466,7 +466,7 @@ class TrainWorkspace(QtWidgets.QWidget):
     def _on_lr_sweep(self, found: LrSweepFound) -> None:
         self.lr_finder.show_sweep(found.sweep, found.done)
         if found.done:
-            self._say(self.lr_finder.summary.text().replace("<b>", "").replace("</b>", ""))
+            self._say(self.lr_finder.summary.text())
 
     def _on_failed(self, sentence: str) -> None:
         self.opening = False
