@@ -40,7 +40,8 @@ class HealthView(QtWidgets.QWidget):
         self.plot.setLogMode(y=True)
         self.plot.enableAutoRange(y=False)
         self.plot.setYRange(*np.log10(RATIO_RANGE), padding=0)
-        guide_pen = pg.mkPen((235, 235, 235), width=2, style=QtCore.Qt.PenStyle.DashLine)
+        guide_pen = pg.mkPen(pg.getConfigOption("foreground"), width=2,  # the theme's text
+                             style=QtCore.Qt.PenStyle.DashLine)
         self.guide = pg.InfiniteLine(math.log10(RATIO_GUIDE), angle=0, movable=False,
                                      pen=guide_pen)
         self.plot.addItem(self.guide)
