@@ -3,8 +3,8 @@ with the notes' 1e-3 guide line, and a table of every layer's activation and gra
 ± standard deviation and, for ReLU layers, the share of dead units.
 
 The plot's items are made once per run and its ranges are fixed (x follows the loss plot,
-to which the workspace links it): an update only hands pyqtgraph new arrays, and only while
-the tab is shown. The table's cells are made once per run and then only get new text.
+to which the workspace links it): an update only hands pyqtgraph new arrays, at most four
+times a second and only while the tab is shown. The table's cells are made once per run and then only get new text.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from designer.training.plots import Series, make_plot
 from engine.insight.health import RATIO_GUIDE, RATIO_HIGH, RATIO_LOW, HealthReport
 
 RATIO_RANGE = (1e-7, 10.0)   # the y axis: wide enough for both bounds of a healthy ratio
+REDRAW_MS = 250
 COLOURS = [(110, 170, 255), (255, 170, 60), (90, 200, 120), (230, 90, 90), (180, 120, 230),
            (90, 200, 210), (220, 200, 80), (230, 130, 190)]
 COLUMNS = ("Layer", "Output mean ± std", "Gradient mean ± std", "Dead")
@@ -38,6 +39,9 @@ class HealthView(QtWidgets.QWidget):
         super().__init__(parent)
         self.plot = make_plot("Update ratio ‖Δw‖/‖w‖ per step", "ratio", "iteration (steps)")
         self.plot.setLogMode(y=True)
+        # no grid: a log axis's minor grid lines cost 6 ms of every paint; the guide and the
+        # two bounds are the lines that matter
+        self.plot.showGrid(x=False, y=False)
         self.plot.enableAutoRange(y=False)
         self.plot.setYRange(*np.log10(RATIO_RANGE), padding=0)
         guide_pen = pg.mkPen(pg.getConfigOption("foreground"), width=2,  # the theme's text
@@ -64,7 +68,11 @@ class HealthView(QtWidgets.QWidget):
         self.table.setToolTip("Output: each layer's activations on a training batch; gradient: "
                               "the loss gradient on that output; both sampled on a few steps. "
                               "Dead ReLUs: units never active on any batch of the last epoch.")
-        self.caption = QtWidgets.QLabel()
+        # fixed text: a wrapped label whose text changes lays out the whole tab again
+        self.caption = QtWidgets.QLabel("Measured while a run trains: the update ratio at every "
+                                        "step; each layer's output and its gradient sampled on a "
+                                        "few steps; dead ReLUs over the last epoch (the one in "
+                                        "progress until one is done).")
         self.caption.setWordWrap(True)
         side = QtWidgets.QWidget()
         side_layout = QtWidgets.QVBoxLayout(side)
@@ -85,6 +93,12 @@ class HealthView(QtWidgets.QWidget):
         self.curves: dict[str, pg.PlotDataItem] = {}
         self.rows: dict[str, int] = {}
         self.problem = ""
+        # Ratios need no 20 frames a second: the curves are redrawn at most this often, which
+        # keeps painting thousands of points off the event loop's back.
+        self._redraw_timer = QtCore.QTimer(self)
+        self._redraw_timer.setSingleShot(True)
+        self._redraw_timer.setInterval(REDRAW_MS)
+        self._redraw_timer.timeout.connect(self._redraw)
         self.reset()
 
     def reset(self) -> None:
@@ -96,8 +110,6 @@ class HealthView(QtWidgets.QWidget):
         self.curves = {}
         self.rows = {}
         self.table.setRowCount(0)
-        self.caption.setText("Shown while a run trains: the update ratio of every step, and "
-                             "statistics sampled on a few steps.")
         self._set_problem("")
 
     def add_steps(self, events) -> None:
@@ -113,8 +125,8 @@ class HealthView(QtWidgets.QWidget):
         report = next((e.health for e in reversed(events) if e.health is not None), None)
         if report is not None:
             self.show_report(report)
-        if self.isVisible():  # a hidden tab catches up when it is shown
-            self._redraw()
+        if self.isVisible() and not self._redraw_timer.isActive():
+            self._redraw_timer.start()   # a hidden tab catches up when it is shown
 
     def showEvent(self, event) -> None:
         self._redraw()
@@ -124,7 +136,8 @@ class HealthView(QtWidgets.QWidget):
         for name in report.trained:
             if name not in self.curves:
                 colour = COLOURS[len(self.curves) % len(COLOURS)]
-                self.curves[name] = self.plot.plot(pen=pg.mkPen(colour, width=2), name=name)
+                self.curves[name] = self.plot.plot(pen=pg.mkPen(colour, width=1), name=name,
+                                                   antialias=False)
                 self.curves[name].setClipToView(True)
                 self.curves[name].setDownsampling(auto=True, method="mean")
         if self.table.rowCount() != len(report.stats):
@@ -140,8 +153,7 @@ class HealthView(QtWidgets.QWidget):
                     plus_minus(stats.gradient_mean, stats.gradient_std),
                     "" if fraction is None else f"{fraction:.0%}"), start=1):
                 self.table.item(row, column).setText(text)
-        self.caption.setText(f"Statistics of step {report.sampled_step:,}; dead ReLUs over the "
-                             "last epoch (the one in progress until one is done).")
+        self.table.horizontalHeaderItem(0).setText(f"Layer (step {report.sampled_step:,})")
         self._set_problem(report.problems[0] if report.problems else "")
 
     def _make_rows(self, names: list[str]) -> None:
