@@ -13,6 +13,7 @@ from engine.errors import ConvNetError
 COMMANDS = {
     "summary": "engine.commands.summary",
     "train": "engine.commands.train",
+    "lr-find": "engine.commands.lr_find",
     "bench": "engine.commands.bench",
     "data": "engine.commands.data",
     "export": "engine.commands.export",

@@ -9,7 +9,7 @@ model counts.
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from typing import Any, Iterator, Protocol
 
 import numpy as np
 
@@ -22,6 +22,14 @@ from engine.losses import softmax_loss, softmax_probabilities, svm_loss
 from engine.plan import Arrays, StepBuffers
 from engine.shapes import Analysis, analyse
 from engine.spec import NetworkSpec
+
+
+class Observer(Protocol):
+    """Watches a training step from inside (e.g. `engine.insight.health.HealthMonitor`)."""
+
+    def output(self, layer: Layer, y: Any) -> None: ...
+
+    def gradient(self, layer: Layer, dy: Any) -> None: ...
 
 
 class ModelError(ConvNetError):
@@ -73,10 +81,12 @@ class Model:
             self._buffers = StepBuffers(self.plan, self.xp, batch, dtype)
         return self._buffers.layers
 
-    def forward(self, x: Any, train: bool, upto: str | None = None) -> tuple[Any, list[Backprop]]:
+    def forward(self, x: Any, train: bool, upto: str | None = None,
+                observer: Observer | None = None) -> tuple[Any, list[Backprop]]:
         """Run the layers on x (N, H, W, D), stopping after layer `upto` if given; the
         backprop closures (training only) run in reverse order give the backward pass.
-        In evaluation each layer's arrays go as soon as the next layer is done with them."""
+        In evaluation each layer's arrays go as soon as the next layer is done with them.
+        `observer` sees each layer's output before the next layer may overwrite it."""
         backprops = []
         arrays = self.step_arrays(len(x), x.dtype) if train else [None] * len(self.layers)
         for layer, planned in zip(self.layers, arrays):
@@ -87,6 +97,8 @@ class Model:
                                      f"but the analysis says {expected}")
             if train:
                 backprops.append(backprop)
+            if observer is not None:
+                observer.output(layer, x)
             if layer.id == upto:
                 break
         return x, backprops
@@ -105,14 +117,19 @@ class Model:
             return svm_loss(self.xp, scores, labels, self.loss_layer["margin"])
         return softmax_loss(self.xp, scores, labels)
 
-    def train_step(self, x: Any, labels: Any) -> tuple[float, Any]:
+    def train_step(self, x: Any, labels: Any,
+                   observer: Observer | None = None) -> tuple[float, Any]:
         """Forward in training mode, loss, and backward: fills every layer's `grads`.
-        Returns the data loss and the scores (N, C)."""
-        out, backprops = self.forward(x, train=True)
+        Returns the data loss and the scores (N, C). `observer` sees each layer's output,
+        and the gradient on it before the layer's backward pass (which may overwrite it)."""
+        out, backprops = self.forward(x, train=True, observer=observer)
         scores = out.reshape(out.shape[0], -1)
         loss, grad = self.loss(scores, labels)
         grad = grad.reshape(out.shape)
-        for backprop in reversed(backprops[self.first_trained:]):
+        trained = range(self.first_trained, len(self.layers))
+        for i, backprop in reversed(list(zip(trained, backprops[self.first_trained:]))):
+            if observer is not None:
+                observer.gradient(self.layers[i], grad)
             grad = backprop(grad)
         return loss, scores
 

@@ -21,6 +21,7 @@ import numpy as np
 from engine.checkpoint import save_run
 from engine.config import TrainingError
 from engine.data import DataSet, augment
+from engine.insight.health import HealthMonitor, HealthReport
 from engine.losses import weight_decay
 from engine.rollback import LastGood
 from engine.run import Run, check_data, new_running
@@ -77,6 +78,8 @@ class StepEvent:
     lr: float
     images_per_s: float
     eta_s: float
+    update_ratios: tuple[float, ...] = ()  # ‖Δw‖/‖w‖ per trained layer (HealthReport.trained)
+    health: HealthReport | None = None  # on the steps whose statistics were sampled
 
 
 @dataclass(frozen=True)
@@ -89,15 +92,17 @@ class EpochEvent:
     val_acc: float
     train_loss: float
     val_loss: float
+    health: HealthReport | None = None  # with the epoch's dead ReLUs
 
 
 class Trainer:
     """Advances `run` on `data`. With `keep_at`, the run is saved there (atomically) at the
     end of every epoch and whenever training stops early: by `control.stop()`, by the NaN
-    guard (the state from before the bad update), or by an error."""
+    guard (the state from before the bad update), or by an error. With `watch_health`, a
+    `HealthMonitor` watches every step and its reports ride on the events."""
 
     def __init__(self, run: Run, data: DataSet, control: TrainControl | None = None,
-                 keep_at: str | Path | None = None):
+                 keep_at: str | Path | None = None, watch_health: bool = True):
         check_data(run.spec, data, run.model.analysis)
         if run.offset > len(data.train_x):
             raise TrainingError(f"The run stopped after {run.offset:,} images of an epoch but "
@@ -108,6 +113,7 @@ class Trainer:
         self.control = control or TrainControl()
         self.keep_at = Path(keep_at) if keep_at else None
         self.last_good = LastGood(run.model, run.optimizer)
+        self.health = HealthMonitor(run.model, self.last_good.arrays) if watch_health else None
         self._updating = False
 
     def train(self) -> Iterator[StepEvent | EpochEvent]:
@@ -141,7 +147,7 @@ class Trainer:
                 started = time.perf_counter()
                 rows = order[run.offset:run.offset + size]
                 lr = run.learning_rate(n)
-                loss = self._train_batch(rows, lr)
+                loss = self.train_batch(rows, lr)
                 run.offset += len(rows)
                 run.step += 1
                 for key, value in (("step", run.step), ("loss", loss), ("lr", lr)):
@@ -151,21 +157,31 @@ class Trainer:
                     0.9 * seconds_per_step + 0.1 * took)
                 batch = run.running["steps"]
                 left = (run.config.epochs - run.epoch - 1) * math.ceil(n / size) + batches - batch
+                health = self.health
+                sampled = health is not None and health.sampled_step == run.step
                 yield StepEvent(run.epoch + 1, run.step, batch, batches, loss, lr,
-                                len(rows) / seconds_per_step, left * seconds_per_step)
+                                len(rows) / seconds_per_step, left * seconds_per_step,
+                                tuple(health.ratios) if health else (),
+                                health.report(run.step) if sampled else None)
+            if self.health:
+                self.health.end_epoch()
             event = self._finish_epoch()
             self.keep()  # before the event: whoever hears of the epoch finds it on disk
             yield event
 
-    def _train_batch(self, rows: np.ndarray, lr: float) -> float:
-        run = self.run
+    def train_batch(self, rows: np.ndarray, lr: float) -> float:
+        """One step on the training images `rows` at learning rate `lr`; its loss. A loss or
+        gradient that is not finite puts the weights back and raises a TrainingError."""
+        run, health = self.run, self.health
         c, backend, model = run.config, run.backend, run.model
         x = run.normalizer(self.data.train_x[rows])
         if c.flip or c.crop_pad:
             x = augment(x, run.rng, c.flip, c.crop_pad)
         labels = backend.asarray(self.data.train_y[rows], np.int64)
         with np.errstate(over="ignore", invalid="ignore"):  # the guard below reports it
-            loss, scores = model.train_step(backend.asarray(x), labels)
+            if health:
+                health.begin_step()
+            loss, scores = model.train_step(backend.asarray(x), labels, health)
             weights, grads = model.weights_and_grads()
             loss += weight_decay(backend.xp, weights, grads, c.weight_decay)
             broken = "loss" if not math.isfinite(loss) else (
@@ -183,6 +199,8 @@ class Trainer:
         self._updating = True
         run.optimizer.step(model.parameters(), lr)
         self._updating = False
+        if health:
+            health.after_update(run.step + 1)
         run.running["loss"] += loss * len(rows)
         run.running["correct"] += int((scores.argmax(axis=1) == labels).sum())
         run.running["seen"] += len(rows)
@@ -200,7 +218,8 @@ class Trainer:
         for key, value in (("epoch", run.epoch), ("train_acc", train_acc), ("val_acc", val_acc),
                            ("train_loss", train_loss), ("val_loss", val_loss)):
             run.history[key].append(value)
-        return EpochEvent(run.epoch, train_acc, val_acc, train_loss, val_loss)
+        return EpochEvent(run.epoch, train_acc, val_acc, train_loss, val_loss,
+                          self.health.report(run.step) if self.health else None)
 
     # --- the data's splits ----------------------------------------------------------------
     def split(self, split: str) -> tuple[np.ndarray, np.ndarray]:

@@ -30,6 +30,7 @@ from engine.run import Run, check_trainable
 from engine.runs import new_run_path, runs_folder
 from engine.spec import NetworkSpec
 from engine.errors import ConvNetError
+from engine.insight.lr_finder import LrSweep, sweep
 from engine.task import TaskState, failure_sentence
 from engine.trainer import EpochEvent, StepEvent, TrainControl, Trainer
 
@@ -193,6 +194,14 @@ class Saved:
 
 
 @dataclass(frozen=True)
+class LrSweepFound:
+    """A learning-rate sweep so far (`done`: finished); it belongs to no run."""
+
+    sweep: LrSweep
+    done: bool
+
+
+@dataclass(frozen=True)
 class RequestFailed:
     """A view's request could not be answered; training goes on."""
 
@@ -249,12 +258,7 @@ class Session:
               control: TrainControl) -> TrainingEnded:
         """Start a new run of `spec` and train it; the run shown until then stays shown if
         the new one cannot start."""
-        check_trainable(spec, config)  # before a data set is loaded for nothing
-        if data is None:
-            state.report(Status("Loading the data set…"))
-            data = load_data(source, spec.input_volume)
-            state.report(DataLoaded(source, data))
-        state.check()
+        data = self._data(state, spec, config, source, data)
         run = Run.start(spec, data, config, source,
                         network_file=str(network_file) if network_file else None)
         folder = runs_folder(network_file)
@@ -262,6 +266,23 @@ class Session:
         keep = new_run_path(folder, spec.name, run.created)
         self._show(state, run, data, keep)
         return self.train(state, control)
+
+    def find_lr(self, state: TaskState, spec: NetworkSpec, config: TrainConfig,
+                source: str | None, data: DataSet | None) -> LrSweepFound:
+        """Sweep the learning rate on the run Train would start now (a copy of it: nothing is
+        kept); the sweep so far is reported at most 20 times a second."""
+        data = self._data(state, spec, config, source, data)
+        trial = Run.start(spec, data, config, source)
+        last = 0.0
+
+        def progress(found: LrSweep) -> None:
+            nonlocal last
+            state.check()
+            if time.monotonic() - last >= STEP_INTERVAL:
+                last = time.monotonic()
+                state.report(LrSweepFound(found, done=False))
+
+        return LrSweepFound(sweep(trial, data, progress=progress), done=True)
 
     def train(self, state: TaskState, control: TrainControl,
               changes: dict[str, Any] | None = None) -> TrainingEnded:
@@ -327,6 +348,17 @@ class Session:
             self.keep_at = None
 
     # --- answers ---------------------------------------------------------------------------
+    def _data(self, state: TaskState, spec: NetworkSpec, config: TrainConfig,
+              source: str | None, data: DataSet | None) -> DataSet:
+        """The data set a new run of `spec` trains on: `data` if loaded, else loaded now."""
+        check_trainable(spec, config)  # before a data set is loaded for nothing
+        if data is None:
+            state.report(Status("Loading the data set…"))
+            data = load_data(source, spec.input_volume)
+            state.report(DataLoaded(source, data))
+        state.check()
+        return data
+
     def _show(self, state: TaskState, run: Run, data: DataSet, keep_at: Path) -> RunShown:
         self.run, self.data, self.keep_at = run, data, keep_at
         self.key = uuid.uuid4().hex

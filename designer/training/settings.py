@@ -280,6 +280,18 @@ class TrainSettings(QtWidgets.QWidget):
             lambda _: memory.set_optimizer(self.widgets["optimizer"].currentData()))
         memory.changed.connect(self._follow_memory)
 
+    def add_beside(self, name: str, widget: QtWidgets.QWidget) -> None:
+        """Show `widget` beside the field `name` (e.g. a button that fills it in)."""
+        form = self.layout()
+        row, _ = form.getWidgetPosition(self.widgets[name])
+        taken = form.takeRow(row)
+        pair = QtWidgets.QWidget()
+        line = QtWidgets.QHBoxLayout(pair)
+        line.setContentsMargins(0, 0, 0, 0)
+        line.addWidget(taken.fieldItem.widget(), 1)
+        line.addWidget(widget)
+        form.insertRow(row, taken.labelItem.widget(), pair)
+
     def config(self) -> TrainConfig:
         values = {}
         for f in fields(TrainConfig):

@@ -27,10 +27,12 @@ from designer.timing_store import timing_store
 from designer.training.classify_view import ClassifyView
 from designer.training.compare_view import CompareView
 from designer.training.confusion_view import ConfusionView
+from designer.training.health_view import HealthView
 from designer.training.insight import (
     MisclassifiedImages, MisclassifiedRequest, SaliencyAnswer, SaliencyRequest, UnitFieldAnswer,
     UnitFieldRequest,
 )
+from designer.training.lr_finder_view import LrFinderView
 from designer.training.misclassified_view import MisclassifiedView
 from designer.training.plots import AccuracyPlot, LossPlot
 from designer.training.network_view import NetworkView
@@ -39,9 +41,9 @@ from designer.training.runs_view import RunsView
 from designer.training.saliency_view import SaliencyView
 from designer.training.network_pictures import NetworkPicture, NetworkRequest
 from designer.training.session import (
-    Confusion, ConfusionRequest, DataLoaded, EpochDone, FilterPictures, PauseSwitch, Prediction,
-    PredictionRequest, RequestFailed, Requests, RunShown, Saved, SaveRequest, Session, Status,
-    StepBatch, TrainingEnded,
+    Confusion, ConfusionRequest, DataLoaded, EpochDone, FilterPictures, LrSweepFound, PauseSwitch,
+    Prediction, PredictionRequest, RequestFailed, Requests, RunShown, Saved, SaveRequest, Session,
+    Status, StepBatch, TrainingEnded,
 )
 from designer.training.settings import DataPicker, TrainSettings
 from engine.checkpoint import EXTENSION
@@ -114,6 +116,8 @@ class TrainWorkspace(QtWidgets.QWidget):
         self.misclassified_view = MisclassifiedView()
         self.runs_view = RunsView()
         self.compare_view = CompareView()
+        self.health_view = HealthView()
+        self.lr_finder = LrFinderView()
         self._continue_after_open = False
         self._build()
         self._connect()
@@ -146,6 +150,7 @@ class TrainWorkspace(QtWidgets.QWidget):
         column.addWidget(_boxed("Data set", self.picker))
         column.addWidget(_boxed("Before training", self.readiness))
         column.addWidget(_boxed("Settings", self.settings))
+        self.settings.add_beside("lr", self.lr_finder.button)
         column.addStretch(1)
         scroll = QtWidgets.QScrollArea()
         scroll.setWidget(form)
@@ -203,6 +208,9 @@ class TrainWorkspace(QtWidgets.QWidget):
         self.pictures.addTab(self.misclassified_view, "Misclassified")
         self.pictures.addTab(self.runs_view, "Runs")
         self.pictures.addTab(self.compare_view, "Compare runs")
+        self.pictures.addTab(self.health_view, "Health")
+        self.pictures.addTab(self.lr_finder, "Learning rate")
+        self.health_view.plot.setXLink(self.losses.loss_plot)
         self.views = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical)
         self.views.addWidget(self.curves)
         self.views.addWidget(self.pictures)
@@ -257,6 +265,9 @@ class TrainWorkspace(QtWidgets.QWidget):
         self.runs_view.renamed.connect(self._on_renamed)
         self.runs_view.deleted.connect(self._on_deleted)
         self.runs_view.message.connect(self.host.show_status)
+        self.health_view.problem_changed.connect(lambda text: text and self.host.show_status(text))
+        self.lr_finder.find.connect(self.find_lr)
+        self.lr_finder.use_rate.connect(self.settings.widgets["lr"].setValue)
         self.document.selection_changed.connect(self._follow_selection)
         # Typed dispatch: what the session reports, and who shows it.
         self._handlers: dict[type, Callable[[Any], None]] = {
@@ -272,6 +283,7 @@ class TrainWorkspace(QtWidgets.QWidget):
             Saved: lambda s: self._say(f"Saved the run as {s.path}."),
             RequestFailed: lambda r: self._show_failure(r.sentence),
             TrainingEnded: self._on_training_ended,
+            LrSweepFound: self._on_lr_sweep,
         }
 
     # --- actions --------------------------------------------------------------------------
@@ -287,6 +299,14 @@ class TrainWorkspace(QtWidgets.QWidget):
                            network_file, self.control)
         self._say("Starting…")
         return True
+
+    def find_lr(self) -> None:
+        """Sweep the learning rate on a copy of the run Train would start."""
+        spec = self.document.spec
+        self.lr_finder.set_finding(True)
+        self.pictures.setCurrentWidget(self.lr_finder)
+        self.worker.submit(self.session.find_lr, spec, self.settings.config(),
+                           self.picker.source, self.picker.data_for(spec.input_volume))
 
     def continue_run(self) -> bool:
         """Train the run shown further, with the settings that differ from its own."""
@@ -412,6 +432,7 @@ class TrainWorkspace(QtWidgets.QWidget):
             self.losses.set_history(h["step"], h["loss"], h["lr"])
             self.accuracy_plot.set_history(h["epoch"], h["train_acc"], h["val_acc"])
             self.confusion_view.reset()
+            self.health_view.reset()
             samples = len(shown.data.val_x) if shown.data is not None else 0
             self.network_view.set_run(shown.spec, samples, shown.key)
             self.classify_view.set_samples(shown.spec.input_volume,
@@ -442,6 +463,7 @@ class TrainWorkspace(QtWidgets.QWidget):
 
     def _on_steps(self, batch: StepBatch) -> None:
         self.losses.add_steps(batch.events)
+        self.health_view.add_steps(batch.events)
         e = batch.events[-1]
         epochs = self.shown.config.epochs
         total = max(1, epochs * e.batches)
@@ -450,10 +472,13 @@ class TrainWorkspace(QtWidgets.QWidget):
         self.progress.setFormat(f"epoch {e.epoch} of {epochs} · ETA {duration(e.eta_s)}")
         if not self.pause_switch.paused:
             self.status.setText(f"Training: step {e.batch:,} of {e.batches:,} in epoch "
-                                f"{e.epoch}, {e.images_per_s:,.0f} images/s.")
+                                f"{e.epoch}, {e.images_per_s:,.0f} images/s. "
+                                f"{self.health_view.problem}".rstrip())
 
     def _on_epoch(self, done: EpochDone) -> None:
         self.accuracy_plot.add_epoch(done.event)
+        if done.event.health is not None:
+            self.health_view.show_report(done.event.health)
         history = self.shown.history
         history["val_acc"].append(done.event.val_acc)
         history["epoch"].append(done.event.epoch)
@@ -466,17 +491,24 @@ class TrainWorkspace(QtWidgets.QWidget):
         steps = len(self.losses.steps)
         where = f" The run is kept in {self.shown.path}." if self.shown.path else ""
         if ended.outcome == "completed":
-            self._say(f"Finished after {steps} iterations; validation accuracy "
-                      f"{self._last_val_accuracy()}.{where}")
+            text = (f"Finished after {steps} iterations; validation accuracy "
+                    f"{self._last_val_accuracy()}.{where}")
         else:
-            self._say(f"Stopped after {steps} iterations.{where}")
+            text = f"Stopped after {steps} iterations.{where}"
+        self._say(f"{text} {self.health_view.problem}".rstrip())
         self.classify_view.submit_sample()
         self.misclassified_view.outdated()
         s = self.shown
         self.timings.measure(s.spec, s.config.batch_size, s.config.device, s.network_file)
 
+    def _on_lr_sweep(self, found: LrSweepFound) -> None:
+        self.lr_finder.show_sweep(found.sweep, found.done)
+        if found.done:
+            self._say(self.lr_finder.summary.text())
+
     def _on_failed(self, sentence: str) -> None:
         self.opening = False
+        self.lr_finder.fail(sentence)
         self._continue_after_open = False
         if self.training:
             self._end_training()
@@ -569,6 +601,7 @@ class TrainWorkspace(QtWidgets.QWidget):
         self.open_action.setEnabled(not training)
         self.save_action.setEnabled(self.shown is not None)
         self.settings.setEnabled(not training)
+        self.lr_finder.button.setEnabled(not training and not self.lr_finder.finding)
         self.picker.setEnabled(not training)
 
     def _runs_folder(self) -> str:

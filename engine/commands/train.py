@@ -13,7 +13,7 @@ import json
 import math
 import signal
 import sys
-from dataclasses import asdict
+from dataclasses import fields
 from pathlib import Path
 from typing import TextIO
 
@@ -72,7 +72,7 @@ def _overrides(args: argparse.Namespace) -> dict:
     return {k: v for k, v in vars(args).items() if k in names and v is not None}
 
 
-def _data_source(args: argparse.Namespace) -> str | None:
+def data_source(args: argparse.Namespace) -> str | None:
     from engine.data import EMBEDDED
 
     if args.data is None or args.data in EMBEDDED:
@@ -91,14 +91,14 @@ def _start(args: argparse.Namespace) -> tuple[Run, DataSet, Path]:
         run = load_run(args.resume, changes.pop("device", None))
         run.continued(**changes)
         if args.data is not None:
-            run.data_source = _data_source(args)
+            run.data_source = data_source(args)
         return run, load_data(run.data_source, run.spec.input_volume), Path(args.save or args.resume)
     if not args.network:
         raise ConvNetError(f"Name a network file to train, or continue a run with --resume "
                            f"FILE{EXTENSION}.")
     network = network_file(args.network)
     spec = load_network(network)
-    source = _data_source(args)
+    source = data_source(args)
     config = TrainConfig(**_overrides(args))
     check_trainable(spec, config)  # before a data set is loaded for nothing
     data = load_data(source, volume=spec.input_volume)
@@ -152,8 +152,8 @@ def _train(trainer: Trainer, out: TextIO, log: TextIO | None) -> None:
     for event in trainer.train():
         if log:
             kind = "step" if isinstance(event, StepEvent) else "epoch"
-            record = {k: (None if isinstance(v, float) and not math.isfinite(v) else v)
-                      for k, v in asdict(event).items()}
+            record = {f.name: _finite_or_none(getattr(event, f.name)) for f in fields(event)
+                      if f.name != "health"}
             log.write(json.dumps({"event": kind, **record}) + "\n")
             log.flush()
         if isinstance(event, StepEvent):
@@ -164,7 +164,16 @@ def _train(trainer: Trainer, out: TextIO, log: TextIO | None) -> None:
             out.write(f"epoch {event.epoch}/{epochs}: train accuracy {event.train_acc:.1%} "
                       f"(loss {event.train_loss:.4f}), validation accuracy "
                       f"{event.val_acc:.1%} (loss {event.val_loss:.4f})\n")
+            for problem in event.health.problems if event.health else ():
+                out.write(f"health: {problem}\n")
             out.flush()
+
+
+def _finite_or_none(value):
+    """JSON has no NaN or infinity."""
+    if isinstance(value, tuple):
+        return [_finite_or_none(v) for v in value]
+    return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
 def _progress(e: StepEvent, epochs: int, out: TextIO, tty: bool) -> None:

@@ -76,8 +76,8 @@ def test_resume_from_the_middle_of_an_epoch(straight, tmp_path):
 def test_another_batch_size_mid_epoch_trains_every_image_of_the_epoch_once(tmp_path,
                                                                             monkeypatch):
     trained = []
-    original = Trainer._train_batch
-    monkeypatch.setattr(Trainer, "_train_batch",
+    original = Trainer.train_batch
+    monkeypatch.setattr(Trainer, "train_batch",
                         lambda self, rows, lr: trained.append(rows.copy()) or original(
                             self, rows, lr))
     first = make_trainer(**{**CONFIG, "epochs": 1, "batch_size": 20})
