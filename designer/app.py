@@ -17,9 +17,9 @@ APPLICATION = "ConvNet Designer"
 
 def create_application(argv: list[str]) -> QtWidgets.QApplication:
     """The QApplication, named so QSettings and QStandardPaths find the designer's folders."""
+    from designer.background import collect_garbage_on_the_gui_thread
     from engine.backend import probe_gpu
 
-    probe_gpu()  # CUDA starts up in the background while the window is built
     app = QtWidgets.QApplication.instance()
     if app is None:
         # Fractional scale factors (150 %) as they are, not rounded: crisp text and icons.
@@ -29,6 +29,8 @@ def create_application(argv: list[str]) -> QtWidgets.QApplication:
     app.setOrganizationName(ORGANIZATION)
     app.setApplicationName(APPLICATION)
     app.setApplicationDisplayName(APPLICATION)
+    collect_garbage_on_the_gui_thread()  # before any other thread runs Python
+    probe_gpu()  # CUDA starts up in the background while the window is built
     # Plots follow the system theme instead of pyqtgraph's fixed black background.
     palette = app.palette()
     pg.setConfigOptions(background=palette.color(QtGui.QPalette.ColorRole.Base),

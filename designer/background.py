@@ -9,20 +9,38 @@ The thread is a plain Python thread that never calls into Qt: it leaves what tas
 and return in a queue that a timer on the GUI thread empties. A thread that emitted Qt
 signals could hold the interpreter lock while waiting for a lock of Qt's that the GUI
 thread holds while it waits for the interpreter lock (as when a receiver is deleted): a
-hang that nothing, not even a test's timeout, can interrupt.
+hang that nothing, not even a test's timeout, can interrupt. For the same reason Python's
+cycle collector runs only on the GUI thread once a worker exists: it runs on whichever
+thread happens to allocate, and on a worker thread it would destroy the GUI's Qt objects
+caught in reference cycles there, which Qt does not allow.
 """
 
 from __future__ import annotations
 
+import gc
 import queue
 import threading
+import weakref
 from typing import Any, Callable
 
 from PySide6 import QtCore
+from pyqtgraph.util.garbage_collector import GarbageCollector
 
 from engine.task import Cancelled, TaskState, failure_sentence
 
 POLL_MS = 10   # how often the GUI thread collects results while tasks are under way
+GC_INTERVAL_S = 0.5   # how often the GUI thread looks for reference cycles to collect
+
+_collector: GarbageCollector | None = None
+
+
+def collect_garbage_on_the_gui_thread() -> None:
+    """Turn off Python's automatic cycle collection and collect on a timer of the GUI
+    thread instead (called on the GUI thread)."""
+    global _collector
+    if _collector is None:
+        _collector = GarbageCollector(interval=GC_INTERVAL_S)
+    gc.disable()
 
 _REPORTED, _FINISHED, _FAILED = range(3)
 
@@ -81,6 +99,7 @@ class Worker(QtCore.QObject):
 
     def __init__(self, parent: QtCore.QObject | None = None):
         super().__init__(parent)
+        collect_garbage_on_the_gui_thread()
         self._line = _Line()
         self._generation = 0
         self._states: list[TaskState] = []
@@ -89,7 +108,7 @@ class Worker(QtCore.QObject):
         self._poll = QtCore.QTimer(self)
         self._poll.setInterval(POLL_MS)
         self._poll.timeout.connect(self._deliver)
-        self.destroyed.connect(self._line.close)   # the line, not self: it outlives self
+        weakref.finalize(self, self._line.close)   # a worker dropped without shutdown()
 
     @property
     def busy(self) -> bool:

@@ -1,3 +1,4 @@
+import gc
 import os
 import sys
 from pathlib import Path
@@ -13,3 +14,11 @@ def isolated_user_data(tmp_path, monkeypatch):
     """Runs of unsaved networks go to a temporary user data folder, never the user's own."""
     monkeypatch.setenv("CONVNET_DESIGNER_HOME", str(tmp_path / "user-data"))
     return tmp_path / "user-data"
+
+
+@pytest.fixture(autouse=True)
+def automatic_garbage_collection_without_an_event_loop(request):
+    """The window's workers leave cycle collection to a timer of the GUI thread
+    (designer.background); a test that runs no Qt event loop gets Python's own back."""
+    if not {"qapp", "qtbot"} & set(request.fixturenames):
+        gc.enable()

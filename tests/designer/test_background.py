@@ -84,7 +84,7 @@ def test_shutdown_refuses_new_work_and_ends_the_thread(qtbot):
 
 def test_deleting_a_worker_whose_task_still_reports_neither_hangs_nor_leaks_its_thread(qtbot):
     """Its task goes on reporting while the worker and its parent are deleted from Python,
-    then ends; its thread ends with it."""
+    then ends; its thread ends once the worker is gone."""
     before = len(worker_threads())
     parent = QtCore.QObject()
     worker = Worker(parent)
@@ -99,5 +99,36 @@ def test_deleting_a_worker_whose_task_still_reports_neither_hangs_nor_leaks_its_
     worker.submit(chatty)
     assert started.wait(5)
     shiboken6.delete(parent)
+    del worker, parent
     qtbot.wait(50)
     qtbot.waitUntil(lambda: len(worker_threads()) == before, timeout=5000)
+
+
+def test_reference_cycles_are_collected_on_the_gui_thread_only(qtbot):
+    """A cycle holding a Qt object, left by the GUI, is never collected on a worker thread
+    (Qt objects must die on their own thread), yet it is collected."""
+    import gc
+
+    worker = Worker()
+    assert not gc.isenabled()
+    collected_on = []
+
+    class Cycle:
+        def __init__(self):
+            self.me = self
+            self.qt = QtCore.QObject()
+
+        def __del__(self):
+            collected_on.append(threading.current_thread())
+
+    Cycle()
+
+    def churn(state):   # keeps enough new objects to set the collector off, were it automatic
+        return [[i] for i in range(5_000)]
+
+    with qtbot.waitSignal(worker.finished, timeout=10_000) as kept:
+        worker.submit(churn)
+    assert len(kept.args[0]) == 5_000
+    qtbot.waitUntil(lambda: bool(collected_on), timeout=10_000)
+    assert collected_on == [threading.main_thread()]
+    worker.shutdown()
