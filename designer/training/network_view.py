@@ -16,6 +16,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from designer.training.network_pictures import (
     LayerPicture, NetworkPicture, NetworkRequest, filtered_layers,
 )
+from designer.training.shown_requests import AsksWhenShown
 from designer.training.unit_fields import Marks, UnitFields
 from engine.spec import NetworkSpec
 
@@ -296,7 +297,7 @@ class ColumnStrip(QtWidgets.QScrollArea):
         QtWidgets.QApplication.sendEvent(self.horizontalScrollBar(), event)
 
 
-class NetworkView(QtWidgets.QWidget):
+class NetworkView(AsksWhenShown, QtWidgets.QWidget):
     """Every layer of a run at once. Emits `wanted` with a `NetworkRequest` when the view is
     shown, a run is set, or the user picks another image or mode, and None when hidden or
     without a run (so pictures are computed only while someone looks); draws the pictures it
@@ -425,13 +426,3 @@ class NetworkView(QtWidgets.QWidget):
             self.caption.setText(FILTERS if filters else ACTIVATIONS if self._samples
                                  else NO_SAMPLES)
 
-    def _emit_wanted(self, *_) -> None:
-        self.wanted.emit(self.request())
-
-    def showEvent(self, event) -> None:
-        super().showEvent(event)
-        self._emit_wanted()
-
-    def hideEvent(self, event) -> None:
-        super().hideEvent(event)
-        self._emit_wanted()

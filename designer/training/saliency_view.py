@@ -13,6 +13,7 @@ from designer.training.classify_view import image_box
 from designer.training.heat import heat_table
 from designer.training.images import as_display
 from designer.training.insight import SaliencyAnswer, SaliencyRequest
+from designer.training.shown_requests import AsksWhenShown
 from engine.spec import NetworkSpec
 
 PREDICTED = "the predicted class"
@@ -27,7 +28,7 @@ def _picture(title: str) -> tuple[pg.GraphicsLayoutWidget, pg.ViewBox, pg.ImageI
     return widget, box, item
 
 
-class SaliencyView(QtWidgets.QWidget):
+class SaliencyView(AsksWhenShown, QtWidgets.QWidget):
     """Emits `wanted` with a `SaliencyRequest` for the image, class and layer chosen while
     visible, None while hidden or without an image; shows the `SaliencyAnswer` it gets.
     A file dropped here is offered as `file_dropped(path)`, for Classify to open."""
@@ -125,16 +126,6 @@ class SaliencyView(QtWidgets.QWidget):
             "speak for the class" + ("." if e.cam is not None else
                                      " (the network has no convolution)."))
 
-    def _emit_wanted(self, *_) -> None:
-        self.wanted.emit(self.request())
-
-    def showEvent(self, event) -> None:
-        super().showEvent(event)
-        self._emit_wanted()
-
-    def hideEvent(self, event) -> None:
-        super().hideEvent(event)
-        self._emit_wanted()
 
     def dragEnterEvent(self, event) -> None:
         if self.run_key is not None and event.mimeData().hasUrls():

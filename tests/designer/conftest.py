@@ -5,7 +5,9 @@ import pytest
 
 from PySide6 import QtCore
 
+from designer import dialogs
 from designer.document import NetworkDocument
+from designer.training.workspace import TrainWorkspace
 from engine.netfile import load_network
 from engine.resources import network_template
 
@@ -83,3 +85,51 @@ def window(qtbot):
 def send_drag():
     """`send_drag(widget, mime, pos, drop=True)`: a simulated drag and drop."""
     return _send_drag
+
+
+class FakeHost:
+    """The window's side, as the Train workspace sees it."""
+
+    def __init__(self, document):
+        self.document = document
+        self.statuses: list[str] = []
+        self.shown_networks = []
+
+    def maybe_save(self) -> bool:
+        return True
+
+    def show_run_network(self, spec, path) -> bool:
+        self.shown_networks.append(spec)
+        self.document.reset(spec, path)
+        return True
+
+    def show_status(self, text: str) -> None:
+        self.statuses.append(text)
+
+
+@pytest.fixture
+def errors(monkeypatch):
+    """Sentences that would have been shown in an error dialog."""
+    shown = []
+    monkeypatch.setattr(dialogs, "show_error", lambda parent, title, text: shown.append(text))
+    return shown
+
+
+def make_workspace(qtbot, document):
+    """A Train workspace on its own, shown, set for tiny runs of one epoch."""
+    ws = TrainWorkspace(document, FakeHost(document))
+    qtbot.addWidget(ws)
+    ws.resize(1400, 800)
+    ws.show()
+    qtbot.waitExposed(ws)
+    ws.settings.widgets["batch_size"].setValue(64)
+    ws.settings.widgets["epochs"].setValue(1)
+    return ws
+
+
+@pytest.fixture
+def ws(qtbot, open_document, errors):
+    """A Train workspace on the default network, shut down after the test."""
+    w = make_workspace(qtbot, open_document("default"))
+    yield w
+    w.shutdown()

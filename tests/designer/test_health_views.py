@@ -4,26 +4,11 @@ import math
 
 import pytest
 
-from designer import dialogs
 from designer.training import session as session_module
 from designer.training.session import LrSweepFound
-from tests.designer.test_training import RUN, is_a, make_workspace, train
+from tests.designer.test_training import RUN, is_a, train
 
 TRAINED = ("conv1", "conv2", "fc")   # the default network's layers with weights
-
-
-@pytest.fixture
-def errors(monkeypatch):
-    shown = []
-    monkeypatch.setattr(dialogs, "show_error", lambda parent, title, text: shown.append(text))
-    return shown
-
-
-@pytest.fixture
-def ws(qtbot, open_document, errors):
-    w = make_workspace(qtbot, open_document("default"))
-    yield w
-    w.shutdown()
 
 
 def test_the_health_plot_has_a_ratio_curve_per_trained_layer_and_the_guide_line(qtbot, ws):

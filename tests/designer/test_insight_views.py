@@ -9,9 +9,7 @@ from PySide6 import QtCore
 from designer.training.images import GAP
 from designer.training.insight import MisclassifiedImages, SaliencyAnswer, UnitFieldAnswer
 from engine.insight.saliency import explain
-from tests.designer.test_training import (  # noqa: F401  (fixtures)
-    RUN, columns, errors, train, wait_for_maps, ws,
-)
+from tests.designer.test_training import RUN, columns, train, wait_for_maps
 
 
 def click_unit(qtbot, canvas, tile: int, row: int, col: int) -> None:

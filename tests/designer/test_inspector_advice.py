@@ -17,7 +17,8 @@ from engine.layer_timings import timings_path
 from engine.netfile import save_network
 from engine.runs import runs_folder
 from tests.designer.helpers import layer_named
-from tests.designer.test_training import RUN, is_a, make_workspace
+from tests.designer.conftest import make_workspace
+from tests.designer.test_training import RUN, is_a
 
 Qt = QtCore.Qt
 FWD, BWD, RATE, COMPUTE, MEMORY, PARAMS, PRODUCT = range(FIRST_ADVICE, len(COLUMNS))

@@ -15,7 +15,6 @@ from designer.training.network_pictures import NetworkPicture
 from designer.training.session import (
     Confusion, FilterPictures, Prediction, RunShown, Saved, Session, StepBatch, TrainingEnded,
 )
-from designer.training.workspace import TrainWorkspace
 from engine.checkpoint import load_run
 from engine.config import TrainConfig
 from engine.data import load_data
@@ -26,52 +25,6 @@ from engine.task import TaskState
 from engine.trainer import TrainControl, Trainer
 
 RUN = 30_000   # ms: generous, for a loaded 2-core CI machine; the runs take well under a second
-
-
-class FakeHost:
-    """The window's side, as the workspace sees it."""
-
-    def __init__(self, document):
-        self.document = document
-        self.statuses: list[str] = []
-        self.shown_networks = []
-
-    def maybe_save(self) -> bool:
-        return True
-
-    def show_run_network(self, spec, path) -> bool:
-        self.shown_networks.append(spec)
-        self.document.reset(spec, path)
-        return True
-
-    def show_status(self, text: str) -> None:
-        self.statuses.append(text)
-
-
-@pytest.fixture
-def errors(monkeypatch):
-    """Sentences that would have been shown in an error dialog."""
-    shown = []
-    monkeypatch.setattr(dialogs, "show_error", lambda parent, title, text: shown.append(text))
-    return shown
-
-
-def make_workspace(qtbot, document):
-    ws = TrainWorkspace(document, FakeHost(document))
-    qtbot.addWidget(ws)
-    ws.resize(1400, 800)
-    ws.show()
-    qtbot.waitExposed(ws)
-    ws.settings.widgets["batch_size"].setValue(64)
-    ws.settings.widgets["epochs"].setValue(1)
-    return ws
-
-
-@pytest.fixture
-def ws(qtbot, open_document, errors):
-    w = make_workspace(qtbot, open_document("default"))
-    yield w
-    w.shutdown()
 
 
 def is_a(kind):
