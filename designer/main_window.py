@@ -8,6 +8,7 @@ from pathlib import Path
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from designer import dialogs
+from designer.canvas.card import MAX_CARD_WIDTH
 from designer.canvas.icons import app_icon
 from designer.canvas.mime import network_file_from_mime
 from designer.canvas.palette import LayerPalette
@@ -262,10 +263,14 @@ class MainWindow(QtWidgets.QMainWindow):
             QtCore.QTimer.singleShot(0, self._default_dock_sizes)
 
     def _default_dock_sizes(self) -> None:
-        """The first start: a canvas in the middle, the inspector wide enough for its table."""
+        """The first start: a canvas in the middle, the inspector wide enough for its table;
+        on a wide screen the inspector takes what the canvas's cards (at most
+        MAX_CARD_WIDTH) and the palette leave, for its measured and share columns."""
         horizontal, vertical = QtCore.Qt.Orientation.Horizontal, QtCore.Qt.Orientation.Vertical
         width, height = self.width(), self.height()
-        self.resizeDocks([self.properties_dock], [max(420, int(width * 0.32))], horizontal)
+        left = self.palette_dock.width() + MAX_CARD_WIDTH + 80  # the cards' margins, the scrollbar
+        self.resizeDocks([self.properties_dock], [max(420, int(width * 0.32), width - left)],
+                         horizontal)
         self.resizeDocks([self.properties_dock, self.inspector_dock],
                          [int(height * 0.4), int(height * 0.6)], vertical)
 
