@@ -13,12 +13,17 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 ORGANIZATION = "ConvNetDesigner"
 APPLICATION = "ConvNet Designer"
+# How long a thread running Python may keep the interpreter lock while another waits for it
+# (Python's default is 5 ms). Qt calls into Python (slots, overridden methods) many times for
+# one repaint, and while a run trains each call may wait this long for the worker thread
+# (gui_latency.py on two cores: the worst stall 23–29 ms at 5 ms, 17–26 ms at 0.5 ms).
+SWITCH_INTERVAL_S = 0.0005
 
 
 def create_application(argv: list[str]) -> QtWidgets.QApplication:
     """The QApplication, named so QSettings and QStandardPaths find the designer's folders."""
     from designer.background import collect_garbage_on_the_gui_thread
-    from engine.backend import probe_gpu
+    from engine.backend import leave_cores_free, probe_gpu
 
     app = QtWidgets.QApplication.instance()
     if app is None:
@@ -30,6 +35,11 @@ def create_application(argv: list[str]) -> QtWidgets.QApplication:
     app.setApplicationName(APPLICATION)
     app.setApplicationDisplayName(APPLICATION)
     collect_garbage_on_the_gui_thread()  # before any other thread runs Python
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
+    # A core for the window: with a BLAS thread on every core, the GUI thread competes with
+    # them for the CPU while a run trains, and stalls 3–4 times longer (gui_latency.py on two
+    # cores: p99 7.5 → 1.8 ms, the worst stall 30–50 → 21 ms), for no faster training.
+    leave_cores_free(1)
     probe_gpu()  # CUDA starts up in the background while the window is built
     # Plots follow the system theme instead of pyqtgraph's fixed black background.
     palette = app.palette()

@@ -20,6 +20,7 @@ from __future__ import annotations
 import gc
 import queue
 import threading
+import time
 import weakref
 from typing import Any, Callable
 
@@ -29,6 +30,7 @@ from pyqtgraph.util.garbage_collector import GarbageCollector
 from engine.task import Cancelled, TaskState, failure_sentence
 
 POLL_MS = 10   # how often the GUI thread collects results while tasks are under way
+DELIVER_BUDGET_S = 0.012   # results handled per poll before the event loop gets its turn
 GC_INTERVAL_S = 0.5   # how often the GUI thread looks for reference cycles to collect
 
 _collector: GarbageCollector | None = None
@@ -149,8 +151,11 @@ class Worker(QtCore.QObject):
         return self.wait(timeout_ms)
 
     def _deliver(self) -> None:
-        results = self._line.results
-        while not results.empty():
+        """Hand the results waiting to their receivers, in order; once they have taken the
+        budget, the rest waits for the next poll, so that a burst of results (a run shown,
+        its first steps and pictures) does not hold up the event loop all at once."""
+        results, started = self._line.results, time.perf_counter()
+        while not results.empty() and time.perf_counter() - started < DELIVER_BUDGET_S:
             generation, outcome, payload = results.get()
             if generation != self._generation:
                 continue
@@ -165,5 +170,5 @@ class Worker(QtCore.QObject):
                 self.failed.emit(result)
             else:
                 self.finished.emit(result)
-        if self._pending <= 0:
+        if self._pending <= 0 and results.empty():
             self._poll.stop()

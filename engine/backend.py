@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from engine.errors import ConvNetError
 
@@ -122,6 +123,22 @@ def _warm_up() -> None:
         gpu_free_memory()
     except Exception:  # the window asks again and says what went wrong
         pass
+
+
+def cpu_cores() -> int:
+    """How many cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def leave_cores_free(cores: int) -> int:
+    """Have the CPU backend's matrix products (NumPy's BLAS) use all but `cores` of this
+    process's cores, and at least one; returns how many threads they use now."""
+    threads = max(1, cpu_cores() - cores)
+    threadpool_limits(threads, user_api="blas")
+    return threads
 
 
 def host_free_memory() -> int | None:

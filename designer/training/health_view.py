@@ -108,6 +108,7 @@ class HealthView(QtWidgets.QWidget):
         for curve in self.curves.values():
             self.plot.removeItem(curve)
         self.curves = {}
+        self.trained: tuple[str, ...] = ()   # the layers whose update ratios are plotted
         self.rows = {}
         self.table.setRowCount(0)
         self._set_problem("")
@@ -133,13 +134,7 @@ class HealthView(QtWidgets.QWidget):
         super().showEvent(event)
 
     def show_report(self, report: HealthReport) -> None:
-        for name in report.trained:
-            if name not in self.curves:
-                colour = COLOURS[len(self.curves) % len(COLOURS)]
-                self.curves[name] = self.plot.plot(pen=pg.mkPen(colour, width=1), name=name,
-                                                   antialias=False)
-                self.curves[name].setClipToView(True)
-                self.curves[name].setDownsampling(auto=True, method="mean")
+        self.trained = report.trained
         if self.table.rowCount() != len(report.stats):
             self._make_rows([s.layer for s in report.stats])
         dead = dict(report.dead)
@@ -165,6 +160,15 @@ class HealthView(QtWidgets.QWidget):
                                                                          else ""))
 
     def _redraw(self) -> None:
+        # The curves are made here, in the redraw's own turn of the event loop, rather than
+        # with the first report, which arrives with the run's first steps and pictures.
+        for name in self.trained:
+            if name not in self.curves:
+                colour = COLOURS[len(self.curves) % len(COLOURS)]
+                self.curves[name] = self.plot.plot(pen=pg.mkPen(colour, width=1), name=name,
+                                                   antialias=False)
+                self.curves[name].setClipToView(True)
+                self.curves[name].setDownsampling(auto=True, method="mean")
         x = self.steps.values
         for series, curve in zip(self.ratios, self.curves.values()):
             curve.setData(x, series.values)  # checked: log10 of a ratio of 0 is not finite

@@ -104,7 +104,7 @@ class LossPlot(QtCore.QObject):
         self.log_scale = QtWidgets.QCheckBox("Log scale")
         self.log_scale.setToolTip("Show loss and learning rate on a logarithmic axis.")
         self.log_scale.toggled.connect(self._set_log)
-        self._following, self._right, self._tops = True, 0, {}
+        self.reset()
         self.loss_plot.getViewBox().sigRangeChangedManually.connect(self._stop_following)
         self.lr_plot.getViewBox().sigRangeChangedManually.connect(self._stop_following)
 
@@ -131,7 +131,8 @@ class LossPlot(QtCore.QObject):
     def reset(self) -> None:
         for series in (self.steps, self.loss, self.smooth, self.lr):
             series.clear()
-        self._following, self._right, self._tops = True, 0, {}
+        self._following, self._right, self._tops = True, FIRST_SPAN, {}
+        self.loss_plot.setXRange(0, FIRST_SPAN, padding=0)  # before the first steps arrive
         self._redraw()
 
     def _redraw(self) -> None:
@@ -143,7 +144,7 @@ class LossPlot(QtCore.QObject):
             self._grow_axes()
 
     def _grow_axes(self) -> None:
-        right = max(self._right, FIRST_SPAN)
+        right = self._right
         while right < self.steps.last:
             right *= 2
         if right != self._right:

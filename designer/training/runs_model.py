@@ -37,54 +37,36 @@ NAME, STARTED = 0, 1
 MARKS = {"current": "open", "busy": "training"}
 
 
-class RunsModel(QtCore.QAbstractTableModel):
-    """The listed runs, and which of them is open (current) and which is training (busy)."""
+class RunsModel(QtGui.QStandardItemModel):
+    """The listed runs, and which of them is open (current) and which is training (busy).
+
+    Each run's texts, sort keys, font and tooltip are stored in the model's items when the
+    run is put, so that painting, sizing and sorting the table never call into Python: while
+    a run trains, every such call would wait for the interpreter lock, and a table that asks
+    each of its cells for half a dozen roles would stall the window for tens of ms."""
 
     def __init__(self, parent: QtCore.QObject | None = None):
-        super().__init__(parent)
+        super().__init__(0, len(COLUMNS), parent)
+        for i, column in enumerate(COLUMNS):
+            header = QtGui.QStandardItem(column.title)
+            if column.align:
+                header.setTextAlignment(column.align)
+            self.setHorizontalHeaderItem(i, header)
         self.runs: list[RunSummary] = []
         self.current: Path | None = None
         self.busy: Path | None = None
 
-    def rowCount(self, parent=QtCore.QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self.runs)
-
-    def columnCount(self, parent=QtCore.QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(COLUMNS)
-
-    def headerData(self, section, orientation, role=QtCore.Qt.ItemDataRole.DisplayRole):
-        if orientation == QtCore.Qt.Orientation.Horizontal:
-            if role == QtCore.Qt.ItemDataRole.DisplayRole:
-                return COLUMNS[section].title
-            if role == QtCore.Qt.ItemDataRole.TextAlignmentRole and COLUMNS[section].align:
-                return COLUMNS[section].align
-        return None
-
-    def data(self, index, role=QtCore.Qt.ItemDataRole.DisplayRole):
-        run, column = self.runs[index.row()], COLUMNS[index.column()]
-        Role = QtCore.Qt.ItemDataRole
-        if role == Role.DisplayRole:
-            marks = self.marks(run.path) if index.column() == NAME else []
-            return column.text(run) + (f"  ({', '.join(marks)})" if marks else "")
-        if role == SORT_ROLE:
-            return column.key(run)
-        if role == Role.FontRole and run.path == self.current:
-            font = QtGui.QFont()
-            font.setBold(True)
-            return font
-        if role == Role.ToolTipRole:
-            return run_tooltip(run)
-        if role == Role.TextAlignmentRole:
-            return column.align
-        return None
-
-    def marks(self, path: Path) -> list[str]:
-        """"open" for the current run, "training" for the busy one."""
-        return [word for which, word in MARKS.items() if getattr(self, which) == path]
-
     def set_runs(self, runs) -> None:
         self.beginResetModel()
-        self.runs = list(runs)
+        self.blockSignals(True)  # one reset, not a signal per row
+        try:
+            self.setRowCount(0)
+            self.runs = list(runs)
+            for run in self.runs:
+                self.appendRow([QtGui.QStandardItem() for _ in COLUMNS])
+                self._fill(self.rowCount() - 1)
+        finally:
+            self.blockSignals(False)
         self.endResetModel()
 
     def row_of(self, path: Path) -> int | None:
@@ -94,19 +76,24 @@ class RunsModel(QtCore.QAbstractTableModel):
         """Show `run` in place of the listed run of its file, or as a new row."""
         row = self.row_of(run.path)
         if row is None:
-            self.beginInsertRows(QtCore.QModelIndex(), len(self.runs), len(self.runs))
             self.runs.append(run)
+            self.blockSignals(True)  # rowsInserted once the row is filled
+            try:
+                self.appendRow([QtGui.QStandardItem() for _ in COLUMNS])
+                self._fill(len(self.runs) - 1)
+            finally:
+                self.blockSignals(False)
+            self.beginInsertRows(QtCore.QModelIndex(), row := len(self.runs) - 1, row)
             self.endInsertRows()
         else:
             self.runs[row] = run
-            self._changed(row)
+            self._refill(row)
 
     def remove(self, path: Path) -> None:
         row = self.row_of(path)
         if row is not None:
-            self.beginRemoveRows(QtCore.QModelIndex(), row, row)
             del self.runs[row]
-            self.endRemoveRows()
+            self.removeRow(row)
 
     def mark(self, which: str, path: Path | None) -> None:
         """Make `path` the current or the busy run ("current", "busy")."""
@@ -115,7 +102,35 @@ class RunsModel(QtCore.QAbstractTableModel):
         for p in {before, path} - {None}:
             row = self.row_of(p)
             if row is not None:
-                self._changed(row)
+                self._refill(row)
 
-    def _changed(self, row: int) -> None:
+    def marks(self, path: Path) -> list[str]:
+        """"open" for the current run, "training" for the busy one."""
+        return [word for which, word in MARKS.items() if getattr(self, which) == path]
+
+    def _refill(self, row: int) -> None:
+        self.blockSignals(True)  # one dataChanged for the row, not one per role and cell
+        try:
+            self._fill(row)
+        finally:
+            self.blockSignals(False)
         self.dataChanged.emit(self.index(row, 0), self.index(row, len(COLUMNS) - 1))
+
+    def _fill(self, row: int) -> None:
+        run = self.runs[row]
+        tip, marks = run_tooltip(run), self.marks(run.path)
+        font = None  # the view's own
+        if run.path == self.current:
+            font = QtGui.QFont()
+            font.setBold(True)
+        for i, column in enumerate(COLUMNS):
+            item = self.item(row, i)
+            text = column.text(run)
+            if i == NAME and marks:
+                text += f"  ({', '.join(marks)})"
+            item.setText(text)
+            item.setData(column.key(run), SORT_ROLE)
+            item.setToolTip(tip)
+            item.setData(font, QtCore.Qt.ItemDataRole.FontRole)
+            if column.align:
+                item.setTextAlignment(column.align)

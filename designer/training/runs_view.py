@@ -99,6 +99,9 @@ class RunsView(QtWidgets.QWidget):
         for changed in (self.model.modelReset, self.model.rowsInserted, self.model.rowsRemoved):
             changed.connect(self._update_actions)
             changed.connect(self._show_count)
+        self.model.modelReset.connect(self.table.resizeColumnsToContents)
+        self.model.rowsInserted.connect(self.table.resizeColumnsToContents)
+        self.model.dataChanged.connect(self._widen)
 
         choose = QtWidgets.QPushButton("Choose Folder…")
         choose.setToolTip("List the runs of another folder.")
@@ -140,11 +143,25 @@ class RunsView(QtWidgets.QWidget):
         table.verticalHeader().hide()
         table.verticalHeader().setDefaultSectionSize(table.fontMetrics().height() + 8)
         header = table.horizontalHeader()
-        header.setSectionResizeMode(QtWidgets.QHeaderView.ResizeMode.ResizeToContents)
+        # Fitted when rows come and go, widened when a row's new text does not fit (_widen):
+        # fitting to contents on every change would ask every row each epoch.
+        header.setSectionResizeMode(QtWidgets.QHeaderView.ResizeMode.Interactive)
         header.setSectionResizeMode(NAME, QtWidgets.QHeaderView.ResizeMode.Stretch)
         table.setContextMenuPolicy(QtCore.Qt.ContextMenuPolicy.CustomContextMenu)
         table.customContextMenuRequested.connect(self._context_menu)
         return table
+
+    def _widen(self, top_left: QtCore.QModelIndex, bottom_right: QtCore.QModelIndex) -> None:
+        """Grow the columns whose changed cells no longer fit (never shrink them)."""
+        header = self.table.horizontalHeader()
+        for row in range(top_left.row(), bottom_right.row() + 1):
+            for column in range(top_left.column(), bottom_right.column() + 1):
+                if column == NAME:
+                    continue
+                index = self.proxy.mapFromSource(self.model.index(row, column))
+                width = self.table.sizeHintForIndex(index).width()
+                if width > header.sectionSize(column):
+                    header.resizeSection(column, width)
 
     def _action(self, text: str, slot, shortcut, tip: str) -> QtGui.QAction:
         action = QtGui.QAction(text, self)

@@ -132,3 +132,45 @@ def test_reference_cycles_are_collected_on_the_gui_thread_only(qtbot):
     qtbot.waitUntil(lambda: bool(collected_on), timeout=10_000)
     assert collected_on == [threading.main_thread()]
     worker.shutdown()
+
+
+def test_a_burst_of_results_leaves_the_event_loop_turns_between_them(qtbot):
+    worker = Worker()
+    seen = []
+
+    def burst(state):
+        for i in range(20):
+            state.report(i)
+
+    def receive(i):
+        if i == 0:   # due at the event loop's next turn
+            QtCore.QTimer.singleShot(0, lambda: seen.append("turn"))
+        seen.append(i)
+        time.sleep(0.005)   # a receiver that redraws something
+
+    worker.reported.connect(receive)
+    with qtbot.waitSignal(worker.finished, timeout=5000):
+        worker.submit(burst)
+    worker.shutdown()
+    assert [s for s in seen if s != "turn"] == list(range(20))   # all of them, in order
+    assert seen.index("turn") < 10   # not after the whole burst
+
+
+def test_the_application_leaves_a_core_to_the_window_and_switches_threads_often(qapp):
+    import sys
+
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from designer.app import SWITCH_INTERVAL_S, create_application
+    from engine.backend import cpu_cores
+
+    def blas_threads():
+        return {i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"}
+    before, interval = blas_threads(), sys.getswitchinterval()
+    try:
+        assert create_application([]) is qapp
+        assert blas_threads() == {max(1, cpu_cores() - 1)}
+        assert sys.getswitchinterval() == SWITCH_INTERVAL_S
+    finally:
+        threadpool_limits(max(before), user_api="blas")
+        sys.setswitchinterval(interval)

@@ -14,9 +14,9 @@ TRAINED = ("conv1", "conv2", "fc")   # the default network's layers with weights
 def test_the_health_plot_has_a_ratio_curve_per_trained_layer_and_the_guide_line(qtbot, ws):
     train(qtbot, ws)   # with another tab shown: the plot is drawn when its tab is shown
     view = ws.health_view
-    assert tuple(view.curves) == TRAINED
-    assert all(curve.xData is None or len(curve.xData) == 0 for curve in view.curves.values())
+    assert view.trained == TRAINED and not view.curves   # nothing drawn while hidden
     ws.pictures.setCurrentWidget(view)
+    assert tuple(view.curves) == TRAINED
     steps = len(ws.losses.steps)
     for curve in view.curves.values():
         x, y = curve.xData, curve.yData   # what was given; getData() is clipped to the view

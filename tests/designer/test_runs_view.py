@@ -276,6 +276,30 @@ def test_a_run_written_since_the_listing_is_read_again_or_added(qtbot, listed, p
     assert sorted(names(listed)) == ["alpha again", "beta", "gamma", "new one"]
 
 
+def test_columns_fit_their_texts_and_grow_when_a_written_run_no_longer_fits(qtbot, listed,
+                                                                           paths):
+    header, data = listed.table.horizontalHeader(), column_of("Data")
+
+    def fits(row, column):
+        index = listed.proxy.index(row, column)
+        return header.sectionSize(column) >= listed.table.sizeHintForIndex(index).width()
+
+    assert all(fits(row, c) for row in range(3) for c in range(1, len(COLUMNS)))
+    before = header.sectionSize(data)
+    run = load_run(paths[0])
+    run.data_name = "a data set with a much longer name than any listed"
+    save_run(run, paths[0])
+    with qtbot.waitSignal(listed.worker.finished, timeout=WAIT):
+        listed.run_changed(paths[0])
+    row = names(listed).index("alpha")
+    assert header.sectionSize(data) > before and fits(row, data)
+    run.data_name = "short"
+    save_run(run, paths[0])
+    with qtbot.waitSignal(listed.worker.finished, timeout=WAIT):
+        listed.run_changed(paths[0])
+    assert header.sectionSize(data) > before  # no jitter: a column never shrinks in place
+
+
 def test_a_refresh_keeps_the_selection(qtbot, listed):
     select(listed, "alpha", "gamma")
     with qtbot.waitSignal(listed.worker.finished, timeout=WAIT):

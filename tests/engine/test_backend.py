@@ -4,6 +4,7 @@ import types
 
 import numpy as np
 import pytest
+from threadpoolctl import threadpool_info, threadpool_limits
 
 import engine.backend as backend_module
 from engine.backend import NUMPY, DeviceError, get_backend, gpu_free_memory
@@ -81,3 +82,21 @@ def test_a_layer_that_calls_numpy_directly_fails_on_the_standin():
     good.forward(x, True)
     with pytest.raises(TypeError):
         bad.forward(x, True)
+
+
+@pytest.fixture
+def blas_threads():
+    """What NumPy's BLAS uses now; put back after the test."""
+    def threads():
+        return {i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"}
+    before = threads()
+    yield threads
+    threadpool_limits(max(before), user_api="blas")
+
+
+def test_leaving_cores_free_leaves_the_others_to_blas_and_never_fewer_than_one(blas_threads):
+    cores = backend_module.cpu_cores()
+    assert backend_module.leave_cores_free(1) == max(1, cores - 1)
+    assert blas_threads() == {max(1, cores - 1)}
+    assert backend_module.leave_cores_free(cores + 3) == 1
+    assert blas_threads() == {1}
