@@ -63,8 +63,7 @@ class RunsModel(QtGui.QStandardItemModel):
             self.setRowCount(0)
             self.runs = list(runs)
             for run in self.runs:
-                self.appendRow([QtGui.QStandardItem() for _ in COLUMNS])
-                self._fill(self.rowCount() - 1)
+                self.appendRow(self._items(run))
         finally:
             self.blockSignals(False)
         self.endResetModel()
@@ -77,14 +76,7 @@ class RunsModel(QtGui.QStandardItemModel):
         row = self.row_of(run.path)
         if row is None:
             self.runs.append(run)
-            self.blockSignals(True)  # rowsInserted once the row is filled
-            try:
-                self.appendRow([QtGui.QStandardItem() for _ in COLUMNS])
-                self._fill(len(self.runs) - 1)
-            finally:
-                self.blockSignals(False)
-            self.beginInsertRows(QtCore.QModelIndex(), row := len(self.runs) - 1, row)
-            self.endInsertRows()
+            self.appendRow(self._items(run))
         else:
             self.runs[row] = run
             self._refill(row)
@@ -111,20 +103,24 @@ class RunsModel(QtGui.QStandardItemModel):
     def _refill(self, row: int) -> None:
         self.blockSignals(True)  # one dataChanged for the row, not one per role and cell
         try:
-            self._fill(row)
+            self._fill([self.item(row, i) for i in range(len(COLUMNS))], self.runs[row])
         finally:
             self.blockSignals(False)
         self.dataChanged.emit(self.index(row, 0), self.index(row, len(COLUMNS) - 1))
 
-    def _fill(self, row: int) -> None:
-        run = self.runs[row]
+    def _items(self, run: RunSummary) -> list[QtGui.QStandardItem]:
+        """A new row for `run`, filled before it is added (one rowsInserted, complete)."""
+        items = [QtGui.QStandardItem() for _ in COLUMNS]
+        self._fill(items, run)
+        return items
+
+    def _fill(self, items: list[QtGui.QStandardItem], run: RunSummary) -> None:
         tip, marks = run_tooltip(run), self.marks(run.path)
         font = None  # the view's own
         if run.path == self.current:
             font = QtGui.QFont()
             font.setBold(True)
-        for i, column in enumerate(COLUMNS):
-            item = self.item(row, i)
+        for i, (item, column) in enumerate(zip(items, COLUMNS)):
             text = column.text(run)
             if i == NAME and marks:
                 text += f"  ({', '.join(marks)})"
