@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from engine.shapes import LayerInfo
 
 GRADIENT_IN_PLACE = frozenset(ACTIVATION_TYPES) | {"dropout", "batchnorm", "lrn"}
+SHORT_RUN_BYTES = 64  # a cache line
 
 
 def padded_size(v: Volume, p: int) -> int:
@@ -59,6 +60,19 @@ def bools_in_floats(count: int) -> int:
     return -(-count // 4)
 
 
+def tiles(layer: LayerSpec) -> bool:
+    """Whether a pooling layer's windows tile its input exactly (S = F, no padding)."""
+    return layer["stride"] == layer["size"] and not layer["pad"]
+
+
+def pools_rows_first(layer: LayerSpec, v_in: Volume) -> bool:
+    """Whether a pooling layer's forward pass first combines the F rows of every window,
+    whole rows of the image at a time, then the F columns: where the windows tile the
+    input and a pixel's depth is shorter than a cache line, NumPy's cost per run it walks
+    outweighs the extra pass (the F·F taps are F·F runs of D floats per window)."""
+    return tiles(layer) and layer["size"] > 1 and v_in.depth * 4 <= SHORT_RUN_BYTES
+
+
 def relu_left_to_pool(layer: LayerSpec, above: LayerSpec | None) -> bool:
     """Whether a layer is a ReLU that leaves its training passes to the max pool above it,
     which does them on its F·F times smaller output (see `engine.layers.pool`)."""
@@ -72,16 +86,21 @@ def scratch(layer: LayerSpec, v_in: Volume, v_out: Volume, above: LayerSpec | No
     output gradient and padded input gradient, both batch-last, when it computes an input
     gradient; an activation's slope, max pooling's winners (where its windows tile the
     input, a bool per input and one per output, four to a float; otherwise a bool per
-    output in a float's room, and the shares where windows overlap), batch norm's
-    correction, LRN's squares and window sums."""
+    output in a float's room, and the shares where windows overlap), a tiling pool's F
+    rows combined (`pools_rows_first`) and a tiling average pool's gradient repeated along
+    its rows, batch norm's correction, LRN's squares and window sums."""
     t = layer.type
     if t == "conv":
         return v_out.size + padded_size(v_in, layer["pad"]) if input_gradient else 0
     if relu_left_to_pool(layer, above):
         return 0
-    if t == "pool" and layer["mode"] == "max":
-        if layer["stride"] == layer["size"] and not layer["pad"]:
-            return bools_in_floats(v_in.size) + bools_in_floats(v_out.size)
+    if t == "pool":
+        rows = v_in.size // layer["size"]  # a tiling pool's rows combined, or repeated
+        if layer["mode"] == "avg":
+            return rows if tiles(layer) else 0
+        if tiles(layer):
+            return max(rows if pools_rows_first(layer, v_in) else 0,
+                       bools_in_floats(v_in.size) + bools_in_floats(v_out.size))
         return v_out.size * (1 if layer["stride"] >= layer["size"] else 2)
     if t in ACTIVATION_TYPES or t == "batchnorm":
         return v_out.size

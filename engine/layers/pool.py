@@ -7,6 +7,12 @@ first input that attains the maximum. Backward passes write only the unpadded in
 where the windows tile the input (S = F, the usual 2×2/2) each input pixel gets exactly
 one share, written directly, with no zero-fill and no accumulation.
 
+NumPy pays per contiguous run it walks, and a tap walks runs of D floats. So where the
+windows tile the input and D is small (LeNet's 6 feature maps), the forward pass first
+combines each window's F rows, whole image rows at a time, and then its F columns; and
+average pooling's backward pass repeats each gradient F times along its row with one
+gather and copies the rows whole.
+
 A ReLU just below a max pool leaves its training passes to the pool (`relu_below`), which
 does them on its F·F times smaller output: the maximum of rectified inputs is the
 rectified maximum, and the gradient reaches a ReLU output only where it is a window's
@@ -15,10 +21,13 @@ maximum, where the slope is 1 exactly when that maximum is positive.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
+import numpy as np
+
 from engine.layers.base import Backprop, Layer, Tap, padded, taps
-from engine.plan import Arrays, bools_in_floats
+from engine.plan import Arrays, bools_in_floats, pools_rows_first, tiles
 
 
 class Pool(Layer):
@@ -36,11 +45,7 @@ class Pool(Layer):
     def _max(self, x: Any, y: Any, p: int, window_taps: tuple[Tap, ...],
              arrays: Arrays) -> tuple[Any, Backprop]:
         xp = self.xp
-        xpad = padded(x, p, -float("inf"), arrays)
-        first, rest = window_taps[0], window_taps[1:]
-        y[...] = xpad[:, first.rows, first.cols, :]
-        for t in rest:
-            xp.maximum(y, xpad[:, t.rows, t.cols, :], out=y)
+        self._combine(padded(x, p, -float("inf"), arrays), y, xp.maximum, window_taps, arrays)
         if self.relu_below:
             xp.maximum(y, 0, out=y)
         elif p:
@@ -49,7 +54,7 @@ class Pool(Layer):
         def backprop(dy: Any) -> Any:
             dx = self._gradient(x.shape, dy.dtype, arrays)
             slices = self.backend.batch_slices(len(x), x[0].size + 4 * y[0].size)
-            if self._tiled():
+            if tiles(self.spec):
                 winners = arrays.scratch(x.shape, bool)
                 taken = arrays.scratch(dy.shape, bool, bools_in_floats(x.size))
                 for rows in slices:
@@ -113,16 +118,15 @@ class Pool(Layer):
     def _avg(self, x: Any, y: Any, p: int, window_taps: tuple[Tap, ...],
              arrays: Arrays) -> tuple[Any, Backprop]:
         f = self.spec["size"]
-        xpad = padded(x, p, 0.0, arrays)
-        first, rest = window_taps[0], window_taps[1:]
-        y[...] = xpad[:, first.rows, first.cols, :]
-        for t in rest:
-            y += xpad[:, t.rows, t.cols, :]
+        self._combine(padded(x, p, 0.0, arrays), y, self.xp.add, window_taps, arrays)
         y *= 1.0 / (f * f)
 
         def backprop(dy: Any) -> Any:
             dy *= 1.0 / (f * f)
             dx = self._gradient(x.shape, dy.dtype, arrays)
+            if tiles(self.spec):
+                self._spread(dy, dx, arrays)
+                return dx
             for t in window_taps:
                 target = dx[:, t.in_rows, t.in_cols, :]
                 share = dy[:, t.out_rows, t.out_cols, :]
@@ -134,9 +138,42 @@ class Pool(Layer):
 
         return y, backprop
 
-    def _tiled(self) -> bool:
-        """Whether the windows tile the input exactly (S = F, no padding)."""
-        return self.spec["stride"] == self.spec["size"] and not self.spec["pad"]
+    def _combine(self, x: Any, y: Any, combine: Any, window_taps: tuple[Tap, ...],
+                 arrays: Arrays) -> None:
+        """Write into y the `combine` (maximum or sum) of each window of x (padded)."""
+        if pools_rows_first(self.spec, self.input):
+            f = self.spec["size"]
+            n, h2, w2, d = y.shape
+            rows = x.reshape(n, h2, f, w2 * f * d)
+            combined = arrays.scratch((n, h2, w2 * f * d), x.dtype)
+            combine(rows[:, :, 0], rows[:, :, 1], out=combined)
+            for i in range(2, f):
+                combine(combined, rows[:, :, i], out=combined)
+            columns = combined.reshape(n, h2, w2, f, d)
+            combine(columns[..., 0, :], columns[..., 1, :], out=y)
+            for j in range(2, f):
+                combine(y, columns[..., j, :], out=y)
+            return
+        first, rest = window_taps[0], window_taps[1:]
+        y[...] = x[:, first.rows, first.cols, :]
+        for t in rest:
+            combine(y, x[:, t.rows, t.cols, :], out=y)
+
+    def _spread(self, dy: Any, dx: Any, arrays: Arrays) -> None:
+        """Average pooling's backward pass where the windows tile the input: each output's
+        gradient repeated F times along its row (one gather of whole pixels), then each
+        such row copied to the F rows of its windows, whole image rows at a time."""
+        f = self.spec["size"]
+        n, h2, w2, d = dy.shape
+        repeated = arrays.scratch((n, h2, w2 * f, d), dy.dtype)
+        self.xp.take(dy, self._window_of_column, axis=2, out=repeated)
+        dx.reshape(n, h2, f, w2 * f * d)[...] = repeated.reshape(n, h2, 1, w2 * f * d)
+
+    @functools.cached_property
+    def _window_of_column(self) -> Any:
+        """Where the windows tile the input: the window column of each input column."""
+        return self.backend.asarray(np.repeat(np.arange(self.output.width), self.spec["size"]),
+                                    np.intp)
 
     def _disjoint(self) -> bool:
         """Whether no two windows share an input pixel (S ≥ F)."""

@@ -2,6 +2,7 @@
 training written in PyTorch.
 
     .venv/bin/python tests/benchmarks/mnist_end_to_end.py [--epochs 2] [--network lenet5]
+        [--repeats 3]
 
 The data set is synthetic, written to a temporary folder as MNIST's four IDX files: 60,000
 training and 10,000 test images of 28×28, made from the embedded 8×8 UCI digits. Each image
@@ -17,6 +18,9 @@ weights, batch 64, 2 threads, evaluate the validation split after every epoch an
 split at the end. Each runs in its own process and is timed from start to exit: ours is
 the command a user types, PyTorch's includes importing PyTorch (about 2 s here), so the
 PyTorch process also reports its time from its first training step to its test accuracy.
+The two alternate, `--repeats` times each, and the medians are compared: this machine's
+speed drifts by tens of percent over minutes, which one run of each can catch at
+different speeds.
 
 Needs PyTorch (the optional extra "bench": pip install torch==2.13.0).
 """
@@ -27,6 +31,7 @@ import argparse
 import json
 import os
 import re
+import statistics
 import struct
 import subprocess
 import sys
@@ -164,6 +169,8 @@ def main() -> int:
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--network", default="lenet5",
                         help="a template name or network file (default lenet5)")
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="runs of each, alternating, whose medians are compared (default 3)")
     parser.add_argument("--torch-worker", metavar="FOLDER", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.torch_worker:
@@ -175,15 +182,22 @@ def main() -> int:
         write_mnist_like(folder)
         print(f"synthetic MNIST-sized IDX set in {folder}: {TRAIN_IMAGES:,} training and "
               f"{TEST_IMAGES:,} test images of {SIDE}×{SIDE}")
-        ours_s, ours_acc, output = run_ours(folder, args.network, args.epochs,
-                                            Path(tmp) / "run.ckpt")
-        print(output.rstrip())
-        torch_s, theirs = run_torch(folder, args.network, args.epochs)
+        ours_s, torch_s = [], []
+        for repeat in range(args.repeats):
+            took, ours_acc, output = run_ours(folder, args.network, args.epochs,
+                                              Path(tmp) / "run.ckpt")
+            ours_s.append(took)
+            if repeat == 0:
+                print(output.rstrip())
+            took, theirs = run_torch(folder, args.network, args.epochs)
+            torch_s.append(took)
+            print(f"run {repeat + 1}: ours {ours_s[-1]:.1f} s, PyTorch {took:.1f} s (its "
+                  f"training and evaluation {theirs['train_and_evaluate_s']:.1f} s)", flush=True)
     print(f"PyTorch: validation accuracy {', '.join(f'{a:.1%}' for a in theirs['val_acc'])}, "
-          f"test accuracy {theirs['test_acc']:.1%}; training and evaluation "
-          f"{theirs['train_and_evaluate_s']:.1f} s of its process's {torch_s:.1f} s")
-    print(f"wall time, whole process: ours {ours_s:.1f} s, PyTorch {torch_s:.1f} s "
-          f"(ratio {ours_s / torch_s:.2f})")
+          f"test accuracy {theirs['test_acc']:.1%}")
+    ours_median, torch_median = statistics.median(ours_s), statistics.median(torch_s)
+    print(f"wall time, whole process, median of {args.repeats}: ours {ours_median:.1f} s, "
+          f"PyTorch {torch_median:.1f} s (ratio {ours_median / torch_median:.2f})")
     print(f"test accuracy: ours {ours_acc:.1%}, PyTorch {theirs['test_acc']:.1%} "
           f"(difference {abs(ours_acc - theirs['test_acc']) * 100:.1f} points)")
     return 0

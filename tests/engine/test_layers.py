@@ -18,7 +18,9 @@ CONV_CASES = [
     ((8, 6, 2), 3, 5, 1, 2),
 ]
 POOL_CASES = [
-    ((4, 6, 2), 2, 2, 0),
+    ((4, 6, 2), 2, 2, 0),  # windows tile a thin input: rows first (engine.plan.pools_rows_first)
+    ((6, 9, 3), 3, 3, 0),
+    ((4, 2, 20), 2, 2, 0),  # they tile a deep input: F·F taps
     ((5, 7, 3), 3, 2, 1),
     ((5, 4, 2), 3, 1, 0),
     ((7, 7, 1), 3, 3, 1),
