@@ -10,9 +10,9 @@ from engine.backend import NUMPY
 from engine.model import build
 from engine.optim import Optimizer
 from engine.rollback import LastGood
-from engine.plan import make_plan
+from engine.plan import make_plan, pools_rows_first
 from engine.shapes import analyse
-from engine.spec import make_layer as layer, network
+from engine.spec import Volume, make_layer as layer, network
 
 NETWORKS = {
     "conv-pool": network("a", (32, 32, 3), layer("conv", filters=32), layer("relu"),
@@ -130,3 +130,23 @@ def test_a_relu_below_a_max_pool_leaves_its_work_and_its_scratch_to_the_pool():
                                                            False, False]
     pool = a.layers[3]   # 2×2/2: a mark per input and per output, four to a float
     assert [p.scratch for p in plan.layers[:3]] == [0, 0, (pool.input.size + pool.output.size) // 4]
+
+
+def test_a_pool_whose_windows_tile_a_thin_input_combines_rows_first_in_the_scratch():
+    """LeNet-5's S2 (2×2/2 on 28×28×6) combines each window's rows first, in the scratch
+    buffer; a pool on a deep input or with overlapping windows walks its F·F taps. A
+    tiling average pool repeats its gradient along the rows in the same room."""
+    assert pools_rows_first(layer("pool"), Volume(28, 28, 6))
+    assert pools_rows_first(layer("pool", size=3, stride=3), Volume(9, 9, 16))
+    assert not pools_rows_first(layer("pool"), Volume(32, 32, 32))
+    assert not pools_rows_first(layer("pool", size=3, stride=2), Volume(27, 27, 6))
+    assert not pools_rows_first(layer("pool", size=2, stride=2, pad=1), Volume(26, 26, 6))
+    spec = network("l", (32, 32, 1), layer("conv", filters=6, size=5, pad=0),
+                   layer("pool", "max"), layer("conv", "c2", filters=32, size=3, pad=1),
+                   layer("pool", "avg", mode="avg"), layer("fc", units=10), layer("softmax"))
+    a = analyse(spec)
+    plan = make_plan(a.layers[1:-1])
+    max_pool, avg_pool = a.layers[2], a.layers[4]
+    assert plan.layers[1].scratch == max(max_pool.input.size // 2,
+                                         (max_pool.input.size + max_pool.output.size) // 4)
+    assert plan.layers[3].scratch == avg_pool.input.size // 2  # the gradient repeated
