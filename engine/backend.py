@@ -42,6 +42,7 @@ class Backend:
     _to_host: Callable[[Any], np.ndarray]
     _synchronize: Callable[[], None] = lambda: None
     _as_strided: Callable[..., Any] | None = None  # the layers need it; an optimizer does not
+    _take: Callable[..., Any] | None = None
     cache_floats: int | None = None  # see batch_slices; None: the whole batch at once
 
     def asarray(self, a: Any, dtype: Any = np.float32) -> Any:
@@ -64,6 +65,12 @@ class Backend:
         array module has its own."""
         return self._as_strided(a, shape, strides)
 
+    def take(self, a: Any, indices: Any, axis: int, out: Any) -> None:
+        """Write a's entries at `indices` (all in range) along `axis` into `out`; NumPy's
+        take buffers `out` unless told how to treat indices out of range, CuPy's cannot
+        be told."""
+        self._take(a, indices, axis=axis, out=out)
+
     def batch_slices(self, n: int, floats_per_image: int) -> list[slice]:
         """The batch of n images in slices for a chain of elementwise passes: on the CPU,
         slices whose arrays (`floats_per_image` each) stay in its cache from one pass to
@@ -82,6 +89,7 @@ class Backend:
 
 NUMPY = Backend("cpu", np, lambda a: a, np.asarray,
                 _as_strided=np.lib.stride_tricks.as_strided,
+                _take=functools.partial(np.take, mode="clip"),
                 cache_floats=1 << 19)  # 2 MiB: a share of a 32 MiB L3, beyond a 512 KiB L2
 
 
@@ -165,7 +173,7 @@ def free_memory(backend: Backend) -> int | None:
 def _cupy_backend() -> Backend:
     return Backend("gpu", cupy, cupy.asarray, cupy.asnumpy,
                    lambda: cupy.cuda.get_current_stream().synchronize(),
-                   cupy.lib.stride_tricks.as_strided)
+                   cupy.lib.stride_tricks.as_strided, cupy.take)
 
 
 def get_backend(device: str = "cpu") -> Backend:

@@ -166,7 +166,7 @@ class Pool(Layer):
         f = self.spec["size"]
         n, h2, w2, d = dy.shape
         repeated = arrays.scratch((n, h2, w2 * f, d), dy.dtype)
-        self.xp.take(dy, self._window_of_column, axis=2, out=repeated)
+        self.backend.take(dy, self._window_of_column, 2, repeated)
         dx.reshape(n, h2, f, w2 * f * d)[...] = repeated.reshape(n, h2, 1, w2 * f * d)
 
     @functools.cached_property

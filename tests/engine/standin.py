@@ -123,5 +123,6 @@ def _as_strided(a: DeviceArray, shape: tuple[int, ...], strides: tuple[int, ...]
     return DeviceArray(np.lib.stride_tricks.as_strided(_unwrap(a), shape, strides))
 
 
-STANDIN = Backend("stand-in", _DeviceNumpy(), lambda a: DeviceArray(a.copy()), _to_host,
-                  _as_strided=_as_strided)
+_XP = _DeviceNumpy()
+STANDIN = Backend("stand-in", _XP, lambda a: DeviceArray(a.copy()), _to_host,
+                  _as_strided=_as_strided, _take=_XP.take)  # as CuPy's: no `mode`
