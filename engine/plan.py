@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from engine.shapes import LayerInfo
 
 GRADIENT_IN_PLACE = frozenset(ACTIVATION_TYPES) | {"dropout", "batchnorm", "lrn"}
-SHORT_RUN_BYTES = 64  # a cache line
+SHORT_RUN_FLOATS = 16  # float32s in a 64-byte cache line
 
 
 def padded_size(v: Volume, p: int) -> int:
@@ -70,7 +70,7 @@ def pools_rows_first(layer: LayerSpec, v_in: Volume) -> bool:
     whole rows of the image at a time, then the F columns: where the windows tile the
     input and a pixel's depth is shorter than a cache line, NumPy's cost per run it walks
     outweighs the extra pass (the F·F taps are F·F runs of D floats per window)."""
-    return tiles(layer) and layer["size"] > 1 and v_in.depth * 4 <= SHORT_RUN_BYTES
+    return tiles(layer) and layer["size"] > 1 and v_in.depth <= SHORT_RUN_FLOATS
 
 
 def relu_left_to_pool(layer: LayerSpec, above: LayerSpec | None) -> bool:
