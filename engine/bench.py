@@ -107,7 +107,7 @@ def benchmark(spec: NetworkSpec, batch_size: int, backend: Backend, repeats: int
         del backprops, out, grad
         start = clock()
         model.train_step(x.copy(), labels)
-        optimizer.step(model.parameters(), 1e-6)
+        optimizer.step(model.store.values, model.store.grads, 1e-6)
         steps.append(clock() - start)
     infos = analysis.layers[1:-1]
     layers = [

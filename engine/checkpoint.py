@@ -91,7 +91,7 @@ def save_run(run: Run, path: str | os.PathLike) -> None:
     groups = {
         "param": {key: to_numpy(v) for key, v, _ in run.model.parameters()},
         "buffer": {key: to_numpy(v) for key, v in run.model.buffers()},
-        "optim": run.optimizer.state(),
+        "optim": run.optimizer.state(run.model.store),
         "norm": run.normalizer.to_state(),
         "history": {key: np.asarray(values, _history_dtype(key))
                     for key, values in run.history.items()},
@@ -130,7 +130,8 @@ def load_run(path: str | os.PathLike, device: str | None = None) -> Run:
             value[...] = backend.asarray(archive.array(f"buffer/{key}", value.shape))
         optimizer = Optimizer(config.optimizer, backend, config.momentum)
         steps = archive.count(meta, "optimizer_steps")
-        optimizer.load_state(archive.optimizer_cache(model, config.optimizer, steps), steps)
+        optimizer.load_state(archive.optimizer_cache(model, config.optimizer, steps), steps,
+                             model.store)
         try:
             rng.bit_generator.state = meta["rng"]
         except (TypeError, ValueError, KeyError, OverflowError):

@@ -6,7 +6,7 @@ the batch as a Python float and its gradient with respect to the scores.
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import Any
 
 
 def softmax_probabilities(xp: Any, scores: Any) -> Any:
@@ -44,12 +44,10 @@ def svm_loss(xp: Any, scores: Any, labels: Any, margin: float = 1.0) -> tuple[fl
     return loss, dscores
 
 
-def weight_decay(xp: Any, weights: Iterable[Any], grads: Iterable[Any], strength: float) -> float:
-    """Add the L2 penalty ½·λ·Σw² to the loss: adds λ·w to each gradient, returns the penalty."""
+def weight_decay(xp: Any, w: Any, g: Any, strength: float) -> float:
+    """Add the L2 penalty ½·λ·Σw² to the loss: adds λ·w to the gradient g of the weights w,
+    returns the penalty."""
     if strength == 0:
         return 0.0
-    penalty = 0.0
-    for w, g in zip(weights, grads):
-        penalty += float(xp.vdot(w, w))
-        g += w * w.dtype.type(strength)
-    return 0.5 * strength * penalty
+    g += w * w.dtype.type(strength)
+    return 0.5 * strength * float(xp.vdot(w, w))

@@ -19,6 +19,7 @@ from engine.init import relu_follows
 from engine.layers import Layer, make_layer
 from engine.layers.base import Backprop
 from engine.losses import softmax_loss, softmax_probabilities, svm_loss
+from engine.parameters import ParameterStore
 from engine.plan import Arrays, StepBuffers
 from engine.shapes import Analysis, analyse
 from engine.spec import NetworkSpec
@@ -37,7 +38,8 @@ class ModelError(ConvNetError):
 
 
 class Model:
-    """Layers on one backend; parameters are keyed "layer_id/name" (e.g. "a1b2c3/W")."""
+    """Layers on one backend; parameters are keyed "layer_id/name" (e.g. "a1b2c3/W") and
+    live in `store`, one flat buffer with their gradients in another."""
 
     def __init__(self, spec: NetworkSpec, backend: Backend, rng: np.random.Generator):
         analysis = analyse(spec)
@@ -56,6 +58,7 @@ class Model:
             for info in analysis.layers[1:-1]
         ]
         self.loss_layer = spec.layers[-1]
+        self.store = ParameterStore(self.xp, self.layers)
         self.plan = analysis.plan
         for layer, above, planned in zip(self.layers, self.layers[1:], self.plan.layers):
             if planned.relu_left_to_pool:
@@ -144,11 +147,6 @@ class Model:
         for layer in self.layers:
             for name, value in layer.buffers.items():
                 yield f"{layer.id}/{name}", value
-
-    def weights_and_grads(self) -> tuple[list[Any], list[Any]]:
-        """The weight matrices (not biases or scales) and their gradients: what L2 decays."""
-        pairs = [(v, g) for key, v, g in self.parameters() if key.endswith("/W")]
-        return [v for v, _ in pairs], [g for _, g in pairs]
 
 
 def build(spec: NetworkSpec, backend: Backend, seed: int | np.random.Generator = 0) -> Model:

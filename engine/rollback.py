@@ -12,45 +12,38 @@ class LastGood:
     """Copies of the weights, batch-norm statistics and optimizer cache taken just before
     each update, so that an update which makes the loss NaN or infinite can be undone.
 
-    The copies are allocated once; later saves and restores only copy values.
+    The copies are allocated once; later saves and restores only copy values, the weights
+    and each optimizer slot as one flat array (`engine.parameters`).
     """
 
     def __init__(self, model: Model, optimizer: Optimizer):
         self.model = model
         self.optimizer = optimizer
-        self.arrays: dict[str, Any] = {}
-        self.slots: dict[str, list[Any]] = {}
+        self.values = model.store.values.copy()
+        self.buffers: dict[str, Any] = {}
+        self.slots: list[Any] = []
         self.save()
 
-    def _live(self):
-        for key, value, _ in self.model.parameters():
-            yield key, value
-        yield from self.model.buffers()
-
     def save(self) -> None:
-        for key, value in self._live():
-            _store(self.arrays, key, value)
-        for key, values in self.optimizer.slots.items():
-            kept = self.slots.setdefault(key, [v.copy() for v in values])
-            for target, v in zip(kept, values):
-                target[...] = v
-        self.saved_slot_keys = set(self.optimizer.slots)
+        self.values[...] = self.model.store.values
+        for key, value in self.model.buffers():
+            if key in self.buffers:
+                self.buffers[key][...] = value
+            else:
+                self.buffers[key] = value.copy()
+        if len(self.slots) != len(self.optimizer.slots):  # the optimizer's first update
+            self.slots = [slot.copy() for slot in self.optimizer.slots]
+        for kept, slot in zip(self.slots, self.optimizer.slots):
+            kept[...] = slot
+        self.slot_count = len(self.optimizer.slots)
         self.optimizer_steps = self.optimizer.steps
 
     def restore(self) -> None:
-        for key, value in self._live():
-            value[...] = self.arrays[key]
-        for key in list(self.optimizer.slots):
-            if key not in self.saved_slot_keys:
-                del self.optimizer.slots[key]
-                continue
-            for target, kept in zip(self.optimizer.slots[key], self.slots[key]):
-                target[...] = kept
+        self.model.store.values[...] = self.values
+        for key, value in self.model.buffers():
+            value[...] = self.buffers[key]
+        # before its first update the optimizer had no cache
+        del self.optimizer.slots[self.slot_count:]
+        for slot, kept in zip(self.optimizer.slots, self.slots):
+            slot[...] = kept
         self.optimizer.steps = self.optimizer_steps
-
-
-def _store(store: dict[str, Any], key: str, value: Any) -> None:
-    if key in store:
-        store[key][...] = value
-    else:
-        store[key] = value.copy()

@@ -113,7 +113,7 @@ class Trainer:
         self.control = control or TrainControl()
         self.keep_at = Path(keep_at) if keep_at else None
         self.last_good = LastGood(run.model, run.optimizer)
-        self.health = HealthMonitor(run.model, self.last_good.arrays) if watch_health else None
+        self.health = HealthMonitor(run.model, self.last_good.values) if watch_health else None
         self._updating = False
 
     def train(self) -> Iterator[StepEvent | EpochEvent]:
@@ -182,10 +182,11 @@ class Trainer:
             if health:
                 health.begin_step()
             loss, scores = model.train_step(backend.asarray(x), labels, health)
-            weights, grads = model.weights_and_grads()
-            loss += weight_decay(backend.xp, weights, grads, c.weight_decay)
+            store = model.store
+            loss += weight_decay(backend.xp, store.values[store.decayed],
+                                 store.grads[store.decayed], c.weight_decay)
             broken = "loss" if not math.isfinite(loss) else (
-                None if _all_finite(g for _, _, g in model.parameters()) else "gradient")
+                None if _all_finite(store.grads) else "gradient")
         if broken:
             self.last_good.restore()
             value = "NaN" if math.isnan(loss) or broken == "gradient" else "infinite"
@@ -197,7 +198,7 @@ class Trainer:
                 "that gave a finite loss, were kept.")
         self.last_good.save()
         self._updating = True
-        run.optimizer.step(model.parameters(), lr)
+        run.optimizer.step(model.store.values, model.store.grads, lr)
         self._updating = False
         if health:
             health.after_update(run.step + 1)
@@ -238,9 +239,8 @@ class Trainer:
         return self.run.confusion_matrix(*self.split(split))
 
 
-def _all_finite(arrays) -> bool:
-    """Whether every value is finite, with a single host sync: max·0 + min·0 is 0 when an
-    array's extremes are finite and NaN otherwise (a NaN or an infinity reaches one of
+def _all_finite(a) -> bool:
+    """Whether every value of a flat array is finite, with a single host sync: max·0 + min·0
+    is 0 when its extremes are finite and NaN otherwise (a NaN or an infinity reaches one of
     them), and unlike a sum it cannot overflow."""
-    total = sum(a.max() * 0 + a.min() * 0 for a in arrays)
-    return isinstance(total, int) or math.isfinite(float(total))
+    return a.size == 0 or math.isfinite(float(a.max() * 0 + a.min() * 0))

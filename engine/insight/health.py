@@ -56,10 +56,11 @@ class HealthReport:
 class HealthMonitor:
     """Fed by the trainer: `begin_step()` before a step's forward pass, the model's observer
     calls (`output`, `gradient`) during it, `after_update()` once the weights changed, and
-    `end_epoch()`. `saved` holds each weight as it was before the update (`LastGood.arrays`),
-    so the step's actual change costs no copy of its own."""
+    `end_epoch()`. `saved` holds the parameters as they were before the update, laid out
+    like `model.store.values` (`LastGood.values`), so the step's actual change costs no copy
+    of its own."""
 
-    def __init__(self, model: Model, saved: dict[str, Any], budget: float = SAMPLE_BUDGET):
+    def __init__(self, model: Model, saved: Any, budget: float = SAMPLE_BUDGET):
         self.model = model
         self.saved = saved
         self.budget = budget
@@ -112,11 +113,12 @@ class HealthMonitor:
 
     def after_update(self, step: int) -> None:
         """The update of step `step` was applied: measure its ratios (and its statistics)."""
-        xp, backend = self.model.xp, self.model.backend
+        xp, backend, store = self.model.xp, self.model.backend, self.model.store
+        change = store.values - self.saved
         squares = []
         for layer in self.trained:
-            w = layer.params["W"]
-            delta = w - self.saved[f"{layer.id}/W"]
+            key = f"{layer.id}/W"
+            delta, w = store.view(change, key), layer.params["W"]
             squares += [xp.vdot(delta, delta), xp.vdot(w, w)]
         # one transfer from the device for all layers
         values = backend.to_numpy(xp.stack(squares)).astype(float) if squares else []

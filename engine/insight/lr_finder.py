@@ -126,7 +126,7 @@ def trial_copy(run: Run) -> Run:
     for key, value in model.buffers():
         value[...] = originals[key]
     optimizer = Optimizer(run.optimizer.name, run.backend, run.optimizer.momentum)
-    optimizer.slots = {key: [a.copy() for a in slots] for key, slots in run.optimizer.slots.items()}
+    optimizer.slots = [slot.copy() for slot in run.optimizer.slots]
     optimizer.steps = run.optimizer.steps
     return replace(run, model=model, optimizer=optimizer, rng=copy.deepcopy(run.rng),
                    running=new_running(), history=new_history())

@@ -23,7 +23,8 @@ Backprop = Callable[[Any], Any]
 
 
 class Layer(ABC):
-    """A built layer: `params`, `grads` and `buffers` map names to device arrays."""
+    """A built layer: `params`, `grads` and `buffers` map names to device arrays (the first
+    two are views of the model's `ParameterStore`)."""
 
     def __init__(self, info: LayerInfo, backend: Backend):
         self.spec = info.layer
@@ -47,6 +48,7 @@ class Layer(ABC):
         """`forward`, writing into the arrays `arrays` gives."""
 
     def _add_param(self, name: str, value: Any) -> None:
+        """A trained array and its gradient; a model moves both into its `ParameterStore`."""
         self.params[name] = value
         self.grads[name] = self.xp.zeros_like(value)
 

@@ -103,13 +103,15 @@ def train(args: argparse.Namespace, settings: dict) -> None:
     model.load_state_dict(torch.load(args.weights, map_location="cpu", weights_only=True))
     state = {"epoch": 0, "history": {k: [] for k in (
         "step", "loss", "lr", "epoch", "train_acc", "val_acc", "train_loss", "val_loss")}}
-    optimizer = Optimizer(config["optimizer"], TORCH, config["momentum"])
+    # one designer optimizer per parameter tensor, each with its own cache
+    optimizers = {name: Optimizer(config["optimizer"], TORCH, config["momentum"])
+                  for name, _ in model.named_parameters()}
     if args.resume:
         state = torch.load(args.resume, map_location="cpu", weights_only=True)
         model.load_state_dict(state["model"])
-        optimizer.slots = {k: [t.to(device) for t in v]
-                           for k, v in state["optimizer"]["slots"].items()}
-        optimizer.steps = state["optimizer"]["steps"]
+        for name, optimizer in optimizers.items():
+            optimizer.slots = [t.to(device) for t in state["optimizer"]["slots"][name]]
+            optimizer.steps = state["optimizer"]["steps"]
     elif settings["fit_normalization"]:  # as a new run does, on the training images
         fitted = Normalizer.fit(data.train_x, config["normalization"])
         for name, array in normalizer_arrays(fitted).items():
@@ -140,7 +142,7 @@ def train(args: argparse.Namespace, settings: dict) -> None:
             if config["flip"] or config["crop_pad"]:  # crop's padding is the mean colour
                 x = augment(x, rng, config["flip"], config["crop_pad"])
             y = torch.from_numpy(data.train_y[rows.numpy()]).to(device)
-            loss, scores = step_once(net, model, optimizer, nchw(x, device), y, lr, config)
+            loss, scores = step_once(net, model, optimizers, nchw(x, device), y, lr, config)
             sums += torch.tensor([loss * len(y), float((scores.argmax(1) == y).sum()), len(y)],
                                  dtype=torch.float64)
             step += 1
@@ -157,7 +159,7 @@ def train(args: argparse.Namespace, settings: dict) -> None:
             print(f"epoch {epoch + 1}/{config['epochs']}: train accuracy {train_acc:.1%} "
                   f"(loss {train_loss:.4f}), validation accuracy {val_acc:.1%} "
                   f"(loss {val_loss:.4f})", flush=True)
-            save_checkpoint(Path(args.out), model, optimizer, epoch + 1, history, config,
+            save_checkpoint(Path(args.out), model, optimizers, epoch + 1, history, config,
                             args.data, data.name)
         if args.max_steps and step >= args.max_steps:
             break
@@ -174,8 +176,8 @@ def data_loss(scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(scores, labels)
 
 
-def step_once(net, model, optimizer: Optimizer, x: torch.Tensor, y: torch.Tensor, lr: float,
-              config: dict) -> tuple[float, torch.Tensor]:
+def step_once(net, model, optimizers: dict[str, Optimizer], x: torch.Tensor, y: torch.Tensor,
+              lr: float, config: dict) -> tuple[float, torch.Tensor]:
     """One training step: forward, loss, backward (DDP averages the gradients over the
     processes), L2 weight decay and the designer's update. The loss and the scores."""
     scores = net(x, normalized=True)
@@ -190,7 +192,8 @@ def step_once(net, model, optimizer: Optimizer, x: torch.Tensor, y: torch.Tensor
             w = named[name]
             w.grad += config["weight_decay"] * w
             penalty += 0.5 * config["weight_decay"] * float((w * w).sum())
-        optimizer.step(((k, p.data, p.grad) for k, p in named.items()), lr)
+        for name, p in named.items():
+            optimizers[name].step(p.data, p.grad, lr)
     return float(loss.detach()) + penalty, scores.detach()
 
 
@@ -225,16 +228,17 @@ def evaluate(model, x: np.ndarray, y: np.ndarray, rank: int, world: int, config:
     return reduce(sums, world, device)
 
 
-def save_checkpoint(folder: Path, model, optimizer: Optimizer, epoch: int, history: dict,
-                    config: dict, data_source: str | None, data_name: str) -> None:
+def save_checkpoint(folder: Path, model, optimizers: dict[str, Optimizer], epoch: int,
+                    history: dict, config: dict, data_source: str | None,
+                    data_name: str) -> None:
     """What the designer's import needs, and what --resume continues; replaced atomically."""
     folder.mkdir(parents=True, exist_ok=True)
     state = {
         "epoch": epoch, "history": history, "config": config,
         "class_names": list(CLASS_NAMES), "data_source": data_source, "data_name": data_name,
         "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-        "optimizer": {"steps": optimizer.steps,
-                      "slots": {k: [t.cpu() for t in v] for k, v in optimizer.slots.items()}},
+        "optimizer": {"steps": next(iter(optimizers.values())).steps if optimizers else 0,
+                      "slots": {k: [t.cpu() for t in o.slots] for k, o in optimizers.items()}},
     }
     partial = folder / f".{CHECKPOINT}.partial"
     torch.save(state, partial)

@@ -95,7 +95,7 @@ def measure_memory(spec, batch: int, x: np.ndarray, y: np.ndarray) -> int:
     batch_x = x.copy()  # the input batch counts too
     model.train_step(batch_x, y)
     last_good.save()
-    optimizer.step(model.parameters(), LR)
+    optimizer.step(model.store.values, model.store.grads, LR)
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     return peak
@@ -141,7 +141,7 @@ def main() -> int:
     def our_step():
         ours.train_step(x, y)
         last_good.save()  # the trainer's NaN guard copies the weights before each update
-        optimizer.step(ours.parameters(), LR)
+        optimizer.step(ours.store.values, ours.store.grads, LR)
 
     def their_step():
         torch_optimizer.zero_grad()

@@ -233,7 +233,7 @@ def one_step(spec: NetworkSpec, backend: Backend, x: np.ndarray, labels: np.ndar
     last_good = LastGood(model, optimizer)
     model.train_step(batch, backend.asarray(labels, np.int64))
     last_good.save()
-    optimizer.step(model.parameters(), 0.01)
+    optimizer.step(model.store.values, model.store.grads, 0.01)
     backend.synchronize()
 
 
@@ -283,7 +283,7 @@ def our_step_time(spec: NetworkSpec, backend: Backend, batch: int, repeats: int)
 
     def step():
         model.train_step(x, labels)
-        optimizer.step(model.parameters(), 1e-4)
+        optimizer.step(model.store.values, model.store.grads, 1e-4)
 
     return _median_time(step, backend.synchronize, repeats)
 

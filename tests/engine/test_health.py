@@ -102,7 +102,7 @@ def test_sampled_means_and_deviations_equal_numpys_on_the_layer_outputs():
     for layer in model.layers:  # no batch norm or dropout: training and evaluation agree
         y, _ = layer.forward(y.copy(), train=False)
         outputs.append(np.array(y, np.float64))
-    monitor = HealthMonitor(model, LastGood(model, run.optimizer).arrays)
+    monitor = HealthMonitor(model, LastGood(model, run.optimizer).values)
     monitor.begin_step()
     scores = outputs[-1].reshape(16, -1)
     model.train_step(x, labels, monitor)

@@ -70,7 +70,7 @@ def test_losses_at_chance_level_with_tiny_weights(tiny_weight_model, rng):
 def test_weight_decay_adds_half_lambda_w_squared_and_lambda_w(backend, rng):
     w = rng.standard_normal((3, 4))
     wd, gd = backend.asarray(w, np.float64), backend.asarray(np.zeros((3, 4)), np.float64)
-    penalty = weight_decay(backend.xp, [wd], [gd], 0.1)
+    penalty = weight_decay(backend.xp, wd, gd, 0.1)
     assert penalty == pytest.approx(0.05 * (w ** 2).sum())
     np.testing.assert_allclose(backend.to_numpy(gd), 0.1 * w)
-    assert weight_decay(backend.xp, [wd], [gd], 0.0) == 0.0
+    assert weight_decay(backend.xp, wd, gd, 0.0) == 0.0

@@ -1,13 +1,22 @@
 """Update rules against the notes' formulas, and learning-rate schedules."""
 
 import math
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 from engine.backend import NUMPY
 from engine.optim import OPTIMIZERS, Optimizer
+from engine.parameters import ParameterStore
 from engine.schedules import learning_rate
+
+
+def store_of(**weights):
+    """A parameter store holding one weight array per layer id, and the layers."""
+    layers = [SimpleNamespace(id=key, params={"W": NUMPY.asarray(w)}, grads={})
+              for key, w in weights.items()]
+    return ParameterStore(np, layers), layers
 
 
 def reference_updates(name, w, grads, lr, mu=0.9):
@@ -41,7 +50,7 @@ def test_updates_follow_the_formulas(backend, rng, name):
     opt = Optimizer(name, backend, momentum=0.9)
     w = backend.asarray(w0.copy())
     for g in grads:
-        opt.step([("k/W", w, backend.asarray(g))], 0.1)
+        opt.step(w, backend.asarray(g), 0.1)
     np.testing.assert_allclose(backend.to_numpy(w), reference_updates(name, w0, grads, 0.1),
                                rtol=1e-5, atol=1e-6)
 
@@ -51,18 +60,23 @@ def test_optimizers_minimise_a_quadratic(name):
     w = NUMPY.asarray([3.0, -2.0])
     opt = Optimizer(name, NUMPY)
     for _ in range(300):
-        opt.step([("k/W", w, 2 * w)], 0.05)
+        opt.step(w, 2 * w, 0.05)
     assert np.abs(w).max() < 0.1
 
 
 def test_optimizer_state_round_trips(rng):
+    store, (a, b) = store_of(a=rng.standard_normal(4), b=rng.standard_normal((2, 3)))
     opt = Optimizer("adam", NUMPY)
-    w = NUMPY.asarray(rng.standard_normal(4))
-    opt.step([("a/W", w, NUMPY.asarray(rng.standard_normal(4)))], 0.1)
+    for layer in (a, b):
+        layer.grads["W"][...] = rng.standard_normal(layer.grads["W"].shape)
+    opt.step(store.values, store.grads, 0.1)
+    state = opt.state(store)
+    assert sorted(state) == ["a/W/0", "a/W/1", "b/W/0", "b/W/1"]
+    assert state["b/W/1"].shape == (2, 3)
     other = Optimizer("adam", NUMPY)
-    other.load_state(opt.state(), opt.steps)
-    assert other.steps == 1 and all(np.array_equal(a, b) for a, b in zip(
-        other.slots["a/W"], opt.slots["a/W"]))
+    other.load_state(state, opt.steps, store)
+    assert other.steps == 1 and len(other.slots) == 2 and all(
+        np.array_equal(p, q) for p, q in zip(other.slots, opt.slots))
 
 
 def test_schedules():
