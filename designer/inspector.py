@@ -8,8 +8,8 @@ from __future__ import annotations
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from designer.advice_bar import AdviceBar
-from designer.column_menu import add_column_menu
-from designer.inspector_model import InspectorModel
+from designer.column_menu import ColumnMenu
+from designer.inspector_model import TIMED, InspectorModel
 from designer.memory_settings import memory_settings
 from designer.timing_store import timing_store
 from engine.advice import Hint, design_hints
@@ -43,7 +43,7 @@ class InspectorPanel(QtWidgets.QWidget):
         self.view.horizontalHeader().setHighlightSections(False)
         self.view.horizontalHeader().setStretchLastSection(False)
         self.view.selectionModel().selectionChanged.connect(self._rows_selected)
-        add_column_menu(self.view, "inspector/hidden_columns")
+        self.columns = ColumnMenu(self.view, "inspector/hidden_columns")
 
         self.problem = QtWidgets.QLabel()
         self.problem.setWordWrap(True)
@@ -85,6 +85,8 @@ class InspectorPanel(QtWidgets.QWidget):
             self._syncing = False
         self.advice.show_timings(timings, self.timings.measuring, self.timings.status,
                                  analysis.valid)
+        # the time columns are empty until a measurement: they take no room before it
+        self.columns.set_unavailable(frozenset() if timings.layers else TIMED)
         if reset:
             self.view.resizeColumnsToContents()
             self._show_selection()

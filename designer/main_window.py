@@ -8,7 +8,6 @@ from pathlib import Path
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from designer import dialogs
-from designer.canvas.card import MAX_CARD_WIDTH
 from designer.canvas.icons import app_icon
 from designer.canvas.mime import network_file_from_mime
 from designer.canvas.palette import LayerPalette
@@ -128,13 +127,17 @@ class MainWindow(QtWidgets.QMainWindow):
     def _build_docks(self) -> None:
         self.palette_dock = self.add_dock_panel(self.palette_view, "Layers", Area.LeftDockWidgetArea)
         self.properties_dock = self.add_dock_panel(self.properties, "Properties", scrollable=True)
-        self.inspector_dock = self.add_dock_panel(self.inspector, "Inspector")
+        # below the canvas and the properties, as wide as the window allows: its table has
+        # fourteen columns, more than a right-hand column holds even at 1920×1080
+        self.inspector_dock = self.add_dock_panel(self.inspector, "Inspector",
+                                                  Area.BottomDockWidgetArea)
         self.memory_dock = self.add_dock_panel(self.memory, "Memory", tabify_with=self.inspector_dock,
                                                scrollable=True)
         self.history_dock = self.add_dock_panel(self.history, "History", tabify_with=self.memory_dock)
         self.history_dock.hide()
         self.inspector_dock.raise_()
         self.setCorner(QtCore.Qt.Corner.BottomLeftCorner, Area.LeftDockWidgetArea)
+        self.setCorner(QtCore.Qt.Corner.BottomRightCorner, Area.BottomDockWidgetArea)
 
     def _build_menus(self) -> None:
         bar = self.menuBar()
@@ -263,16 +266,12 @@ class MainWindow(QtWidgets.QMainWindow):
             QtCore.QTimer.singleShot(0, self._default_dock_sizes)
 
     def _default_dock_sizes(self) -> None:
-        """The first start: a canvas in the middle, the inspector wide enough for its table;
-        on a wide screen the inspector takes what the canvas's cards (at most
-        MAX_CARD_WIDTH) and the palette leave, for its measured and share columns."""
+        """The first start: the canvas in the middle with the properties beside it, and
+        the inspector below both, tall enough for a dozen layers' rows."""
         horizontal, vertical = QtCore.Qt.Orientation.Horizontal, QtCore.Qt.Orientation.Vertical
         width, height = self.width(), self.height()
-        left = self.palette_dock.width() + MAX_CARD_WIDTH + 80  # the cards' margins, the scrollbar
-        self.resizeDocks([self.properties_dock], [max(420, int(width * 0.32), width - left)],
-                         horizontal)
-        self.resizeDocks([self.properties_dock, self.inspector_dock],
-                         [int(height * 0.4), int(height * 0.6)], vertical)
+        self.resizeDocks([self.properties_dock], [max(360, int(width * 0.27))], horizontal)
+        self.resizeDocks([self.inspector_dock], [int(height * 0.42)], vertical)
 
     def _save_layout(self) -> None:
         """Remember the window, the design mode's docks and the mode it was in."""

@@ -31,6 +31,7 @@ PARTS = (  # MemoryEstimate field, label, tooltip
 OPTIMIZER_TITLES = {"sgd": "SGD", "momentum": "Momentum", "nesterov": "Nesterov momentum",
                     "rmsprop": "RMSProp", "adam": "Adam"}
 FITS_COLOUR, TOO_BIG_COLOUR = QtGui.QColor(40, 160, 70), QtGui.QColor(225, 60, 50)
+SIDE_BY_SIDE_WIDTH = 760  # pixels from which the chart goes beside the numbers
 
 
 def _swatch(rgb: tuple[int, int, int]) -> str:
@@ -128,22 +129,33 @@ class MemoryPanel(QtWidgets.QWidget):
         numbers = QtWidgets.QWidget()
         numbers_layout = QtWidgets.QVBoxLayout(numbers)
         numbers_layout.setContentsMargins(0, 0, 0, 0)
-        numbers_layout.addLayout(split)
-        numbers_layout.addWidget(self.notes_label)
+        # the verdict first, where a short dock still shows it; then the split behind it
         numbers_layout.addWidget(self.fit_label)
         numbers_layout.addLayout(largest_row)
-        numbers_layout.addLayout(chart_row)
-        numbers_layout.addWidget(self.chart, 1)
+        numbers_layout.addLayout(split)
+        numbers_layout.addWidget(self.notes_label)
+        numbers_layout.addStretch(1)
         self.invalid_label = QtWidgets.QLabel()
         self.invalid_label.setWordWrap(True)
         self.invalid_label.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         self.pages = QtWidgets.QStackedWidget()
         self.pages.addWidget(numbers)
         self.pages.addWidget(self.invalid_label)
+        summary = QtWidgets.QWidget()
+        summary_layout = QtWidgets.QVBoxLayout(summary)
+        summary_layout.setContentsMargins(0, 0, 0, 0)
+        summary_layout.addLayout(controls)
+        summary_layout.addWidget(self.pages, 1)
+        self.chart_box = QtWidgets.QWidget()
+        chart_layout = QtWidgets.QVBoxLayout(self.chart_box)
+        chart_layout.setContentsMargins(0, 0, 0, 0)
+        chart_layout.addLayout(chart_row)
+        chart_layout.addWidget(self.chart, 1)
 
-        layout = QtWidgets.QVBoxLayout(self)
-        layout.addLayout(controls)
-        layout.addWidget(self.pages, 1)
+        # the chart below the numbers in a tall dock, beside them in a wide one
+        self._layout = QtWidgets.QBoxLayout(QtWidgets.QBoxLayout.Direction.TopToBottom, self)
+        self._layout.addWidget(summary, 2)
+        self._layout.addWidget(self.chart_box, 3)
 
         self.largest_batch = 0
         document.spec_changed.connect(self.refresh)
@@ -173,8 +185,10 @@ class MemoryPanel(QtWidgets.QWidget):
                 "The network has an error, so its memory cannot be computed yet. "
                 f"Fix it in the inspector first:\n\n{first}")
             self.pages.setCurrentWidget(self.invalid_label)
+            self.chart_box.hide()
             return
         self.pages.setCurrentIndex(0)
+        self.chart_box.show()
         s = self.settings
         memory = analysis.memory(s.batch_size, s.optimizer)
         for key, _, _ in PARTS:
@@ -231,6 +245,12 @@ class MemoryPanel(QtWidgets.QWidget):
             item.setText(f"GPU free memory ({format_bytes(s.gpu_free)})")
             item.setToolTip("What CuPy reports as free on the GPU right now")
         self.budget_combo.setCurrentIndex(self.budget_combo.findData(s.budget))
+
+    def resizeEvent(self, event: QtGui.QResizeEvent) -> None:
+        super().resizeEvent(event)
+        Direction = QtWidgets.QBoxLayout.Direction
+        wide = event.size().width() >= SIDE_BY_SIDE_WIDTH
+        self._layout.setDirection(Direction.LeftToRight if wide else Direction.TopToBottom)
 
     @staticmethod
     def _colour(label: QtWidgets.QLabel, colour: QtGui.QColor) -> None:

@@ -105,8 +105,18 @@ def test_measuring_in_the_background_fills_the_timings_and_an_edit_greys_them(qt
     model, grey = panel.model, Qt.ItemDataRole.ForegroundRole
     conv1 = row_of(panel, "conv1")
     assert model.cell(conv1, FWD) == ""
+    time_columns = (FWD, BWD, RATE)
+    actions = {a.text(): a for a in panel.view.horizontalHeader().actions()}
+    # empty until measured: hidden, and their menu entries greyed out
+    assert all(panel.view.isColumnHidden(c) for c in time_columns)
+    assert not actions["Fwd ms"].isEnabled() and actions["Fwd ms"].isChecked()
     measure(qtbot, panel)
     assert panel.advice.measure.text() == MEASURE
+    assert not any(panel.view.isColumnHidden(c) for c in time_columns)
+    assert actions["Fwd ms"].isEnabled()
+    header = panel.view.horizontalHeader()
+    assert header.sectionSize(FWD) >= panel.view.fontMetrics().horizontalAdvance(
+        model.cell(conv1, FWD))
     timed = [r for r in range(1, model.rowCount() - 2)]  # all but input, loss and totals
     assert all(float(model.cell(r, FWD)) > 0 for r in timed)
     assert float(model.cell(conv1, RATE).split(" / ")[0]) > 0

@@ -1,0 +1,82 @@
+"""The window's first-start layout at the common screen sizes: the inspector below the canvas
+and the properties, every one of its columns in view, the memory panel's chart beside its
+numbers where the dock is wide."""
+
+import pytest
+
+from PySide6 import QtCore
+
+from designer.main_window import MainWindow
+from engine.resources import network_template
+
+# the two screens the guide names, less a window manager's title bar
+SCREENS = [(1366, 738), (1920, 1050)]
+
+
+@pytest.fixture
+def first_start(qtbot):
+    """A window sized like a maximised one on a first start (no saved layout)."""
+    windows = []
+
+    def make(width, height, template="default"):
+        window = MainWindow()
+        windows.append(window)
+        window.open_template(network_template(template))
+        window.resize(width, height)
+        window.show()
+        qtbot.waitExposed(window)
+        # the default dock sizes are applied once the window is laid out: the properties
+        # get a third of the width or so, the inspector two fifths of the height
+        qtbot.waitUntil(lambda: window.properties_dock.width() >= 360
+                        and window.inspector_dock.height() >= 0.35 * height)
+        return window
+
+    yield make
+    for window in windows:
+        window.document.mark_saved()
+        window.close()
+
+
+@pytest.mark.parametrize("size", SCREENS, ids=lambda s: f"{s[0]}x{s[1]}")
+@pytest.mark.parametrize("template", ["default", "vgg16"])
+def test_the_inspector_shows_every_column_without_scrolling(first_start, qtbot, size, template):
+    window = first_start(*size, template)
+    view = window.inspector.view
+    qtbot.waitUntil(lambda: view.viewport().width() >= view.horizontalHeader().length())
+    assert not view.horizontalScrollBar().isVisible()
+    assert window.dockWidgetArea(window.inspector_dock) == QtCore.Qt.DockWidgetArea.BottomDockWidgetArea
+    # the canvas keeps room for several cards, the properties beside it
+    assert window.canvas.height() >= 0.4 * size[1] - 40
+
+
+@pytest.mark.parametrize("size", SCREENS, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_the_memory_chart_goes_beside_the_numbers_in_the_wide_dock(first_start, qtbot, size):
+    window = first_start(*size)
+    window.memory_dock.raise_()
+    memory = window.memory
+    pages = memory.pages
+
+    def beside():  # the chart's left edge right of the numbers', in the panel's coordinates
+        numbers_right = pages.mapTo(memory, QtCore.QPoint(pages.width(), 0)).x()
+        return memory.chart_box.isVisible() and memory.chart_box.geometry().left() >= numbers_right
+
+    qtbot.waitUntil(beside)
+    # the verdict (fits or not, the largest batch) is in view without scrolling
+    verdict = memory.largest_label
+    bottom = verdict.mapTo(window.memory_dock, QtCore.QPoint(0, verdict.height()))
+    assert bottom.y() <= window.memory_dock.height()
+
+
+def test_a_narrow_memory_dock_puts_the_chart_below(qtbot):
+    from designer.document import NetworkDocument
+    from designer.memory_panel import MemoryPanel
+    from engine.netfile import load_network
+
+    panel = MemoryPanel(NetworkDocument(load_network(network_template("default"))))
+    qtbot.addWidget(panel)
+    panel.resize(420, 900)
+    panel.show()
+    qtbot.waitExposed(panel)
+    pages = panel.pages
+    qtbot.waitUntil(lambda: panel.chart_box.geometry().top()
+                    >= pages.mapTo(panel, QtCore.QPoint(0, pages.height())).y())
