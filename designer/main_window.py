@@ -127,8 +127,8 @@ class MainWindow(QtWidgets.QMainWindow):
     def _build_docks(self) -> None:
         self.palette_dock = self.add_dock_panel(self.palette_view, "Layers", Area.LeftDockWidgetArea)
         self.properties_dock = self.add_dock_panel(self.properties, "Properties", scrollable=True)
-        # below the canvas and the properties, as wide as the window allows: its table has
-        # fourteen columns, more than a right-hand column holds even at 1920×1080
+        # below the canvas and the properties, as wide as the window allows: its table's
+        # columns are more than a right-hand column holds even at 1920×1080
         self.inspector_dock = self.add_dock_panel(self.inspector, "Inspector",
                                                   Area.BottomDockWidgetArea)
         self.memory_dock = self.add_dock_panel(self.memory, "Memory", tabify_with=self.inspector_dock,

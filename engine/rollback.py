@@ -33,9 +33,9 @@ class LastGood:
                 self.buffers[key] = value.copy()
         if len(self.slots) != len(self.optimizer.slots):  # the optimizer's first update
             self.slots = [slot.copy() for slot in self.optimizer.slots]
-        for kept, slot in zip(self.slots, self.optimizer.slots):
-            kept[...] = slot
-        self.slot_count = len(self.optimizer.slots)
+        else:
+            for kept, slot in zip(self.slots, self.optimizer.slots):
+                kept[...] = slot
         self.optimizer_steps = self.optimizer.steps
 
     def restore(self) -> None:
@@ -43,7 +43,7 @@ class LastGood:
         for key, value in self.model.buffers():
             value[...] = self.buffers[key]
         # before its first update the optimizer had no cache
-        del self.optimizer.slots[self.slot_count:]
+        del self.optimizer.slots[len(self.slots):]
         for slot, kept in zip(self.optimizer.slots, self.slots):
             slot[...] = kept
         self.optimizer.steps = self.optimizer_steps
