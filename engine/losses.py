@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from engine.optim import pieces
+
 
 def softmax_probabilities(xp: Any, scores: Any) -> Any:
     """exp(s) / Σ exp(s) per row, shifted by the row maximum so nothing overflows."""
@@ -46,8 +48,11 @@ def svm_loss(xp: Any, scores: Any, labels: Any, margin: float = 1.0) -> tuple[fl
 
 def weight_decay(xp: Any, w: Any, g: Any, strength: float) -> float:
     """Add the L2 penalty ½·λ·Σw² to the loss: adds λ·w to the gradient g of the weights w,
-    returns the penalty."""
+    returns the penalty. Works on flat arrays a piece at a time (`engine.optim.pieces`)."""
     if strength == 0:
         return 0.0
-    g += w * w.dtype.type(strength)
-    return 0.5 * strength * float(xp.vdot(w, w))
+    squares = 0.0
+    for part in pieces(len(w)):
+        g[part] += w[part] * w.dtype.type(strength)
+        squares = squares + xp.vdot(w[part], w[part])  # on the device until the end
+    return 0.5 * strength * float(squares)

@@ -3,7 +3,9 @@
 An optimizer updates one array in place: the engine gives it a model's whole
 `ParameterStore` as one flat array, an exported PyTorch project one tensor per optimizer.
 Its cache ("slots") is arrays shaped like that one, on the device; a checkpoint holds the
-engine's per parameter key, as `state` names it.
+engine's per parameter key, as `state` names it. The formulas run on `CHUNK` floats at a
+time, so that their temporaries stay a few MiB however large the model (VGG-16's weights
+alone are 553 MiB, and Adam's formula holds three temporaries that size at once).
 """
 
 from __future__ import annotations
@@ -19,6 +21,12 @@ OPTIMIZERS = tuple(OPTIMIZER_STATE_COPIES)
 RMS_DECAY = 0.99
 ADAM_BETAS = (0.9, 0.999)
 EPS = 1e-8
+CHUNK = 1 << 20
+
+
+def pieces(length: int) -> Iterator[slice]:
+    """Consecutive slices of at most `CHUNK` items that cover `length` items."""
+    return (slice(start, start + CHUNK) for start in range(0, length, CHUNK))
 
 
 class Layout(Protocol):
@@ -44,33 +52,38 @@ class Optimizer:
     def step(self, w: Any, g: Any, lr: float) -> None:
         """Update the parameters w in place from their gradient g with learning rate `lr`."""
         self.steps += 1
-        xp = self.backend.xp
-        f32 = np.float32
-        if self.name == "sgd":
-            w -= f32(lr) * g
-            return
         if not self.slots:
-            self.slots = [xp.zeros_like(w) for _ in range(OPTIMIZER_STATE_COPIES[self.name])]
-        if self.name == "momentum":
-            (v,) = self.slots
+            self.slots = [self.backend.xp.zeros_like(w)
+                          for _ in range(OPTIMIZER_STATE_COPIES[self.name])]
+        w, g = w.reshape(-1), g.reshape(-1)
+        slots = [slot.reshape(-1) for slot in self.slots]
+        for part in pieces(len(w)):
+            self._update(w[part], g[part], [slot[part] for slot in slots], np.float32(lr))
+
+    def _update(self, w: Any, g: Any, slots: list[Any], lr: np.float32) -> None:
+        xp, f32 = self.backend.xp, np.float32
+        if self.name == "sgd":
+            w -= lr * g
+        elif self.name == "momentum":
+            (v,) = slots
             v *= f32(self.momentum)
-            v -= f32(lr) * g
+            v -= lr * g
             w += v
         elif self.name == "nesterov":
             # the notes' form: x += −μ·v_prev + (1 + μ)·v
-            (v,) = self.slots
+            (v,) = slots
             mu = f32(self.momentum)
             w -= mu * v
             v *= mu
-            v -= f32(lr) * g
+            v -= lr * g
             w += (1 + mu) * v
         elif self.name == "rmsprop":
-            (cache,) = self.slots
+            (cache,) = slots
             cache *= f32(RMS_DECAY)
             cache += f32(1 - RMS_DECAY) * g * g
-            w -= f32(lr) * g / (xp.sqrt(cache) + f32(EPS))
+            w -= lr * g / (xp.sqrt(cache) + f32(EPS))
         else:
-            m, v = self.slots
+            m, v = slots
             b1, b2 = ADAM_BETAS
             m *= f32(b1)
             m += f32(1 - b1) * g
@@ -78,7 +91,7 @@ class Optimizer:
             v += f32(1 - b2) * g * g
             m_hat = m / f32(1 - b1 ** self.steps)
             v_hat = v / f32(1 - b2 ** self.steps)
-            w -= f32(lr) * m_hat / (xp.sqrt(v_hat) + f32(EPS))
+            w -= lr * m_hat / (xp.sqrt(v_hat) + f32(EPS))
 
     def state(self, parameters: Layout) -> dict[str, np.ndarray]:
         """The cache as NumPy arrays named "key/slot index"."""

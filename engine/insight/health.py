@@ -19,6 +19,7 @@ import numpy as np
 from engine.layers.activation import LeakyReLU, ReLU
 from engine.layers.base import Layer
 from engine.model import Model
+from engine.optim import pieces
 
 RATIO_GUIDE = 1e-3            # the notes' rule of thumb for ‖Δw‖/‖w‖
 RATIO_HIGH, RATIO_LOW = 1e-1, 1e-5   # beyond these a layer is clearly wrong
@@ -115,10 +116,14 @@ class HealthMonitor:
         """The update of step `step` was applied: measure its ratios (and its statistics)."""
         xp, backend, store = self.model.xp, self.model.backend, self.model.store
         squares = []
-        for layer in self.trained:  # a layer at a time: VGG-16's fc6 alone is 400 MiB
-            w = layer.params["W"]
-            delta = w - store.view(self.saved, f"{layer.id}/W")
-            squares += [xp.vdot(delta, delta), xp.vdot(w, w)]
+        for layer in self.trained:
+            w = layer.params["W"].reshape(-1)
+            before = store.view(self.saved, f"{layer.id}/W").reshape(-1)
+            change = 0.0
+            for part in pieces(len(w)):  # VGG-16's fc6 alone is 400 MiB
+                delta = w[part] - before[part]
+                change = change + xp.vdot(delta, delta)
+            squares += [change, xp.vdot(w, w)]
         # one transfer from the device for all layers
         values = backend.to_numpy(xp.stack(squares)).astype(float) if squares else []
         with np.errstate(invalid="ignore", over="ignore"):  # a diverging step: the guard tells

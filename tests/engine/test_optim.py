@@ -1,12 +1,15 @@
 """Update rules against the notes' formulas, and learning-rate schedules."""
 
 import math
+import tracemalloc
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
+from engine import optim
 from engine.backend import NUMPY
+from engine.losses import weight_decay
 from engine.optim import OPTIMIZERS, Optimizer
 from engine.parameters import ParameterStore
 from engine.schedules import learning_rate
@@ -43,16 +46,36 @@ def reference_updates(name, w, grads, lr, mu=0.9):
     return w
 
 
+@pytest.mark.parametrize("chunk", [optim.CHUNK, 4])
 @pytest.mark.parametrize("name", OPTIMIZERS)
-def test_updates_follow_the_formulas(backend, rng, name):
-    w0 = rng.standard_normal(5).astype(np.float32)
-    grads = [rng.standard_normal(5).astype(np.float32) for _ in range(3)]
+def test_updates_follow_the_formulas(backend, rng, monkeypatch, name, chunk):
+    monkeypatch.setattr(optim, "CHUNK", chunk)  # 4: two whole pieces and a short one
+    w0 = rng.standard_normal(10).astype(np.float32)
+    grads = [rng.standard_normal(10).astype(np.float32) for _ in range(3)]
     opt = Optimizer(name, backend, momentum=0.9)
     w = backend.asarray(w0.copy())
     for g in grads:
         opt.step(w, backend.asarray(g), 0.1)
     np.testing.assert_allclose(backend.to_numpy(w), reference_updates(name, w0, grads, 0.1),
                                rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", OPTIMIZERS)
+def test_an_update_and_weight_decay_hold_a_few_pieces_at_a_time(monkeypatch, name):
+    """Their temporaries are a few pieces, not copies of all the weights (VGG-16's are
+    553 MiB each)."""
+    monkeypatch.setattr(optim, "CHUNK", 1024)
+    w, g = np.ones(64 * 1024, np.float32), np.full(64 * 1024, 0.5, np.float32)
+    opt = Optimizer(name, NUMPY)
+    opt.step(w, g, 0.1)  # its cache is allocated on the first update
+    tracemalloc.start()
+    try:
+        opt.step(w, g, 0.1)
+        weight_decay(np, w, g, 1e-4)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak <= 8 * 1024 * 4, f"{peak:,} bytes"  # a whole array is 256 KiB
 
 
 @pytest.mark.parametrize("name", OPTIMIZERS)
