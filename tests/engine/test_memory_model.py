@@ -55,7 +55,8 @@ def measured_peak(spec, batch, optimizer):
 
 
 # What the plan leaves out: the optimizer's temporaries during an update (Adam's take a
-# few copies of the parameters) and the losses' per-class arrays.
+# few copies of the parameters, of at most `engine.optim.CHUNK` floats each, so these small
+# networks' whole) and the losses' per-class arrays.
 TOLERANCE = {"sgd": 0.05, "adam": 0.10}
 
 
