@@ -3,9 +3,10 @@
 An optimizer updates one array in place: the engine gives it a model's whole
 `ParameterStore` as one flat array, an exported PyTorch project one tensor per optimizer.
 Its cache ("slots") is arrays shaped like that one, on the device; a checkpoint holds the
-engine's per parameter key, as `state` names it. The formulas run on `CHUNK` floats at a
-time, so that their temporaries stay a few MiB however large the model (VGG-16's weights
-alone are 553 MiB, and Adam's formula holds three temporaries that size at once).
+engine's per parameter key, as `state` names it. The formulas run on `CHUNK` entries of
+the first axis at a time (floats, in the engine's flat array), so that there their
+temporaries stay a few MiB however large the model (VGG-16's weights alone are 553 MiB,
+and Adam's formula holds three temporaries that size at once).
 """
 
 from __future__ import annotations
@@ -55,10 +56,8 @@ class Optimizer:
         if not self.slots:
             self.slots = [self.backend.xp.zeros_like(w)
                           for _ in range(OPTIMIZER_STATE_COPIES[self.name])]
-        w, g = w.reshape(-1), g.reshape(-1)
-        slots = [slot.reshape(-1) for slot in self.slots]
-        for part in pieces(len(w)):
-            self._update(w[part], g[part], [slot[part] for slot in slots], np.float32(lr))
+        for part in pieces(len(w)):  # slices are views, whatever w's shape and strides
+            self._update(w[part], g[part], [slot[part] for slot in self.slots], np.float32(lr))
 
     def _update(self, w: Any, g: Any, slots: list[Any], lr: np.float32) -> None:
         xp, f32 = self.backend.xp, np.float32
