@@ -5,9 +5,16 @@
 Builds NETWORK (default: reference_net.json next to this script) in both engines with
 the same initial weights, the same batch and the same loss, on the same number of CPU
 threads, then times full training steps (forward, loss, backward, SGD update) of the
-two, interleaved, and reports medians. It also measures with tracemalloc the peak
-memory of one of our training steps (parameters and optimizer state included) and
-compares it with `engine.shapes.analyse(spec).memory(batch, "sgd")`.
+two and reports medians. It also measures with tracemalloc the peak memory of one of our
+training steps (parameters and optimizer state included) and compares it with
+`engine.shapes.analyse(spec).memory(batch, "sgd")`.
+
+The steps run in blocks, the two engines' blocks alternating so that both see the same
+drift of this machine's speed. Each block starts after a pause: when a step ends, both
+OpenBLAS's threads (ours) and OpenMP's (PyTorch's) keep spinning for a while, and a step
+of the other engine right after it runs with a core taken. Step for step interleaving
+made both engines slower, PyTorch more than us (LeNet-5: ours 12-16 → 21 ms, PyTorch
+17 → 37 ms), which flattered the ratio.
 
 Needs PyTorch (the optional extra "bench": pip install torch==2.13.0).
 """
@@ -101,11 +108,30 @@ def measure_memory(spec, batch: int, x: np.ndarray, y: np.ndarray) -> int:
     return peak
 
 
+PAUSE_S = 0.5  # longer than the BLAS and OpenMP threads of either engine spin when idle
+
+
+def timed_block(step, steps: int) -> list[float]:
+    """Seconds of each of `steps` calls of `step`, after a pause and one untimed call (the
+    caches and the allocator after the other engine's block)."""
+    time.sleep(PAUSE_S)
+    step()
+    took = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        step()
+        took.append(time.perf_counter() - start)
+    return took
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("network", nargs="?", default=str(Path(__file__).with_name("reference_net.json")))
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--repeats", type=int, default=30)
+    parser.add_argument("--blocks", type=int, default=4,
+                        help="blocks of steps per engine, alternating (default 4)")
+    parser.add_argument("--steps", type=int, default=10,
+                        help="timed steps per block (default 10)")
     args = parser.parse_args()
     import torch
 
@@ -149,15 +175,12 @@ def main() -> int:
         torch_optimizer.step()
 
     times = {our_step: [], their_step: []}
-    for i in range(args.repeats + 3):
-        for step in (our_step, their_step) if i % 2 else (their_step, our_step):
-            start = time.perf_counter()
-            step()
-            if i >= 3:  # warm-up
-                times[step].append(time.perf_counter() - start)
+    for block in range(args.blocks):
+        for step in (our_step, their_step) if block % 2 else (their_step, our_step):
+            times[step] += timed_block(step, args.steps)
     mine, theirs = statistics.median(times[our_step]), statistics.median(times[their_step])
     print(f"median training step: ours {mine * 1e3:.1f} ms, PyTorch {theirs * 1e3:.1f} ms "
-          f"({args.repeats} steps each, interleaved)")
+          f"({args.blocks} blocks of {args.steps} steps each, alternating)")
 
     measured = measure_memory(spec, n, x, y)
     estimate = analyse(spec).memory(n, "sgd")
