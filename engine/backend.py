@@ -44,6 +44,9 @@ class Backend:
     _as_strided: Callable[..., Any] | None = None  # the layers need it; an optimizer does not
     _take: Callable[..., Any] | None = None
     cache_floats: int | None = None  # see batch_slices; None: the whole batch at once
+    # Whether reading a result back into Python (a count, a flag) is free, so that a pass
+    # may test a cheap condition to skip work; on a GPU it waits for all queued work.
+    free_reads: bool = False
 
     def asarray(self, a: Any, dtype: Any = np.float32) -> Any:
         """A host array (or list) as a device array of `dtype`; on the CPU this is the
@@ -90,7 +93,7 @@ class Backend:
 NUMPY = Backend("cpu", np, lambda a: a, np.asarray,
                 _as_strided=np.lib.stride_tricks.as_strided,
                 _take=functools.partial(np.take, mode="clip"),
-                cache_floats=1 << 19)  # 2 MiB: a share of a 32 MiB L3, beyond a 512 KiB L2
+                cache_floats=1 << 19, free_reads=True)  # 2 MiB: a share of a 32 MiB L3, beyond a 512 KiB L2
 
 
 def gpu_available() -> bool:

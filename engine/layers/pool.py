@@ -107,13 +107,27 @@ class Pool(Layer):
         grid = (n, h2, f, w2, f, d)
         marks = winners.reshape(grid)
         xp.equal(x.reshape(grid), y[:, :, None, :, None, :], out=marks)
-        offsets = [marks[:, :, i, :, j, :] for i in range(f) for j in range(f)]
-        taken[...] = offsets[0]
-        for k, offset in enumerate(offsets[1:], 2):
-            xp.greater(offset, taken, out=offset)  # a maximum of a window not yet taken
-            if k < len(offsets):
-                xp.logical_or(taken, offset, out=taken)
+        if not self._one_maximum_each(marks, y, taken):
+            offsets = [marks[:, :, i, :, j, :] for i in range(f) for j in range(f)]
+            taken[...] = offsets[0]
+            for k, offset in enumerate(offsets[1:], 2):
+                xp.greater(offset, taken, out=offset)  # a maximum of a window not yet taken
+                if k < len(offsets):
+                    xp.logical_or(taken, offset, out=taken)
         xp.multiply(marks, dy[:, :, None, :, None, :], out=dx.reshape(grid))
+
+    def _one_maximum_each(self, marks: Any, y: Any, live: Any) -> bool:
+        """Whether the `marks` of the windows' maxima need no settling of ties, which takes
+        F·F passes: asked only where reading a count back is free. Every window that counts
+        has at least one mark, so the marks are as many as those windows only if each has
+        exactly one and the others none. Above a ReLU, the windows that count are those
+        with a positive maximum, which `live` marks already; otherwise those whose maximum
+        is not NaN (a NaN equals nothing), which it is made to mark."""
+        if not self.backend.free_reads:
+            return False
+        if not self.relu_below:
+            self.xp.equal(y, y, out=live)
+        return int(self.xp.count_nonzero(marks)) == int(self.xp.count_nonzero(live))
 
     def _avg(self, x: Any, y: Any, p: int, window_taps: tuple[Tap, ...],
              arrays: Arrays) -> tuple[Any, Backprop]:

@@ -118,6 +118,37 @@ def test_max_pool_sends_a_tied_gradient_to_the_first_maximum_only(backend, rng, 
     np.testing.assert_allclose(dx, expected, rtol=1e-12, atol=1e-15)   # sums in any order
 
 
+@pytest.mark.parametrize("relu_below", [False, True])
+@pytest.mark.parametrize("case", ["no ties", "one tie", "a tie and a NaN window",
+                                  "a tie and an all-zero window", "an all-zero window"])
+def test_max_pool_skips_settling_ties_only_where_there_are_none(rng, case, relu_below):
+    """On the CPU a tiling max pool counts its windows' maxima and skips settling ties when
+    each window that counts has exactly one; the gradient must be the one the settled path
+    gives, even where a NaN window (no maximum) or an all-zero window below a ReLU (all
+    four inputs equal the rectified maximum) makes the count come out even or uneven."""
+    import dataclasses
+
+    from engine.backend import NUMPY
+
+    x = rng.standard_normal((3, 4, 4, 2))
+    if case != "no ties":
+        x[0, 0, 1, 0] = x[0, 0, 0, 0] = abs(x[0, 0, 0, 0]) + 5
+    if case == "a tie and a NaN window":
+        x[1, 2, 2, 1] = np.nan
+    if "all-zero" in case:
+        x[2, 2:, :2, 0] = 0.0
+    dy = rng.standard_normal((3, 2, 2, 2))
+    results = []
+    for backend in (NUMPY, dataclasses.replace(NUMPY, free_reads=False)):  # skip, settle
+        layer = build_layer(backend, (4, 4, 2), "pool", mode="max", size=2, stride=2, pad=0)
+        layer.relu_below = relu_below
+        _, backprop = run(backend, layer, x)
+        results.append(backprop(dy.copy()))
+    np.testing.assert_array_equal(*results)
+    if case != "no ties":
+        assert results[0][0, 0, 0, 0] == dy[0, 0, 0, 0] and results[0][0, 0, 1, 0] == 0
+
+
 def test_global_average_pool(backend, rng):
     layer = build_layer(backend, (5, 3, 4), "gap")
     x = images(rng, (5, 3, 4))
