@@ -93,7 +93,8 @@ class Backend:
 NUMPY = Backend("cpu", np, lambda a: a, np.asarray,
                 _as_strided=np.lib.stride_tricks.as_strided,
                 _take=functools.partial(np.take, mode="clip"),
-                cache_floats=1 << 19, free_reads=True)  # 2 MiB: a share of a 32 MiB L3, beyond a 512 KiB L2
+                cache_floats=1 << 19,  # 2 MiB: a share of a 32 MiB L3, beyond a 512 KiB L2
+                free_reads=True)
 
 
 def gpu_available() -> bool:
