@@ -9,6 +9,7 @@ and the GUI's worker forwards them. The trainer is not thread-safe: only its
 
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
 import time
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Iterator
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from engine.checkpoint import save_run
 from engine.config import TrainingError
@@ -25,6 +27,7 @@ from engine.insight.health import HealthMonitor, HealthReport
 from engine.losses import weight_decay
 from engine.rollback import LastGood
 from engine.run import Run, check_data, new_running
+from engine.step_team import StepTeam, blas_threads, team_size
 
 SPLITS = ("train", "val", "test")
 
@@ -115,18 +118,44 @@ class Trainer:
         self.last_good = LastGood(run.model, run.optimizer)
         self.health = HealthMonitor(run.model, self.last_good.values) if watch_health else None
         self._updating = False
+        self._team: StepTeam | None = None
 
     def train(self) -> Iterator[StepEvent | EpochEvent]:
-        """Train from the run's position to `config.epochs`; stops early on `control.stop()`."""
+        """Train from the run's position to `config.epochs`; stops early on `control.stop()`.
+        While it trains, helper processes may share each step (`engine.step_team`)."""
         try:
+            self._team = self._start_team()
             yield from self._epochs()
         except BaseException:
             if self._updating:  # a half-done update is not worth keeping
                 self.last_good.restore()
             self.keep()
             raise
+        finally:
+            if self._team is not None:
+                self._team.close()
+                self._team = None
         if self.control.stopped:
             self.keep()
+
+    def _start_team(self) -> StepTeam | None:
+        """Helpers for the steps where the network, the device and the cores allow; none
+        where they cannot start (the steps then run here alone)."""
+        run = self.run
+        self._cores = blas_threads()
+        processes = team_size(run.spec, run.backend, run.config.batch_size, self._cores)
+        if processes < 2:
+            return None
+        try:
+            return StepTeam(run.spec, run.model, run.config.batch_size, processes)
+        except (OSError, RuntimeError):
+            return None
+
+    def _all_cores(self) -> contextlib.AbstractContextManager:
+        """Evaluation runs here alone, so its matrix products get back every core."""
+        if self._team is None:
+            return contextlib.nullcontext()
+        return threadpool_limits(self._cores, user_api="blas")
 
     def keep(self) -> None:
         """Save the run where the trainer keeps it (if anywhere)."""
@@ -181,7 +210,8 @@ class Trainer:
         with np.errstate(over="ignore", invalid="ignore"):  # the guard below reports it
             if health:
                 health.begin_step()
-            loss, scores = model.train_step(backend.asarray(x), labels, health)
+            step = model.train_step if self._team is None else self._team.train_step
+            loss, scores = step(backend.asarray(x), labels, health)
             store = model.store
             loss += weight_decay(backend.xp, store.values[store.decayed],
                                  store.grads[store.decayed], c.weight_decay)
@@ -212,7 +242,8 @@ class Trainer:
         run = self.run
         seen = max(run.running["seen"], 1)
         train_loss, train_acc = run.running["loss"] / seen, run.running["correct"] / seen
-        val_loss, val_acc = self.evaluate("val")
+        with self._all_cores():
+            val_loss, val_acc = self.evaluate("val")
         run.epoch += 1
         run.offset = 0
         run.running = new_running()
