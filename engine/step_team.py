@@ -1,47 +1,53 @@
-"""A training step split over the CPU's cores, by images, between this process and helpers.
+"""A training step in two shares of its images, which run at once in two processes.
 
 NumPy runs its elementwise passes, copies and sums on one core; only the matrix products
 use more (BLAS threads). On a few cores most of a small network's step is those passes, so
 threads of one process cannot help, and handing work to a waiting thread costs tens of
-microseconds a time, a hundred times a step. Here each core gets its own process instead,
-with a single BLAS thread, and a share of the batch: the step of each share is the whole
-network's step, so the processes meet once a step. The helpers' shares travel through
-shared memory: this process writes the weights and their images, each helper runs the
-forward and backward pass and writes back its gradient, its data loss and its scores.
+microseconds a time, a hundred times a step. Here a helper process with its own cores
+takes the second share of every step: the step of each share is the whole network's
+step, so the two processes meet once a step. The share travels through shared memory:
+this process writes the weights and the images, the helper runs the forward and backward
+pass and writes back its gradient, its data loss and its scores.
 
 The loss is a mean over the batch, so the step's gradient is the mean of the shares'
-gradients weighted by their sizes. The numbers equal a one-process step's up to the order
-of float additions, and a given batch size is always shared the same way.
+gradients weighted by their sizes, summed in the same order whoever computed them. How a
+step is shared depends only on the network and the batch size, never on the machine:
+without a second core (a window that leaves one to the GUI on a 2-core machine) this
+process computes both shares in turn, and a run's numbers are the same everywhere.
 
 Only layers that treat each image on its own can be shared out: a network with batch
 normalisation (statistics over the batch) or dropout (masks drawn from the run's random
-generator) trains in one process. The trainer's statistics that watch a step (the health
-monitor) see this process's share. A helper that fails ends the team: its step and the
-rest of the run are done in this process.
+generator) takes its steps whole. The trainer's statistics that watch a step (the health
+monitor) see the first share. A helper that fails leaves its share, and the rest of the
+run's, to this process.
 """
 
 from __future__ import annotations
 
-import multiprocessing
+import os
+import subprocess
+import sys
 from dataclasses import dataclass
+from multiprocessing import resource_tracker
 from multiprocessing.shared_memory import SharedMemory
+from pathlib import Path
 from typing import Any
 
 import numpy as np
-from threadpoolctl import threadpool_info, threadpool_limits
+from threadpoolctl import ThreadpoolController, threadpool_info, threadpool_limits
 
 from engine.backend import NUMPY, Backend
 from engine.optim import pieces
 from engine.shapes import analyse
 from engine.spec import NetworkSpec
 
+SHARES = 2
 MIN_SHARE = 16  # images: below this a share's matrix products are too thin to gain
-# Each helper holds the weights four times (its model's, their gradients, and the two in
+# The helper holds the weights four times (its model's, their gradients, and the two in
 # shared memory): up to 64 MiB at this cap. Larger networks' steps are mostly matrix
 # products, which BLAS already spreads over the cores.
 MAX_PARAMETERS = 1 << 22
 PER_IMAGE_ONLY = frozenset({"batchnorm", "dropout"})  # layer types that cannot be shared out
-START_TIMEOUT_S = 120
 
 
 def blas_threads() -> int:
@@ -50,20 +56,21 @@ def blas_threads() -> int:
     return max(counts, default=1)
 
 
-def team_size(spec: NetworkSpec, backend: Backend, batch: int, cores: int) -> int:
-    """How many processes share a step of `batch` images: one per core the engine may use
-    (BLAS's thread count), each with at least MIN_SHARE images; 1 means no team."""
-    if (backend is not NUMPY or any(layer.type in PER_IMAGE_ONLY for layer in spec.layers)
+def step_shares(spec: NetworkSpec, backend: Backend, batch: int) -> int:
+    """Into how many shares a step of `batch` images is split: SHARES on the CPU where the
+    network treats each image on its own, is not too large, and each share gets at least
+    MIN_SHARE images; otherwise 1, the whole batch."""
+    if (backend is not NUMPY or batch < SHARES * MIN_SHARE
+            or any(layer.type in PER_IMAGE_ONLY for layer in spec.layers)
             or analyse(spec).total_params > MAX_PARAMETERS):
         return 1
-    return max(1, min(cores, batch // MIN_SHARE))
+    return SHARES
 
 
-def shares(n: int, processes: int) -> list[slice]:
-    """The images range(n) in `processes` consecutive shares, the first (this process's)
-    the largest."""
-    bounds = [n - n * (processes - k) // processes for k in range(processes + 1)]
-    return [slice(bounds[k], bounds[k + 1]) for k in range(processes)]
+def shares(n: int, count: int) -> list[slice]:
+    """The images range(n) in `count` consecutive shares, the first the largest."""
+    bounds = [n - n * (count - k) // count for k in range(count + 1)]
+    return [slice(bounds[k], bounds[k + 1]) for k in range(count)]
 
 
 @dataclass
@@ -101,131 +108,189 @@ def _layout(floats: int, image_shape: tuple[int, ...], classes: int) -> list[tup
             ((share,), np.int64), ((share, classes), np.float32)]
 
 
-class StepTeam:
-    """Helper processes that each take a share of every training step's images; this
-    process takes the first. `close()` ends them (as does this process's end)."""
+class _Helper:
+    """A helper process, started as `python -m engine.step_team` (not through
+    multiprocessing, which would import the trainer's main script into it again), and its
+    shared memory. It is told the share sizes one line at a time on its standard input and
+    answers each with its data loss; the end of its input ends it."""
 
-    def __init__(self, spec: NetworkSpec, model: Any, batch: int, processes: int):
+    def __init__(self, network: str, shared: _Shared, threads: int):
+        self.shared = shared
+        home = str(Path(__file__).resolve().parents[1])  # where `engine` is imported from
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+            filter(None, [home, os.environ.get("PYTHONPATH")])))
+        images = shared.images.shape
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "engine.step_team", shared.memory.name,
+             str(shared.weights.size), *map(str, images), str(shared.scores.shape[1]),
+             str(threads)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
+        text = network.encode()
+        self._say(b"%d\n" % len(text) + text)
+
+    def _say(self, message: bytes) -> bool:
+        try:
+            self.process.stdin.write(message)
+            self.process.stdin.flush()
+        except (OSError, ValueError):
+            return False
+        return True
+
+    def _answer(self) -> bytes:
+        try:
+            return self.process.stdout.readline().strip()
+        except (OSError, ValueError):
+            return b""
+
+    def started(self) -> bool:
+        return self._answer() == b"ready"
+
+    def hand(self, weights: np.ndarray, images: np.ndarray, labels: np.ndarray) -> bool:
+        """Start the step of a share; False if the helper is gone."""
+        m = len(images)
+        self.shared.weights[...] = weights
+        self.shared.images[:m] = images
+        self.shared.labels[:m] = labels
+        return self._say(b"%d\n" % m)
+
+    def result(self, m: int) -> tuple[float, np.ndarray, np.ndarray] | None:
+        """The share's data loss, gradient and scores, or None if the helper failed."""
+        try:
+            loss = float(self._answer())
+        except ValueError:  # an empty answer: it ended; "error": its step raised
+            return None
+        return loss, self.shared.grads, self.shared.scores[:m]
+
+    def close(self) -> None:
+        for stream in (self.process.stdin, self.process.stdout):
+            try:
+                stream.close()
+            except OSError:
+                pass
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.shared.close()
+        self.shared.memory.unlink()
+
+
+class StepTeam:
+    """Takes training steps in SHARES shares of their images: the first here, the second in
+    a helper process where there is a second core, else here too. The two processes split
+    `cores` (BLAS's thread count): during a step each runs its matrix products on its half
+    of them. `close()` ends the helper (as does this process's end)."""
+
+    def __init__(self, spec: NetworkSpec, model: Any, batch: int, cores: int):
         from engine.netfile import dumps
 
         self.model = model
-        self.processes = processes
+        self._sum = np.empty_like(model.store.grads)
+        self._threads = max(1, cores // SHARES)
+        self._blas = ThreadpoolController().select(user_api="blas")
+        self._helper: _Helper | None = None
+        if cores < SHARES:
+            return
         v = spec.input_volume
-        image_shape = (-(-batch // processes), v.height, v.width, v.depth)  # a share at most
-        classes = model.analysis.output.depth
-        floats = model.store.values.size
-        context = multiprocessing.get_context("spawn")  # no fork of a process with threads
-        self._helpers: list[tuple[Any, Any, _Shared]] = []
-        self._limits = None
+        biggest = shares(batch, SHARES)[1]
+        image_shape = (biggest.stop - biggest.start, v.height, v.width, v.depth)
+        shared = _Shared.create(model.store.values.size, image_shape,
+                                model.analysis.output.depth)
         try:
-            for _ in range(processes - 1):
-                shared = _Shared.create(floats, image_shape, classes)
-                ours, theirs = context.Pipe()
-                process = context.Process(
-                    target=_serve, name="training helper", daemon=True,
-                    args=(theirs, dumps(spec), shared.memory.name, floats, image_shape,
-                          classes))
-                process.start()
-                theirs.close()
-                self._helpers.append((process, ours, shared))
-            for process, conn, _ in self._helpers:
-                if not conn.poll(START_TIMEOUT_S) or conn.recv() != "ready":
-                    raise RuntimeError("a training helper did not start")
+            self._helper = _Helper(dumps(spec), shared, self._threads)
         except BaseException:
-            self.close()
+            shared.close()
+            shared.memory.unlink()
             raise
-        # each process now runs its matrix products on one thread
-        self._limits = threadpool_limits(1, user_api="blas")
+        if not self._helper.started():
+            self.close()
+            raise RuntimeError("the training helper did not start")
+
+    @property
+    def helped(self) -> bool:
+        """Whether a helper process takes the second shares."""
+        return self._helper is not None
 
     def train_step(self, x: np.ndarray, labels: np.ndarray,
                    observer: Any = None) -> tuple[float, np.ndarray]:
-        """`Model.train_step` on x, shared out; fills the model's gradients."""
-        model = self.model
-        n = len(x)
-        parts = shares(n, self.processes)
-        if not self._helpers or n < self.processes:  # (an epoch's last batch may be small)
+        """`Model.train_step` on x in shares; fills the model's gradients the same way."""
+        model, n = self.model, len(x)
+        if n < SHARES:  # an epoch's last batch may be that small
             return model.train_step(x, labels, observer)
-        try:
-            for (process, conn, shared), part in zip(self._helpers, parts[1:]):
-                shared.weights[...] = model.store.values
-                m = part.stop - part.start
-                shared.images[:m] = x[part]
-                shared.labels[:m] = labels[part]
-                conn.send(m)
-        except (OSError, ValueError):
+        with self._blas.limit(limits=self._threads):
+            return self._shared_step(x, labels, observer)
+
+    def _shared_step(self, x: np.ndarray, labels: np.ndarray,
+                     observer: Any) -> tuple[float, np.ndarray]:
+        model, n = self.model, len(x)
+        first, second = shares(n, SHARES)
+        helper = self._helper
+        handed = helper is not None and helper.hand(model.store.values, x[second],
+                                                    labels[second])
+        loss, scores = model.train_step(x[first], labels[first], observer)
+        total, n_first = self._sum, first.stop - first.start
+        np.multiply(model.store.grads, np.float32(n_first / n), out=total)
+        loss *= n_first / n
+        all_scores = np.empty((n, scores.shape[1]), scores.dtype)
+        all_scores[first] = scores
+        result = helper.result(n - n_first) if handed else None
+        if helper is not None and result is None:
             self.close()
-            return model.train_step(x, labels, observer)
-        own = parts[0]
-        loss, own_scores = model.train_step(x[own], labels[own], observer)
-        answers = []
-        for process, conn, shared in self._helpers:
-            try:
-                answers.append(conn.recv())
-            except (EOFError, OSError):
-                answers.append(None)
-        if any(not isinstance(answer, float) for answer in answers):
-            self.close()
-            return model.train_step(x, labels, observer)
-        grads = model.store.grads
-        own_weight = np.float32((own.stop - own.start) / n)
-        grads *= own_weight
-        loss *= (own.stop - own.start) / n
-        scores = np.empty((n, own_scores.shape[1]), own_scores.dtype)
-        scores[own] = own_scores
-        for (_, _, shared), part, their_loss in zip(self._helpers, parts[1:], answers):
-            m = part.stop - part.start
-            weight = np.float32(m / n)
-            for piece in pieces(len(grads)):
-                grads[piece] += shared.grads[piece] * weight
-            loss += their_loss * m / n
-            scores[part] = shared.scores[:m]
-        return loss, scores
+        if result is None:
+            their_loss, their_scores = model.train_step(x[second], labels[second])
+            their_grads = model.store.grads
+        else:
+            their_loss, their_grads, their_scores = result
+        weight = np.float32((n - n_first) / n)
+        for piece in pieces(len(total)):
+            total[piece] += their_grads[piece] * weight
+        loss += their_loss * (n - n_first) / n
+        all_scores[second] = their_scores
+        model.store.grads[...] = total
+        return loss, all_scores
 
     def close(self) -> None:
-        """End the helpers and give their memory back; this process's BLAS gets its
-        threads back."""
-        for process, conn, shared in self._helpers:
-            try:
-                conn.send(None)
-            except (OSError, ValueError):
-                pass
-            process.join(timeout=5)
-            if process.is_alive():
-                process.kill()
-                process.join()
-            conn.close()
-            shared.close()
-            shared.memory.unlink()
-        self._helpers = []
-        if self._limits is not None:
-            self._limits.restore_original_limits()
-            self._limits = None
+        """End the helper and give its memory back."""
+        if self._helper is not None:
+            self._helper.close()
+            self._helper = None
 
 
-def _serve(conn: Any, network: str, memory: str, floats: int, image_shape: tuple[int, ...],
-           classes: int) -> None:
-    """A helper: build the network, then run the steps it is sent until told to stop (None)
-    or until the trainer's process is gone."""
+def _serve(arguments: list[str]) -> int:
+    """A helper: build the network it is sent, then run the steps it is sent until its input
+    ends (the trainer closed it, or the trainer's process is gone)."""
     from engine.model import build
     from engine.netfile import loads
 
-    threadpool_limits(1, user_api="blas")
-    model = build(loads(network), NUMPY, 0)
-    shared = _Shared.create(floats, image_shape, classes, name=memory)
-    conn.send("ready")
+    memory, floats, *images, classes, threads = arguments
+    threadpool_limits(int(threads), user_api="blas")
+    read, write = sys.stdin.buffer, sys.stdout.buffer
+    model = build(loads(read.read(int(read.readline()))), NUMPY, 0)
+    shared = _Shared.create(int(floats), tuple(map(int, images)), int(classes), name=memory)
+    if sys.version_info < (3, 13):  # attaching registers it, and this process's tracker
+        resource_tracker.unregister(shared.memory._name, "shared_memory")  # would unlink it
+    write.write(b"ready\n")
+    write.flush()
     try:
-        while True:
-            try:
-                m = conn.recv()
-            except (EOFError, OSError):
-                return
-            if m is None:
-                return
+        for line in read:
+            m = int(line)
             model.store.values[...] = shared.weights
-            with np.errstate(over="ignore", invalid="ignore"):  # the trainer's guard reports it
-                loss, scores = model.train_step(shared.images[:m], shared.labels[:m])
+            try:
+                with np.errstate(over="ignore", invalid="ignore"):  # the trainer's guard says
+                    loss, scores = model.train_step(shared.images[:m], shared.labels[:m])
+            except Exception:  # the trainer takes the share itself, and meets the error there
+                write.write(b"error\n")
+                write.flush()
+                return 1
             shared.grads[...] = model.store.grads
             shared.scores[:m] = scores
-            conn.send(float(loss))
+            write.write(b"%r\n" % float(loss))
+            write.flush()
     finally:
         shared.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_serve(sys.argv[1:]))

@@ -9,7 +9,6 @@ and the GUI's worker forwards them. The trainer is not thread-safe: only its
 
 from __future__ import annotations
 
-import contextlib
 import math
 import threading
 import time
@@ -18,7 +17,6 @@ from pathlib import Path
 from typing import Iterator
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 from engine.checkpoint import save_run
 from engine.config import TrainingError
@@ -27,7 +25,7 @@ from engine.insight.health import HealthMonitor, HealthReport
 from engine.losses import weight_decay
 from engine.rollback import LastGood
 from engine.run import Run, check_data, new_running
-from engine.step_team import StepTeam, blas_threads, team_size
+from engine.step_team import StepTeam, blas_threads, step_shares
 
 SPLITS = ("train", "val", "test")
 
@@ -122,7 +120,7 @@ class Trainer:
 
     def train(self) -> Iterator[StepEvent | EpochEvent]:
         """Train from the run's position to `config.epochs`; stops early on `control.stop()`.
-        While it trains, helper processes may share each step (`engine.step_team`)."""
+        While it trains, a helper process may take half of each step (`engine.step_team`)."""
         try:
             self._team = self._start_team()
             yield from self._epochs()
@@ -139,23 +137,16 @@ class Trainer:
             self.keep()
 
     def _start_team(self) -> StepTeam | None:
-        """Helpers for the steps where the network, the device and the cores allow; none
-        where they cannot start (the steps then run here alone)."""
+        """A team for the steps where they are taken in shares, with a helper process where
+        there is a second core and it starts (else the shares are taken here in turn)."""
         run = self.run
-        self._cores = blas_threads()
-        processes = team_size(run.spec, run.backend, run.config.batch_size, self._cores)
-        if processes < 2:
+        if step_shares(run.spec, run.backend, run.config.batch_size) < 2:
             return None
+        cores = blas_threads()
         try:
-            return StepTeam(run.spec, run.model, run.config.batch_size, processes)
+            return StepTeam(run.spec, run.model, run.config.batch_size, cores)
         except (OSError, RuntimeError):
-            return None
-
-    def _all_cores(self) -> contextlib.AbstractContextManager:
-        """Evaluation runs here alone, so its matrix products get back every core."""
-        if self._team is None:
-            return contextlib.nullcontext()
-        return threadpool_limits(self._cores, user_api="blas")
+            return StepTeam(run.spec, run.model, run.config.batch_size, cores=1)
 
     def keep(self) -> None:
         """Save the run where the trainer keeps it (if anywhere)."""
@@ -242,8 +233,7 @@ class Trainer:
         run = self.run
         seen = max(run.running["seen"], 1)
         train_loss, train_acc = run.running["loss"] / seen, run.running["correct"] / seen
-        with self._all_cores():
-            val_loss, val_acc = self.evaluate("val")
+        val_loss, val_acc = self.evaluate("val")
         run.epoch += 1
         run.offset = 0
         run.running = new_running()

@@ -7,10 +7,10 @@ the same initial weights, the same batch and the same loss, on the same number o
 threads, then times full training steps (forward, loss, backward, SGD update) of the
 two and reports medians. PyTorch runs twice: on a contiguous NCHW copy of the batch, and
 on our NHWC batch through `permute`, where it runs channels-last; the ratio is against
-the faster of the two. Our step is timed as the trainer takes it: shared out by images
-over processes, one per core, where the network allows (`engine.step_team`). It also
-measures with tracemalloc the peak memory of one of our training steps in one process
-(parameters and optimizer state included) and compares it with
+the faster of the two. Our step is timed as the trainer takes it: in two shares of the
+batch, the second in a helper process, where the network allows (`engine.step_team`).
+It also measures with tracemalloc the peak memory of one of our training steps in one
+process (parameters and optimizer state included) and compares it with
 `engine.shapes.analyse(spec).memory(batch, "sgd")`.
 
 The steps run in blocks, the two engines' blocks alternating so that both see the same
@@ -49,7 +49,7 @@ from engine.netfile import load_network  # noqa: E402
 from engine.optim import Optimizer  # noqa: E402
 from engine.rollback import LastGood  # noqa: E402
 from engine.shapes import analyse, format_bytes  # noqa: E402
-from engine.step_team import StepTeam, blas_threads, team_size  # noqa: E402
+from engine.step_team import StepTeam, blas_threads, step_shares  # noqa: E402
 
 LR = 0.01
 
@@ -173,9 +173,8 @@ def main() -> int:
     last_good = LastGood(ours, optimizer)
     torch_optimizer = torch.optim.SGD(net.parameters(), lr=LR)
 
-    # our step as the trainer takes it: shared out over the cores where the network allows
-    processes = team_size(spec, NUMPY, n, blas_threads())
-    team = StepTeam(spec, ours, n, processes) if processes > 1 else None
+    # our step as the trainer takes it: in two shares, one per core, where the network allows
+    team = StepTeam(spec, ours, n, blas_threads()) if step_shares(spec, NUMPY, n) > 1 else None
     train_step = ours.train_step if team is None else team.train_step
 
     def our_step():
@@ -202,8 +201,9 @@ def main() -> int:
                                                for name, t in medians.items())
           + f" ({args.blocks} blocks of {args.steps} steps each, alternating)")
     if team is not None:
+        print("ours: each step in two shares" + (", the second in a helper process"
+                                                  if team.helped else "") + " (engine.step_team)")
         team.close()
-        print(f"ours: each step shared by {processes} processes (engine.step_team)")
     mine = medians.pop("ours")
     fastest = min(medians, key=medians.get)
     theirs = medians[fastest]
