@@ -13,7 +13,9 @@ The loss is a mean over the batch, so the step's gradient is the mean of the sha
 gradients weighted by their sizes, summed in the same order whoever computed them. How a
 step is shared depends only on the network and the batch size, never on the machine:
 without a second core (a window that leaves one to the GUI on a 2-core machine) this
-process computes both shares in turn, and a run's numbers are the same everywhere.
+process computes both shares in turn, with the same numbers as with a helper. (BLAS's
+sums, and so the last bits of a step, depend on how many threads it runs; that was so
+before.)
 
 Only layers that treat each image on its own can be shared out: a network with batch
 normalisation (statistics over the batch) or dropout (masks drawn from the run's random
