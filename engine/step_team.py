@@ -89,11 +89,10 @@ class _Shared:
     @classmethod
     def create(cls, floats: int, image_shape: tuple[int, ...], classes: int,
                name: str | None = None) -> _Shared:
-        shapes = _layout(floats, image_shape, classes)
-        size = sum(int(np.prod(shape)) * np.dtype(dtype).itemsize for shape, dtype in shapes)
+        size = _layout_bytes(floats, image_shape, classes)
         memory = SharedMemory(name=name, create=name is None, size=size if name is None else 0)
         arrays, offset = [], 0
-        for shape, dtype in shapes:
+        for shape, dtype in _layout(floats, image_shape, classes):
             array = np.ndarray(shape, dtype, buffer=memory.buf, offset=offset)
             arrays.append(array)
             offset += array.nbytes
@@ -108,6 +107,21 @@ def _layout(floats: int, image_shape: tuple[int, ...], classes: int) -> list[tup
     share = image_shape[0]
     return [((floats,), np.float32), ((floats,), np.float32), (image_shape, np.float32),
             ((share,), np.int64), ((share, classes), np.float32)]
+
+
+def _layout_bytes(floats: int, image_shape: tuple[int, ...], classes: int) -> int:
+    return sum(int(np.prod(shape)) * np.dtype(dtype).itemsize
+               for shape, dtype in _layout(floats, image_shape, classes))
+
+
+def _shared_memory_free() -> float:
+    """Bytes free where POSIX shared memory lives (/dev/shm on Linux, 64 MiB by default in
+    a container); unbounded where that cannot be asked."""
+    try:
+        stats = os.statvfs("/dev/shm")
+    except (AttributeError, OSError):
+        return float("inf")
+    return stats.f_bavail * stats.f_frsize
 
 
 class _Helper:
@@ -197,8 +211,10 @@ class StepTeam:
         v = spec.input_volume
         biggest = shares(batch, SHARES)[1]
         image_shape = (biggest.stop - biggest.start, v.height, v.width, v.depth)
-        shared = _Shared.create(model.store.values.size, image_shape,
-                                model.analysis.output.depth)
+        floats, classes = model.store.values.size, model.analysis.output.depth
+        if _layout_bytes(floats, image_shape, classes) > _shared_memory_free():
+            return  # a full shared-memory disk would kill this process on a write
+        shared = _Shared.create(floats, image_shape, classes)
         try:
             self._helper = _Helper(dumps(spec), shared, self._threads)
         except BaseException:

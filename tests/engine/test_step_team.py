@@ -176,3 +176,11 @@ def test_a_network_with_dropout_takes_its_steps_whole(monkeypatch):
     trainer = make_trainer(conv_net(make_layer("dropout", p=0.2)), batch_size=32, epochs=1)
     for _ in trainer.train():
         assert trainer._team is None and not helpers_running()
+
+
+def test_without_room_in_shared_memory_the_shares_are_taken_here(team, rng, monkeypatch):
+    monkeypatch.setattr("engine.step_team._shared_memory_free", lambda: 1000)
+    shared, reference = team(32, cores=2), team(32, cores=1)
+    assert not shared.helped and not helpers_running()
+    x, y = batch(rng, 32)
+    assert shared.train_step(x, y)[0] == reference.train_step(x, y)[0]
