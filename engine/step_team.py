@@ -124,23 +124,26 @@ def _shared_memory_free() -> float:
     return stats.f_bavail * stats.f_frsize
 
 
+HELPER_MAIN = ("import sys; sys.path.insert(0, sys.argv.pop(1)); "
+               "from engine.step_team import serve; sys.exit(serve(sys.argv[1:]))")
+
+
 class _Helper:
-    """A helper process, started as `python -m engine.step_team` (not through
+    """A helper process, started with `python -c HELPER_MAIN` (not through
     multiprocessing, which would import the trainer's main script into it again), and its
     shared memory. It is told the share sizes one line at a time on its standard input and
     answers each with its data loss; the end of its input ends it."""
 
     def __init__(self, network: str, shared: _Shared, threads: int):
         self.shared = shared
-        home = str(Path(__file__).resolve().parents[1])  # where `engine` is imported from
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-            filter(None, [home, os.environ.get("PYTHONPATH")])))
+        home = str(Path(__file__).resolve().parents[1])  # where this `engine` is imported from
         images = shared.images.shape
+        # -P: a folder `engine` where the user stands must not stand in for this one
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "engine.step_team", shared.memory.name,
+            [sys.executable, "-P", "-c", HELPER_MAIN, home, shared.memory.name,
              str(shared.weights.size), *map(str, images), str(shared.scores.shape[1]),
              str(threads)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         text = network.encode()
         self._say(b"%d\n" % len(text) + text)
 
@@ -275,7 +278,7 @@ class StepTeam:
             self._helper = None
 
 
-def _serve(arguments: list[str]) -> int:
+def serve(arguments: list[str]) -> int:
     """A helper: build the network it is sent, then run the steps it is sent until its input
     ends (the trainer closed it, or the trainer's process is gone)."""
     from engine.model import build
@@ -309,6 +312,3 @@ def _serve(arguments: list[str]) -> int:
         shared.close()
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(_serve(sys.argv[1:]))
