@@ -18,6 +18,8 @@ weights, batch 64, 2 threads, evaluate the validation split after every epoch an
 split at the end. Each runs in its own process and is timed from start to exit: ours is
 the command a user types, PyTorch's includes importing PyTorch (about 2 s here), so the
 PyTorch process also reports its time from its first training step to its test accuracy.
+Both use the two cores: PyTorch with two threads, ours by taking each step in two shares,
+the second in a helper process with one BLAS thread (`engine.step_team`).
 The two alternate, `--repeats` times each, and the medians are compared: this machine's
 speed drifts by tens of percent over minutes, which one run of each can catch at
 different speeds.
