@@ -240,7 +240,11 @@ class StepTeam:
         if n < SHARES:  # an epoch's last batch may be that small
             return model.train_step(x, labels, observer)
         with self._blas.limit(limits=self._threads):
-            return self._shared_step(x, labels, observer)
+            try:
+                return self._shared_step(x, labels, observer)
+            except BaseException:
+                self.close()  # a helper amid a step would answer the next with this one
+                raise
 
     def _shared_step(self, x: np.ndarray, labels: np.ndarray,
                      observer: Any) -> tuple[float, np.ndarray]:

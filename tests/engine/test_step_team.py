@@ -184,3 +184,16 @@ def test_without_room_in_shared_memory_the_shares_are_taken_here(team, rng, monk
     assert not shared.helped and not helpers_running()
     x, y = batch(rng, 32)
     assert shared.train_step(x, y)[0] == reference.train_step(x, y)[0]
+
+
+def test_a_step_that_fails_here_ends_the_helper(team, rng):
+    """Else the helper, still amid the failed step, would answer the next one with it."""
+    shared = team(32, cores=2)
+    x, y = batch(rng, 32)
+    original = shared.model.train_step
+    shared.model.train_step = lambda *args: (_ for _ in ()).throw(KeyboardInterrupt)
+    with pytest.raises(KeyboardInterrupt):
+        shared.train_step(x, y)
+    assert not shared.helped and not helpers_running()
+    shared.model.train_step = original
+    assert np.isfinite(shared.train_step(*batch(rng, 32))[0])
