@@ -1,13 +1,12 @@
 """Training steps in two shares of their images, the second in a helper process."""
 
-import os
 from multiprocessing.shared_memory import SharedMemory
-from pathlib import Path
 
 import numpy as np
 import pytest
 from threadpoolctl import threadpool_info
 
+from engine import step_team
 from engine.backend import NUMPY
 from engine.model import build
 from engine.spec import make_layer, network
@@ -24,17 +23,25 @@ def conv_net(*extra):
                    *extra, make_layer("fc", "fc", units=3), make_layer("softmax"))
 
 
+STARTED = []  # the helpers a test started
+
+
+@pytest.fixture(autouse=True)
+def record_helpers(monkeypatch):
+    original = step_team._Helper.__init__
+
+    def recording(self, *args):
+        original(self, *args)
+        STARTED.append(self)
+
+    monkeypatch.setattr(step_team._Helper, "__init__", recording)
+    yield
+    STARTED.clear()
+
+
 def helpers_running() -> int:
-    """This process's children that are training helpers (Linux's /proc)."""
-    count = 0
-    for children in Path(f"/proc/{os.getpid()}/task").glob("*/children"):
-        for pid in children.read_text().split():
-            cmdline = Path(f"/proc/{pid}/cmdline")
-            try:
-                count += b"engine.step_team" in cmdline.read_bytes()
-            except OSError:  # it has just ended
-                pass
-    return count
+    """The test's helper processes that have not ended."""
+    return sum(helper.process.poll() is None for helper in STARTED)
 
 
 def blas_thread_counts():
