@@ -293,8 +293,9 @@ def serve(arguments: list[str]) -> int:
     read, write = sys.stdin.buffer, sys.stdout.buffer
     model = build(loads(read.read(int(read.readline()))), NUMPY, 0)
     shared = _Shared.create(int(floats), tuple(map(int, images)), int(classes), name=memory)
-    if sys.version_info < (3, 13):  # attaching registers it, and this process's tracker
-        resource_tracker.unregister(shared.memory._name, "shared_memory")  # would unlink it
+    if os.name == "posix" and sys.version_info < (3, 13):
+        # attaching registered it, and this process's tracker would unlink it at its end
+        resource_tracker.unregister(shared.memory._name, "shared_memory")
     write.write(b"ready\n")
     write.flush()
     try:
