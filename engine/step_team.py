@@ -293,9 +293,8 @@ def serve(arguments: list[str]) -> int:
     read, write = sys.stdin.buffer, sys.stdout.buffer
     model = build(loads(read.read(int(read.readline()))), NUMPY, 0)
     shared = _Shared.create(int(floats), tuple(map(int, images)), int(classes), name=memory)
-    if os.name == "posix" and sys.version_info < (3, 13):
-        # attaching registered it, and this process's tracker would unlink it at its end
-        resource_tracker.unregister(shared.memory._name, "shared_memory")
+    if os.name == "posix":  # attaching registered it, and this process's tracker would
+        resource_tracker.unregister(shared.memory._name, "shared_memory")  # unlink it
     write.write(b"ready\n")
     write.flush()
     try:
