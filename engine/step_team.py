@@ -45,6 +45,11 @@ from engine.spec import NetworkSpec
 
 SHARES = 2
 MIN_SHARE = 16  # images: below this a share's matrix products are too thin to gain
+# Multiply-adds of one image's forward pass below which a step is mostly Python's cost
+# per layer, which two shares pay twice: the default network (84K) gained nothing with a
+# helper and lost half its speed without one; LeNet-5 (417K) and cifar10.json (362K)
+# gained 1.4-1.7 times with one and lost nothing without.
+MIN_MULTIPLY_ADDS = 200_000
 # The helper holds the weights four times (its model's, their gradients, and the two in
 # shared memory): up to 64 MiB at this cap. Larger networks' steps are mostly matrix
 # products, which BLAS already spreads over the cores.
@@ -60,11 +65,14 @@ def blas_threads() -> int:
 
 def step_shares(spec: NetworkSpec, backend: Backend, batch: int) -> int:
     """Into how many shares a step of `batch` images is split: SHARES on the CPU where the
-    network treats each image on its own, is not too large, and each share gets at least
-    MIN_SHARE images; otherwise 1, the whole batch."""
+    network treats each image on its own, is neither too small nor too large, and each
+    share gets at least MIN_SHARE images; otherwise 1, the whole batch."""
     if (backend is not NUMPY or batch < SHARES * MIN_SHARE
-            or any(layer.type in PER_IMAGE_ONLY for layer in spec.layers)
-            or analyse(spec).total_params > MAX_PARAMETERS):
+            or any(layer.type in PER_IMAGE_ONLY for layer in spec.layers)):
+        return 1
+    analysis = analyse(spec)
+    if (analysis.total_macs < MIN_MULTIPLY_ADDS
+            or analysis.total_params > MAX_PARAMETERS):
         return 1
     return SHARES
 

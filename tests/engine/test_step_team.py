@@ -16,11 +16,14 @@ from tests.engine.standin import STANDIN
 from tests.engine.trainer_helpers import make_trainer, quadrant_data
 
 
-def conv_net(*extra):
-    return network("shared", (8, 8, 1), make_layer("conv", "conv", filters=4, size=3, pad=1),
+def conv_net(*extra, filters=64):
+    """630K multiply-adds an image at 64 filters, enough to be shared; 5K at 4 filters."""
+    return network("shared", (8, 8, 1),
+                   make_layer("conv", "conv", filters=filters, size=3, pad=1),
                    make_layer("relu"), make_layer("pool", "pool", mode="max", size=2, stride=2),
-                   make_layer("conv", "conv2", filters=6, size=3), make_layer("tanh"),
-                   *extra, make_layer("fc", "fc", units=3), make_layer("softmax"))
+                   make_layer("conv", "conv2", filters=filters, size=3, pad=1),
+                   make_layer("tanh"), *extra, make_layer("fc", "fc", units=3),
+                   make_layer("softmax"))
 
 
 STARTED = []  # the helpers a test started
@@ -82,6 +85,7 @@ def test_a_step_is_shared_where_the_network_and_the_batch_allow():
     assert step_shares(conv_net(make_layer("dropout", p=0.5)), NUMPY, 64) == 1
     assert step_shares(conv_net(make_layer("batchnorm")), NUMPY, 64) == 1
     assert step_shares(conv_net(), STANDIN, 64) == 1  # a GPU takes its steps whole
+    assert step_shares(conv_net(filters=4), NUMPY, 64) == 1  # mostly Python's cost per layer
     wide = network("wide", (8, 8, 1), make_layer("fc", "fc", units=MAX_PARAMETERS // 64 + 1),
                    make_layer("softmax"))
     assert step_shares(wide, NUMPY, 64) == 1  # the helper would hold copies of it
