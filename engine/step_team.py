@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from threadpoolctl import ThreadpoolController, threadpool_info, threadpool_limits
+from threadpoolctl import ThreadpoolController, threadpool_limits
 
 from engine.backend import NUMPY, Backend
 from engine.optim import pieces
@@ -55,12 +55,6 @@ MIN_MULTIPLY_ADDS = 200_000
 # products, which BLAS already spreads over the cores.
 MAX_PARAMETERS = 1 << 22
 PER_IMAGE_ONLY = frozenset({"batchnorm", "dropout"})  # layer types that cannot be shared out
-
-
-def blas_threads() -> int:
-    """How many threads NumPy's BLAS may use now (1 where threadpoolctl finds none)."""
-    counts = [info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"]
-    return max(counts, default=1)
 
 
 def step_shares(spec: NetworkSpec, backend: Backend, batch: int) -> int:

@@ -18,6 +18,7 @@ from typing import Iterator
 
 import numpy as np
 
+from engine.backend import blas_threads
 from engine.checkpoint import save_run
 from engine.config import TrainingError
 from engine.data import DataSet, augment
@@ -25,7 +26,7 @@ from engine.insight.health import HealthMonitor, HealthReport
 from engine.losses import weight_decay
 from engine.rollback import LastGood
 from engine.run import Run, check_data, new_running
-from engine.step_team import StepTeam, blas_threads, step_shares
+from engine.step_team import StepTeam, step_shares
 
 SPLITS = ("train", "val", "test")
 

@@ -42,14 +42,14 @@ import numpy as np  # noqa: E402
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from engine.backend import NUMPY  # noqa: E402
+from engine.backend import NUMPY, blas_threads  # noqa: E402
 from engine.errors import ConvNetError  # noqa: E402
 from engine.model import Model, build  # noqa: E402
 from engine.netfile import load_network  # noqa: E402
 from engine.optim import Optimizer  # noqa: E402
 from engine.rollback import LastGood  # noqa: E402
 from engine.shapes import analyse, format_bytes  # noqa: E402
-from engine.step_team import StepTeam, blas_threads, step_shares  # noqa: E402
+from engine.step_team import StepTeam, step_shares  # noqa: E402
 
 LR = 0.01
 
