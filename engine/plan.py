@@ -132,6 +132,11 @@ class Plan:
         return sum(p.output for p in self.layers)
 
     @cached_property
+    def floats(self) -> int:
+        """All the step's buffers: outputs, kept arrays, scratch and gradients."""
+        return self.outputs + self.workspace + sum(self.gradients)
+
+    @cached_property
     def workspace(self) -> int:
         """Kept arrays and the shared scratch buffer."""
         return (sum(sum(p.kept.values()) for p in self.layers)

@@ -10,7 +10,9 @@ from engine import step_team
 from engine.backend import NUMPY
 from engine.model import build
 from engine.spec import make_layer, network
-from engine.step_team import MAX_PARAMETERS, MIN_SHARE, SHARES, StepTeam, shares, step_shares
+from engine.shapes import analyse
+from engine.step_team import (MAX_PARAMETERS, MIN_CHUNK, MIN_SHARE, SHARES, StepTeam,
+                              share_chunks, shares, step_shares, train_share)
 from engine.trainer import EpochEvent, TrainControl
 from tests.engine.standin import STANDIN
 from tests.engine.trainer_helpers import make_trainer, quadrant_data
@@ -24,6 +26,19 @@ def conv_net(*extra, filters=64):
                    make_layer("conv", "conv2", filters=filters, size=3, pad=1),
                    make_layer("tanh"), *extra, make_layer("fc", "fc", units=3),
                    make_layer("softmax"))
+
+
+def cifar_net():
+    """The benchmark's reference network: 0.96 MiB of a step's arrays an image, so that a
+    share of 16 or more images is taken in chunks."""
+    return network("chunked", (32, 32, 3),
+                   make_layer("conv", "conv1", filters=32, size=3, pad=1),
+                   make_layer("relu", "relu1"),
+                   make_layer("pool", "pool1", mode="max", size=2, stride=2),
+                   make_layer("conv", "conv2", filters=64, size=3, pad=1),
+                   make_layer("relu", "relu2"),
+                   make_layer("pool", "pool2", mode="max", size=2, stride=2),
+                   make_layer("fc", "fc", units=10), make_layer("softmax"))
 
 
 STARTED = []  # the helpers a test started
@@ -91,6 +106,40 @@ def test_a_step_is_shared_where_the_network_and_the_batch_allow():
     assert step_shares(wide, NUMPY, 64) == 1  # the helper would hold copies of it
 
 
+def test_a_share_is_taken_in_chunks_whose_arrays_fit_in_the_cache():
+    big, small = analyse(cifar_net()), analyse(conv_net())
+    assert [share_chunks(big, n) for n in (8, 15, 16, 32, 33, 64)] == [1, 1, 2, 4, 4, 8]
+    assert share_chunks(small, 32) == 1
+    for n in range(1, 200):
+        count = share_chunks(big, n)
+        assert count == 1 or n // count >= MIN_CHUNK
+    many_weights = network("many weights", (32, 32, 3),
+                           make_layer("conv", "conv", filters=32, size=3, pad=1),
+                           make_layer("fc", "fc", units=100), make_layer("softmax"))
+    assert share_chunks(analyse(many_weights), 64) == 1  # summing gradients would cost more
+
+
+def test_a_share_in_chunks_equals_the_share_whole(rng):
+    chunked, whole = build(cifar_net(), NUMPY, 0), build(cifar_net(), NUMPY, 0)
+    x = rng.standard_normal((33, 32, 32, 3)).astype(np.float32)
+    y = rng.integers(0, 10, 33)
+    seen = []
+
+    class Watcher:
+        def output(self, layer, out):
+            seen.append(len(out))
+
+        def gradient(self, layer, dy):
+            pass
+
+    loss, scores = train_share(chunked, x, y, np.empty_like(chunked.store.grads), Watcher())
+    expected_loss, expected_scores = whole.train_step(x, y)
+    assert loss == pytest.approx(expected_loss, rel=1e-5)
+    np.testing.assert_allclose(scores, expected_scores, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(chunked.store.grads, whole.store.grads, rtol=1e-4, atol=1e-6)
+    assert set(seen) == {9}  # the observer sees the first of four chunks
+
+
 @pytest.mark.parametrize("n", [40, 33, 3])  # an epoch's last batch may be smaller or odd
 def test_a_step_in_shares_equals_the_step_whole(team, rng, n):
     shared = team(40, cores=2)
@@ -105,13 +154,17 @@ def test_a_step_in_shares_equals_the_step_whole(team, rng, n):
                                atol=1e-6)
 
 
-def test_the_shares_give_the_same_numbers_with_or_without_a_helper(team, rng):
+@pytest.mark.parametrize("chunked", [False, True])
+def test_the_shares_give_the_same_numbers_with_or_without_a_helper(team, rng, chunked):
     """Taken here in turn or at once in two processes: bit for bit the same step, so a run
     does not depend on the cores it had."""
-    helped, alone = team(32, cores=2), team(32, cores=1)
+    spec, n = (cifar_net(), 64) if chunked else (conv_net(), 32)
+    helped, alone = team(n, cores=2, spec=spec), team(n, cores=1, spec=spec)
     assert helped.helped and not alone.helped
     for _ in range(2):
-        x, y = batch(rng, 32)
+        v = spec.input_volume
+        x = rng.standard_normal((n, v.height, v.width, v.depth)).astype(np.float32)
+        y = rng.integers(0, 3, n)
         results = [t.train_step(x, y) for t in (helped, alone)]
         assert results[0][0] == results[1][0]
         np.testing.assert_array_equal(results[0][1], results[1][1])
