@@ -83,10 +83,11 @@ def share_chunks(analysis: Analysis, images: int) -> int:
     """Into how many chunks a share of `images` images is split: as few as keep each
     chunk's arrays (the buffer plan's) within the CPU's `step_floats`, each of at least
     MIN_CHUNK images; 1 where the network's parameters outnumber a chunk's floats (adding
-    up the chunks' gradients would cost more than the cache saves). Measured here: the
-    reference network's share of 32 images (31 MiB of arrays) took its step 9-12% faster in
-    four chunks, cifar10.json's (8.8 MiB) 13% in two; LeNet-5's (7 MiB, whole) lost 4% in
-    two."""
+    up the chunks' gradients would cost more than the cache saves). Measured here with two
+    processes stepping at once, as a team does: the reference network's share of 32 images
+    (31 MiB of arrays) in four chunks took 0.88-0.94 of its time whole; cifar10.json's
+    (8.8 MiB) in two, 0.87-0.90. LeNet-5's (7 MiB) stays whole: in two chunks it lost 4%.
+    A process alone, with the memory to itself, gains less: 0.95-1.10 and 0.74."""
     per_image = analysis.plan.floats
     count = min(-(-images * per_image // NUMPY.step_floats), images // MIN_CHUNK)
     if count <= 1 or analysis.total_params > images // count * per_image:
