@@ -17,7 +17,7 @@ from engine.backend import Backend
 from engine.errors import ConvNetError
 from engine.init import relu_follows
 from engine.layers import Layer, make_layer
-from engine.layers.base import Backprop
+from engine.layers.base import Backprop, nhwc_view
 from engine.losses import softmax_loss, softmax_probabilities, svm_loss
 from engine.parameters import ParameterStore
 from engine.plan import Arrays, StepBuffers
@@ -63,6 +63,7 @@ class Model:
         for layer, above, planned in zip(self.layers, self.layers[1:], self.plan.layers):
             if planned.relu_left_to_pool:
                 layer.left_to_pool = above.relu_below = True
+            layer.output_order = above.input_order = planned.window_order
         # Nothing below the first trained layer needs a gradient, so backward stops there.
         self.first_trained = self.plan.first_trained
         if self.first_trained < len(self.layers):
@@ -101,10 +102,18 @@ class Model:
             if train:
                 backprops.append(backprop)
             if observer is not None:
-                observer.output(layer, x)
+                observer.output(layer, self._in_nhwc(layer, x, train))
             if layer.id == upto:
                 break
         return x, backprops
+
+    @staticmethod
+    def _in_nhwc(layer: Layer, y: Any, train: bool) -> Any:
+        """A layer's output, or the gradient on it, in NHWC order: in training a copy where
+        the layer keeps it in window order (`engine.plan.window_orders`)."""
+        if not train or layer.output_order == 1:
+            return y
+        return nhwc_view(y, layer.output_order).reshape(y.shape)
 
     def scores(self, x: Any) -> Any:
         """Class scores (N, C) in evaluation mode."""
@@ -132,7 +141,7 @@ class Model:
         trained = range(self.first_trained, len(self.layers))
         for i, backprop in reversed(list(zip(trained, backprops[self.first_trained:]))):
             if observer is not None:
-                observer.gradient(self.layers[i], grad)
+                observer.gradient(self.layers[i], self._in_nhwc(self.layers[i], grad, True))
             grad = backprop(grad)
         return loss, scores
 

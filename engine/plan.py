@@ -73,6 +73,31 @@ def pools_rows_first(layer: LayerSpec, v_in: Volume) -> bool:
     return tiles(layer) and layer["size"] > 1 and v_in.depth <= SHORT_RUN_FLOATS
 
 
+def window_orders(layers: Sequence[LayerSpec]) -> list[int]:
+    """For each hidden layer, the F of the order its output's pixels take in training, or 1
+    for NHWC. A convolution whose output reaches a max pool that tiles it in F×F windows,
+    through activations only, writes its pixels by image, then by offset in the window,
+    then by window, (N, F, F, H/F, W/F, D), and the activations keep that order: the
+    convolution's patches are rows in any order. The pool then combines F·F contiguous
+    blocks of H/F·W/F·D floats per image, where in NHWC it walks runs of D floats.
+    Measured in shares of 32 images against NHWC: the reference network 0.91 of the time,
+    cifar10.json 0.87, LeNet-5 with max pools 0.94-0.95. LeNet-5 as published, with
+    average pools, took 1.03 (and the reference network with average pools 1.02): their
+    passes already run whole rows, and the convolution's copies in the new order cost
+    a little more."""
+    orders = [1] * len(layers)
+    for k, layer in enumerate(layers):
+        top = k + 1
+        while top < len(layers) and layers[top].type in ACTIVATION_TYPES:
+            top += 1
+        if layer.type != "conv" or top == len(layers):
+            continue
+        pool = layers[top]
+        if pool.type == "pool" and pool["mode"] == "max" and tiles(pool) and pool["size"] > 1:
+            orders[k:top] = [pool["size"]] * (top - k)
+    return orders
+
+
 def relu_left_to_pool(layer: LayerSpec, above: LayerSpec | None) -> bool:
     """Whether a layer is a ReLU that leaves its training passes to the max pool above it,
     which does them on its F·F times smaller output (see `engine.layers.pool`)."""
@@ -81,21 +106,23 @@ def relu_left_to_pool(layer: LayerSpec, above: LayerSpec | None) -> bool:
 
 
 def scratch(layer: LayerSpec, v_in: Volume, v_out: Volume, above: LayerSpec | None,
-            input_gradient: bool) -> int:
+            input_gradient: bool, window_ordered: bool) -> int:
     """Floats per image a layer needs only while one of its passes runs: a convolution's
     output gradient and padded input gradient, both batch-last, when it computes an input
     gradient; an activation's slope, max pooling's winners (where its windows tile the
     input, a bool per input and one per output, four to a float; otherwise a bool per
     output in a float's room, and the shares where windows overlap), a tiling pool's F
     rows combined (`pools_rows_first`) and a tiling average pool's gradient repeated along
-    its rows, batch norm's correction, LRN's squares and window sums."""
+    its rows (neither where its input comes in window order), batch norm's correction,
+    LRN's squares and window sums."""
     t = layer.type
     if t == "conv":
         return v_out.size + padded_size(v_in, layer["pad"]) if input_gradient else 0
     if relu_left_to_pool(layer, above):
         return 0
     if t == "pool":
-        rows = v_in.size // layer["size"]  # a tiling pool's rows combined, or repeated
+        # a tiling pool's rows combined, or repeated
+        rows = 0 if window_ordered else v_in.size // layer["size"]
         if layer["mode"] == "avg":
             return rows if tiles(layer) else 0
         if tiles(layer):
@@ -119,6 +146,7 @@ class LayerPlan:
     scratch: int
     gradient: int | None
     relu_left_to_pool: bool
+    window_order: int  # of its output's pixels in training (`window_orders`)
 
 
 @dataclass(frozen=True)
@@ -158,11 +186,13 @@ def make_plan(infos: Sequence[LayerInfo]) -> Plan:
         gradient_of[k] = holder
         sizes[holder] = max(sizes[holder], sized[k].input.size)
     above = [i.layer for i in sized[1:]] + [None]
+    orders = window_orders([i.layer for i in sized])
+    ordered_input = [False] + [order > 1 for order in orders[:-1]]
     layers = tuple(
         LayerPlan(0 if i.in_place or relu_left_to_pool(i.layer, a) else i.output.size,
                   kept(i.layer, i.input, i.output),
-                  scratch(i.layer, i.input, i.output, a, k > first_trained),
-                  gradient_of.get(k), relu_left_to_pool(i.layer, a))
+                  scratch(i.layer, i.input, i.output, a, k > first_trained, ordered_input[k]),
+                  gradient_of.get(k), relu_left_to_pool(i.layer, a), orders[k])
         for k, (i, a) in enumerate(zip(sized, above)))
     return Plan(layers, (sizes[0], sizes[1]), first_trained)
 

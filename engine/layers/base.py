@@ -3,7 +3,9 @@
 A layer's `forward(x, train)` returns its output and a `backprop(dy) -> dx` closure
 that captures what the backward pass needs (Thinc style). `backprop` writes the
 parameter gradients into `layer.grads` and may overwrite `dy`, which it owns.
-Arrays are NHWC (batch, height, width, depth) float32 on the layer's backend. In training
+Arrays are NHWC (batch, height, width, depth) float32 on the layer's backend; in training,
+a convolution and the activations that feed a max pool keep their pixels in the pool's
+window order (`engine.plan.window_orders`), with the same shape. In training
 the model passes the views of its buffer plan (`engine.plan`) that the layer writes into;
 otherwise each array is allocated anew.
 """
@@ -38,6 +40,9 @@ class Layer(ABC):
         self.grads: dict[str, Any] = {}
         self.buffers: dict[str, Any] = {}  # state that is not trained, e.g. running means
         self.input_grad = True  # the model turns it off for the first layer
+        # the F of the window order (`engine.plan.window_orders`) of the pixels of the
+        # layer's input and output in training, set by the model; 1: NHWC
+        self.input_order = self.output_order = 1
 
     def forward(self, x: Any, train: bool, arrays: Arrays | None = None) -> tuple[Any, Backprop]:
         """The layer's output for x and the closure that turns dy into dx."""
@@ -106,6 +111,21 @@ def padded(x: Any, p: int, value: float, arrays: Arrays) -> Any:
     out[:, p:p + h, p + w:] = value
     out[:, p:p + h, p:p + w] = x
     return out
+
+
+def window_ordered(a: Any, f: int) -> Any:
+    """The pixels of a (N, H, W, ...) array or view in window order F (by image, then by
+    offset in an F×F tile, then by tile): a (N, F, F, H/F, W/F, ...) view."""
+    n, h, w, *rest = a.shape
+    return a.reshape(n, h // f, f, w // f, f, *rest).transpose(
+        0, 2, 4, 1, 3, *range(5, 5 + len(rest)))
+
+
+def nhwc_view(a: Any, f: int) -> Any:
+    """A (N, H, W, D) array whose memory holds its pixels in window order F, as the
+    (N, H/F, F, W/F, F, D) view that reads them in NHWC order."""
+    n, h, w, d = a.shape
+    return a.reshape(n, f, f, h // f, w // f, d).transpose(0, 3, 1, 4, 2, 5)
 
 
 def windows(backend: Backend, x: Any, f: int, s: int, h2: int, w2: int) -> Any:

@@ -22,6 +22,9 @@ reference network's pixel-major conv2: 8.9 ms, against 10.0).
 The patch gradients are computed in (F, F, D1, H2, W2, N) order, the batch innermost, and
 added into a (D1, H, W, N) gradient whole W2·N-float rows at a time, which is then
 transposed into NHWC.
+The patches are rows in any order, so a convolution that feeds a max pool writes its
+output in the pool's window order (`engine.plan.window_orders`) by taking its patches in
+that order; its output's gradient comes in the same order.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from engine.init import initial_weights
-from engine.layers.base import Backprop, Layer, padded, taps, windows
+from engine.layers.base import Backprop, Layer, nhwc_view, padded, taps, window_ordered, windows
 from engine.layers.params import parameter_shapes
 from engine.plan import Arrays
 
@@ -52,17 +55,20 @@ class Conv(Layer):
         f, s, p = self.spec["size"], self.spec["stride"], self.spec["pad"]
         n, h, w, d = x.shape
         h2, w2, k = self.output.height, self.output.width, self.output.depth
-        view = windows(self.backend, padded(x, p, 0.0, arrays), f, s, h2, w2)
+        order = self.output_order if train else 1
+        view = window_ordered(windows(self.backend, padded(x, p, 0.0, arrays), f, s, h2, w2),
+                              order)
+        pixels = view.shape[:5]  # the output's, in the order its memory holds them
         inputs = f * f * d + 1  # a patch and its constant 1
         tap_major = w2 > f * d and k <= TAP_MAJOR_FILTERS
         if tap_major:
             cols = arrays.kept("cols", (inputs, n * h2 * w2), x.dtype)
-            cols[:-1].reshape(f, f, d, n, h2, w2)[...] = view.transpose(3, 4, 5, 0, 1, 2)
+            cols[:-1].reshape(f, f, d, *pixels)[...] = view.transpose(5, 6, 7, 0, 1, 2, 3, 4)
             cols[-1] = 1
             patches = cols.T
         else:
             cols = arrays.kept("cols", (n * h2 * w2, inputs), x.dtype)
-            cols[:, :-1].reshape(n, h2, w2, f, f, d)[...] = view
+            cols[:, :-1].reshape(*pixels, f, f, d)[...] = view
             cols[:, -1] = 1
             patches = cols
         weights = xp.concatenate([self.params["W"].reshape(f * f * d, k),
@@ -81,7 +87,8 @@ class Conv(Layer):
             if not self.input_grad:
                 return None
             dy_batch_last = arrays.scratch((h2, w2, n, k), dy.dtype)
-            dy_batch_last[...] = dy.transpose(1, 2, 0, 3)
+            dy_batch_last.reshape(h2 // order, order, w2 // order, order, n, k)[...] = (
+                nhwc_view(dy, order).transpose(1, 2, 3, 4, 0, 5))
             # the patch gradients overwrite the patches, which are done
             dcols = cols.reshape(-1)[:f * f * d * h2 * w2 * n].reshape(f, f, d, h2, w2, n)
             xp.matmul(weights[:-1], dy_batch_last.reshape(-1, k).T,

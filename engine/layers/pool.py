@@ -13,6 +13,10 @@ combines each window's F rows, whole image rows at a time, and then its F column
 average pooling's backward pass repeats each gradient F times along its row with one
 gather and copies the rows whole.
 
+A max pool whose windows tile the output of a convolution reads it in window order
+(`engine.plan.window_orders`): each image's F·F window offsets are F·F contiguous blocks,
+so both passes combine whole blocks.
+
 A ReLU just below a max pool leaves its training passes to the pool (`relu_below`), which
 does them on its F·F times smaller output: the maximum of rectified inputs is the
 rectified maximum, and the gradient reaches a ReLU output only where it is a window's
@@ -39,13 +43,14 @@ class Pool(Layer):
         window_taps = taps(f, s, p, h, w, self.output.height, self.output.width)
         y = arrays.output((n, self.output.height, self.output.width, d), x.dtype)
         if self.spec["mode"] == "max":
-            return self._max(x, y, p, window_taps, arrays)
+            return self._max(x, y, p, window_taps, arrays, train and self.input_order > 1)
         return self._avg(x, y, p, window_taps, arrays)
 
     def _max(self, x: Any, y: Any, p: int, window_taps: tuple[Tap, ...],
-             arrays: Arrays) -> tuple[Any, Backprop]:
+             arrays: Arrays, ordered: bool) -> tuple[Any, Backprop]:
         xp = self.xp
-        self._combine(padded(x, p, -float("inf"), arrays), y, xp.maximum, window_taps, arrays)
+        self._combine(padded(x, p, -float("inf"), arrays), y, xp.maximum, window_taps, arrays,
+                      ordered)
         if self.relu_below:
             xp.maximum(y, 0, out=y)
         elif p:
@@ -59,7 +64,7 @@ class Pool(Layer):
                 taken = arrays.scratch(dy.shape, bool, bools_in_floats(x.size))
                 for rows in slices:
                     self._route_tiled(x[rows], y[rows], dy[rows], dx[rows], winners[rows],
-                                      taken[rows])
+                                      taken[rows], ordered)
                 return dx
             hit = arrays.scratch(dy.shape, bool)
             routed = None if self._disjoint() else arrays.scratch(dy.shape, dy.dtype, dy.size)
@@ -94,27 +99,43 @@ class Pool(Layer):
             if k < len(window_taps) - 1:
                 dy_t -= share  # on a tie only the first max gets it
 
-    def _route_tiled(self, x: Any, y: Any, dy: Any, dx: Any, winners: Any, taken: Any) -> None:
-        """`_route` where the windows tile the input: the window offsets are two axes of a
-        (N, H2, F, W2, F, D) view of it, so marking the maxima and routing the gradient
-        are one pass over the input each, against the F·F passes per tap of `_route`.
-        `taken` marks the windows whose first maximum is found, to settle ties."""
-        xp, f = self.xp, self.spec["size"]
-        n, h2, w2, d = y.shape
+    def _route_tiled(self, x: Any, y: Any, dy: Any, dx: Any, winners: Any, taken: Any,
+                     ordered: bool) -> None:
+        """`_route` where the windows tile the input: the window offsets are axes of a view
+        of it (`_tiling`), so marking the maxima and routing the gradient are one pass over
+        the input each, against the F·F passes per tap of `_route`. `taken` marks the
+        windows whose first maximum is found, to settle ties."""
+        xp = self.xp
         if self.relu_below:
             xp.greater(y, 0, out=taken)
             dy *= taken
-        grid = (n, h2, f, w2, f, d)
+        grid, over, offsets = self._tiling(y.shape, ordered)
         marks = winners.reshape(grid)
-        xp.equal(x.reshape(grid), y[:, :, None, :, None, :], out=marks)
+        xp.equal(x.reshape(grid), over(y), out=marks)
         if not self._one_maximum_each(marks, y, taken):
-            offsets = [marks[:, :, i, :, j, :] for i in range(f) for j in range(f)]
+            offsets = [marks[offset] for offset in offsets]
+            taken = taken.reshape(offsets[0].shape)
             taken[...] = offsets[0]
             for k, offset in enumerate(offsets[1:], 2):
                 xp.greater(offset, taken, out=offset)  # a maximum of a window not yet taken
                 if k < len(offsets):
                     xp.logical_or(taken, offset, out=taken)
-        xp.multiply(marks, dy[:, :, None, :, None, :], out=dx.reshape(grid))
+        xp.multiply(marks, over(dy), out=dx.reshape(grid))
+
+    def _tiling(self, shape: tuple[int, ...], ordered: bool) -> tuple[tuple[int, ...], Any, list]:
+        """Where the windows tile the input: the input's shape as a grid whose window
+        offsets are axes, a function that spreads an output over that grid (a view), and
+        each offset's index into it. In NHWC the grid is (N, H2, F, W2, F, D); in window
+        order (`engine.plan.window_orders`) it is (N, F·F, H2·W2·D), whose passes run over
+        whole H2·W2·D blocks."""
+        f = self.spec["size"]
+        n, h2, w2, d = shape
+        if ordered:
+            return ((n, f * f, h2 * w2 * d), lambda a: a.reshape(n, 1, -1),
+                    [(slice(None), k) for k in range(f * f)])
+        every = slice(None)
+        return ((n, h2, f, w2, f, d), lambda a: a[:, :, None, :, None, :],
+                [(every, every, i, every, j) for i in range(f) for j in range(f)])
 
     def _one_maximum_each(self, marks: Any, y: Any, live: Any) -> bool:
         """Whether the `marks` of the windows' maxima need no settling of ties, which takes
@@ -132,7 +153,7 @@ class Pool(Layer):
     def _avg(self, x: Any, y: Any, p: int, window_taps: tuple[Tap, ...],
              arrays: Arrays) -> tuple[Any, Backprop]:
         f = self.spec["size"]
-        self._combine(padded(x, p, 0.0, arrays), y, self.xp.add, window_taps, arrays)
+        self._combine(padded(x, p, 0.0, arrays), y, self.xp.add, window_taps, arrays, False)
         y *= 1.0 / (f * f)
 
         def backprop(dy: Any) -> Any:
@@ -153,8 +174,15 @@ class Pool(Layer):
         return y, backprop
 
     def _combine(self, x: Any, y: Any, combine: Any, window_taps: tuple[Tap, ...],
-                 arrays: Arrays) -> None:
+                 arrays: Arrays, ordered: bool) -> None:
         """Write into y the `combine` (maximum or sum) of each window of x (padded)."""
+        if ordered:
+            grid, _, offsets = self._tiling(y.shape, ordered)
+            tiled, out = x.reshape(grid), y.reshape(grid[0], -1)
+            combine(tiled[offsets[0]], tiled[offsets[1]], out=out)
+            for offset in offsets[2:]:
+                combine(out, tiled[offset], out=out)
+            return
         if pools_rows_first(self.spec, self.input):
             f = self.spec["size"]
             n, h2, w2, d = y.shape

@@ -4,6 +4,7 @@ gradients in float64, on NumPy and on the stand-in GPU backend."""
 import numpy as np
 import pytest
 
+from engine.layers.base import nhwc_view, window_ordered
 from tests.engine.layer_helpers import build_layer, check_gradients, fits, run
 
 # (W, H, D) input, K filters, F, S, P: square and not, odd sizes, stride > 1, padding > 0,
@@ -116,6 +117,51 @@ def test_max_pool_sends_a_tied_gradient_to_the_first_maximum_only(backend, rng, 
         a, b = np.unravel_index(np.argmax(window), window.shape)   # the first maximum
         expected[n, i * s + a, j * s + b, c] += dy[n, i, j, c]
     np.testing.assert_allclose(dx, expected, rtol=1e-12, atol=1e-15)   # sums in any order
+
+
+def in_window_order(a: np.ndarray, f: int) -> np.ndarray:
+    """An (N, H, W, D) array with its pixels' memory in window order F, shaped as before."""
+    return np.ascontiguousarray(window_ordered(a, f)).reshape(a.shape)
+
+
+# the first tap-major (a grey input, few filters), the second pixel-major with stride 2
+@pytest.mark.parametrize("volume,k,f,s,p", [((8, 6, 1), 4, 3, 1, 1), ((7, 7, 5), 20, 3, 2, 1)])
+def test_a_convolution_keeps_its_output_in_window_order(backend, rng, volume, k, f, s, p):
+    """Set to window order 2 (`engine.plan.window_orders`), a convolution writes the same
+    output, takes its output's gradient in that order, and gives the same gradients."""
+    x = images(rng, volume)
+    results = []
+    for order in (1, 2):
+        layer = build_layer(backend, volume, "conv", filters=k, size=f, stride=s, pad=p)
+        layer.output_order = order
+        out, backprop = run(backend, layer, x)
+        if order == 1:
+            dy = rng.standard_normal(out.shape)
+        ordered_dy = dy if order == 1 else in_window_order(dy, order)
+        dx = backend.to_numpy(backprop(backend.asarray(ordered_dy, np.float64)))
+        results.append([out if order == 1 else nhwc_view(out, order).reshape(out.shape), dx,
+                        *(backend.to_numpy(layer.grads[name]) for name in ("W", "b"))])
+    for nhwc, ordered in zip(*results):
+        np.testing.assert_allclose(ordered, nhwc, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("relu_below", [False, True])
+@pytest.mark.parametrize("f", [2, 3])
+def test_a_max_pool_reads_its_input_in_window_order(backend, rng, f, relu_below):
+    """A tiling max pool whose input comes in window order gives the output it gives on
+    NHWC, and the same input gradient in that order, ties (a handful of levels) included."""
+    volume = (2 * f, 3 * f, 3)
+    x = rng.integers(-1, 2, (2, 3 * f, 2 * f, 3)).astype(np.float64)
+    dy = rng.standard_normal((2, 3, 2, 3))
+    results = []
+    for order in (1, f):
+        layer = build_layer(backend, volume, "pool", mode="max", size=f, stride=f, pad=0)
+        layer.relu_below, layer.input_order = relu_below, order
+        out, backprop = run(backend, layer, x if order == 1 else in_window_order(x, order))
+        dx = backend.to_numpy(backprop(backend.asarray(dy.copy(), np.float64)))
+        results.append((out, dx if order == 1 else nhwc_view(dx, order).reshape(dx.shape)))
+    for nhwc, ordered in zip(*results):
+        np.testing.assert_array_equal(ordered, nhwc)
 
 
 @pytest.mark.parametrize("relu_below", [False, True])

@@ -134,20 +134,42 @@ def test_a_relu_below_a_max_pool_leaves_its_work_and_its_scratch_to_the_pool():
 
 
 def test_a_pool_whose_windows_tile_a_thin_input_combines_rows_first_in_the_scratch():
-    """LeNet-5's S2 (2×2/2 on 28×28×6) combines each window's rows first, in the scratch
-    buffer; a pool on a deep input or with overlapping windows walks its F·F taps. A
-    tiling average pool repeats its gradient along the rows in the same room."""
+    """A 2×2/2 pool on 28×28×6 (as LeNet-5's S2) whose input is not in window order
+    combines each window's rows first, in the scratch buffer; a pool on a deep input or
+    with overlapping windows walks its F·F taps. A tiling average pool repeats its
+    gradient along the rows in the same room."""
     assert pools_rows_first(layer("pool"), Volume(28, 28, 6))
     assert pools_rows_first(layer("pool", size=3, stride=3), Volume(9, 9, 16))
     assert not pools_rows_first(layer("pool"), Volume(32, 32, 32))
     assert not pools_rows_first(layer("pool", size=3, stride=2), Volume(27, 27, 6))
     assert not pools_rows_first(layer("pool", size=2, stride=2, pad=1), Volume(26, 26, 6))
-    spec = network("l", (32, 32, 1), layer("conv", filters=6, size=5, pad=0),
+    spec = network("l", (32, 32, 1), layer("conv", filters=6, size=5, pad=0), layer("lrn"),
                    layer("pool", "max"), layer("conv", "c2", filters=32, size=3, pad=1),
-                   layer("pool", "avg", mode="avg"), layer("fc", units=10), layer("softmax"))
+                   layer("lrn", "lrn2"), layer("pool", "avg", mode="avg"),
+                   layer("fc", units=10), layer("softmax"))
     a = analyse(spec)
     plan = make_plan(a.layers[1:-1])
-    max_pool, avg_pool = a.layers[2], a.layers[4]
-    assert plan.layers[1].scratch == max(max_pool.input.size // 2,
+    assert [p.window_order for p in plan.layers] == [1] * 7
+    max_pool, avg_pool = a.layers[3], a.layers[6]
+    assert plan.layers[2].scratch == max(max_pool.input.size // 2,
                                          (max_pool.input.size + max_pool.output.size) // 4)
-    assert plan.layers[3].scratch == avg_pool.input.size // 2  # the gradient repeated
+    assert plan.layers[5].scratch == avg_pool.input.size // 2  # the gradient repeated
+
+
+def test_a_convolution_feeding_a_tiling_max_pool_writes_its_pixels_in_window_order():
+    """Through activations only: the convolution and the activations on the way keep the
+    pool's window order, and the pool needs no room to combine rows."""
+    spec = network("l", (32, 32, 1), layer("conv", filters=6, size=5, pad=0), layer("relu"),
+                   layer("pool", "max"), layer("conv", "c2", filters=32, size=3, pad=1),
+                   layer("tanh"), layer("sigmoid"), layer("pool", "p2", size=7, stride=7),
+                   layer("conv", "c3", filters=8, size=1, pad=0), layer("lrn"),
+                   layer("pool", "p3"), layer("fc", units=10), layer("softmax"))
+    a = analyse(spec)
+    plan = make_plan(a.layers[1:-1])
+    # c3's output reaches its pool through LRN, which is no activation
+    assert [p.window_order for p in plan.layers] == [2, 2, 1, 7, 7, 7, 1, 1, 1, 1, 1]
+    max_pool = a.layers[3]
+    assert plan.layers[2].scratch == (max_pool.input.size + max_pool.output.size) // 4
+    averaged = network("v", (32, 32, 3), layer("conv", filters=8), layer("relu"),
+                       layer("pool", mode="avg"), layer("fc", units=10), layer("softmax"))
+    assert [p.window_order for p in make_plan(analyse(averaged).layers[1:-1]).layers] == [1] * 4

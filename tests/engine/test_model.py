@@ -103,3 +103,37 @@ def test_small_net_overfits_fifty_samples(backend):
         opt.step(model.store.values, model.store.grads, 3e-3)
     predicted = backend.to_numpy(model.scores(xd)).argmax(axis=1)
     assert (predicted == y).mean() == 1.0
+
+
+def test_an_observer_sees_outputs_and_gradients_in_nhwc_where_training_keeps_window_order():
+    """The convolution and the ReLU below a max pool keep their outputs in the pool's window
+    order in training (`engine.plan.window_orders`); what an observer is shown is NHWC, as
+    a model without that order shows it."""
+    spec = network("o", (8, 6, 3), make_layer("conv", filters=20), make_layer("relu"),
+                   make_layer("pool"), make_layer("fc", units=3), make_layer("softmax"))
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((4, 6, 8, 3)).astype(np.float32)
+    labels = np.array([0, 1, 2, 0])
+    seen = []
+    for ordered in (True, False):
+        model = build(spec, NUMPY, 0)
+        if ordered:
+            assert [layer.output_order for layer in model.layers] == [2, 2, 1, 1]
+        else:
+            for layer in model.layers:
+                layer.input_order = layer.output_order = 1
+        shown = {}
+
+        class Watcher:
+            def output(self, layer, y):
+                shown[layer.spec.name, "output"] = y.copy()
+
+            def gradient(self, layer, dy):
+                shown[layer.spec.name, "gradient"] = dy.copy()
+
+        model.train_step(x, labels, Watcher())
+        seen.append(shown)
+    assert seen[0].keys() == seen[1].keys()
+    for key in seen[0]:
+        np.testing.assert_allclose(seen[0][key], seen[1][key], rtol=1e-5, atol=1e-6,
+                                   err_msg=str(key))

@@ -18,6 +18,7 @@ from engine.spec import ACTIVATION_TYPES, CATALOGUE, make_layer, network
 from tests.engine.layer_helpers import build_layer, numeric_gradient, run, sample_coords
 
 STACKS = 240
+ORDERED_STACKS = 40
 ACTIVATIONS = sorted(ACTIVATION_TYPES)
 
 
@@ -94,32 +95,66 @@ def loss_and_gradients(model, x: np.ndarray, labels: np.ndarray, seed: int):
     return loss, grad
 
 
+def window_ordered_stack(seed: int):
+    """A valid network in which convolutions feed max pools that tile their outputs,
+    through activations or directly, so that in training the convolutions and activations
+    keep their outputs in the pools' window order (`engine.plan.window_orders`)."""
+    rng = np.random.default_rng(seed)
+    while True:
+        hidden = []
+        for _ in range(int(rng.integers(1, 3))):
+            hidden.append(make_layer("conv", filters=int(rng.integers(1, 5)),
+                                     size=int(rng.integers(1, 4)),
+                                     stride=int(rng.integers(1, 3)), pad=int(rng.integers(0, 2))))
+            hidden += [make_layer(str(rng.choice(ACTIVATIONS)))
+                       for _ in range(int(rng.integers(0, 3)))]
+            f = int(rng.integers(2, 4))
+            hidden.append(make_layer("pool", mode="max", size=f, stride=f, pad=0))
+        volume = (int(rng.integers(4, 13)), int(rng.integers(4, 13)), int(rng.integers(1, 4)))
+        hidden = [layer.renamed(f"{layer.type}{i}") for i, layer in enumerate(hidden)]
+        spec = network(f"ordered stack {seed}", volume, *hidden,
+                       make_layer("fc", "scores", units=3), make_layer("softmax"))
+        analysis = analyse(spec)
+        if analysis.valid and any(p.window_order > 1 for p in analysis.plan.layers):
+            return spec, volume
+
+
+def check_stack(spec, volume: tuple[int, int, int], seed: int) -> None:
+    """The stack's gradients on its input and its parameters against central differences."""
+    w, h, d = volume
+    model = float64_model(spec, seed)
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((3, h, w, d))
+    labels = rng.integers(0, analyse(spec).output.depth, 3)
+    _, dx = loss_and_gradients(model, x, labels, seed)
+    analytic = {key: g.copy() for key, _, g in model.parameters()}
+
+    def loss_now(x_now=x):
+        return loss_and_gradients(model, x_now, labels, seed)[0]
+
+    where = f"{spec.name}: {[l.type for l in spec.layers]}"
+    coords = sample_coords(x.shape, rng, 8)
+    xs = x.copy()
+    np.testing.assert_allclose(dx[tuple(np.array(coords).T)],
+                               numeric_gradient(lambda: loss_now(xs), xs, coords),
+                               rtol=1e-5, atol=1e-6, err_msg=f"input gradient, {where}")
+    for key, value, _ in model.parameters():
+        coords = sample_coords(value.shape, rng, 6)
+        numeric = numeric_gradient(loss_now, value, coords)
+        np.testing.assert_allclose(analytic[key][tuple(np.array(coords).T)], numeric,
+                                   rtol=1e-5, atol=1e-6, err_msg=f"{key}, {where}")
+
+
 @pytest.mark.parametrize("chunk", range(8))
 def test_random_stacks_match_numerical_gradients(chunk):
     per_chunk = STACKS // 8
     for seed in range(chunk * per_chunk, (chunk + 1) * per_chunk):
-        spec, (w, h, d) = random_stack(seed)
-        model = float64_model(spec, seed)
-        rng = np.random.default_rng(seed)
-        x = rng.standard_normal((3, h, w, d))
-        labels = rng.integers(0, analyse(spec).output.depth, 3)
-        _, dx = loss_and_gradients(model, x, labels, seed)
-        analytic = {key: g.copy() for key, _, g in model.parameters()}
+        check_stack(*random_stack(seed), seed)
 
-        def loss_now(x_now=x):
-            return loss_and_gradients(model, x_now, labels, seed)[0]
 
-        where = f"stack {seed}: {[l.type for l in spec.layers]}"
-        coords = sample_coords(x.shape, rng, 8)
-        xs = x.copy()
-        np.testing.assert_allclose(dx[tuple(np.array(coords).T)],
-                                   numeric_gradient(lambda: loss_now(xs), xs, coords),
-                                   rtol=1e-5, atol=1e-6, err_msg=f"input gradient, {where}")
-        for key, value, _ in model.parameters():
-            coords = sample_coords(value.shape, rng, 6)
-            numeric = numeric_gradient(loss_now, value, coords)
-            np.testing.assert_allclose(analytic[key][tuple(np.array(coords).T)], numeric,
-                                       rtol=1e-5, atol=1e-6, err_msg=f"{key}, {where}")
+def test_stacks_in_window_order_match_numerical_gradients():
+    for seed in range(ORDERED_STACKS):
+        check_stack(*window_ordered_stack(seed), seed)
 
 
 def test_conv_max_pool_tanh_trains_its_convolution():
