@@ -4,6 +4,9 @@ The update ratio ‖Δw‖/‖w‖ of every trained layer at every step (about 1
 the fraction of dead ReLUs, units (position × channel) never active on any batch of an
 epoch; and the mean and standard deviation of each layer's output and of the gradient on
 it, sampled on as few steps as keep their cost within `SAMPLE_BUDGET` of the training time.
+None of them depends on where a pixel lies, so the layers' arrays are read in the order
+they hold them (`engine.model.Observer`): a unit's place in the masks of dead ReLUs is
+the same on every step.
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings, strategies as st
 
 from engine.backend import NUMPY
+from engine.layers.base import nhwc_view
 from engine.model import ModelError, build
 from engine.netfile import load_network
 from engine.optim import Optimizer
@@ -105,10 +106,14 @@ def test_small_net_overfits_fifty_samples(backend):
     assert (predicted == y).mean() == 1.0
 
 
-def test_an_observer_sees_outputs_and_gradients_in_nhwc_where_training_keeps_window_order():
+def in_nhwc(layer, y):
+    return nhwc_view(y, layer.output_order).reshape(y.shape)
+
+
+def test_an_observer_sees_outputs_and_gradients_in_the_order_the_layers_keep_them():
     """The convolution and the ReLU below a max pool keep their outputs in the pool's window
-    order in training (`engine.plan.window_orders`); what an observer is shown is NHWC, as
-    a model without that order shows it."""
+    order in training (`engine.plan.window_orders`), and an observer is shown them so: read
+    through `nhwc_view` they are what a model without that order shows."""
     spec = network("o", (8, 6, 3), make_layer("conv", filters=20), make_layer("relu"),
                    make_layer("pool"), make_layer("fc", units=3), make_layer("softmax"))
     rng = np.random.default_rng(0)
@@ -126,10 +131,10 @@ def test_an_observer_sees_outputs_and_gradients_in_nhwc_where_training_keeps_win
 
         class Watcher:
             def output(self, layer, y):
-                shown[layer.spec.name, "output"] = y.copy()
+                shown[layer.spec.name, "output"] = in_nhwc(layer, y)
 
             def gradient(self, layer, dy):
-                shown[layer.spec.name, "gradient"] = dy.copy()
+                shown[layer.spec.name, "gradient"] = in_nhwc(layer, dy)
 
         model.train_step(x, labels, Watcher())
         seen.append(shown)
