@@ -3,11 +3,11 @@
 A layer's `forward(x, train)` returns its output and a `backprop(dy) -> dx` closure
 that captures what the backward pass needs (Thinc style). `backprop` writes the
 parameter gradients into `layer.grads` and may overwrite `dy`, which it owns.
-Arrays are NHWC (batch, height, width, depth) float32 on the layer's backend; in training,
-a convolution and the activations that feed a max pool keep their pixels in the pool's
-window order (`engine.plan.window_orders`), with the same shape. In training
-the model passes the views of its buffer plan (`engine.plan`) that the layer writes into;
-otherwise each array is allocated anew.
+Arrays are NHWC (batch, height, width, depth) float32 on the layer's backend. In training
+the model passes the views of its buffer plan (`engine.plan`) that the layer writes into,
+otherwise each array is allocated anew; and in training a convolution and the activations
+that feed a max pool keep their pixels in the pool's window order, with the same shape
+(`engine.plan.window_orders`).
 """
 
 from __future__ import annotations
