@@ -40,9 +40,10 @@ def padded_size(v: Volume, p: int) -> int:
 
 def kept(layer: LayerSpec, v_in: Volume, v_out: Volume) -> dict[str, int]:
     """Floats per image a layer keeps besides its output: a convolution's im2col matrix
-    (with the bias trick's column of ones), a padded copy of the input for padded window layers (kept so that its border is
-    written once per step, not allocated), batch norm's normalised input, LRN's scale,
-    dropout's mask."""
+    (with the bias trick's column of ones), a padded copy of the input for padded window
+    layers (kept so that its border is written once per step, not allocated), a max pool's
+    marks of the inputs its gradient goes to where its windows tile the input (a bool per
+    input, four to a float), batch norm's normalised input, LRN's scale, dropout's mask."""
     t = layer.type
     parts = {}
     if t == "conv":
@@ -50,6 +51,8 @@ def kept(layer: LayerSpec, v_in: Volume, v_out: Volume) -> dict[str, int]:
         parts["cols"] = v_out.width * v_out.height * (f * f * v_in.depth + 1)
     if t in ("conv", "pool") and layer["pad"]:
         parts["padded"] = padded_size(v_in, layer["pad"])
+    if t == "pool" and layer["mode"] == "max" and tiles(layer):
+        parts["marks"] = bools_in_floats(v_in.size)
     if t in ("batchnorm", "lrn", "dropout"):
         parts[{"batchnorm": "xhat", "lrn": "scale", "dropout": "mask"}[t]] = v_out.size
     return parts
@@ -111,7 +114,7 @@ def scratch(layer: LayerSpec, v_in: Volume, v_out: Volume, above: LayerSpec | No
     """Floats per image a layer needs only while one of its passes runs: a convolution's
     output gradient and padded input gradient, both batch-last, when it computes an input
     gradient; an activation's slope, max pooling's winners (where its windows tile the
-    input, a bool per input and one per output, four to a float; otherwise a bool per
+    input, a bool per output, four to a float, while it marks them; otherwise a bool per
     output in a float's room, and the shares where windows overlap), a tiling pool's F
     rows combined (`pools_rows_first`) and a tiling average pool's gradient repeated along
     its rows (no rows where a max pool's input comes in window order), batch norm's
@@ -127,8 +130,7 @@ def scratch(layer: LayerSpec, v_in: Volume, v_out: Volume, above: LayerSpec | No
         if layer["mode"] == "avg":
             return rows if tiles(layer) else 0
         if tiles(layer):
-            return max(rows if pools_rows_first(layer, v_in) else 0,
-                       bools_in_floats(v_in.size) + bools_in_floats(v_out.size))
+            return max(rows if pools_rows_first(layer, v_in) else 0, bools_in_floats(v_out.size))
         return v_out.size * (1 if layer["stride"] >= layer["size"] else 2)
     if t in ACTIVATION_TYPES or t == "batchnorm":
         return v_out.size

@@ -474,8 +474,10 @@ def _receptive(layer: LayerSpec, v: Volume, r: int, j: int,
 
 def backward_reads_output(layer: LayerSpec) -> bool:
     """Whether the layer's backward pass reads its own output: an activation's slope is
-    computed from y = f(x), max pooling finds the winning input by comparing it with y, and
-    LRN's correction term uses y. Nothing may overwrite such an output before that pass."""
+    computed from y = f(x), max pooling finds the winning input by comparing it with y (in
+    an evaluation pass's backward pass, `engine.insight.gradients`; in training a tiling
+    max pool marks its winners in the forward pass), and LRN's correction term uses y.
+    Nothing may overwrite such an output before that pass."""
     t = layer.type
     return t in ACTIVATION_TYPES or t == "lrn" or (t == "pool" and layer["mode"] == "max")
 

@@ -101,14 +101,17 @@ def test_pool_forward_and_gradients(backend, rng, volume, f, s, p, mode):
     check_gradients(backend, layer, x, rng)
 
 
+@pytest.mark.parametrize("train", [True, False])
 @pytest.mark.parametrize("f,s", [(2, 2), (3, 3), (3, 2), (2, 1)])
-def test_max_pool_sends_a_tied_gradient_to_the_first_maximum_only(backend, rng, f, s):
+def test_max_pool_sends_a_tied_gradient_to_the_first_maximum_only(backend, rng, f, s, train):
     """Ties everywhere (values from a handful of levels): each window's gradient goes to
-    its first maximum, row by row, as a loop over the windows says."""
+    its first maximum, row by row, as a loop over the windows says; in training, where a
+    tiling pool marks them in the forward pass, and in an evaluation pass's backward pass
+    (`engine.insight.gradients`), where it compares its input with its output."""
     volume = (s * 3 + f - s, s * 3 + f - s, 2)
     layer = build_layer(backend, volume, "pool", mode="max", size=f, stride=s, pad=0)
     x = rng.integers(0, 3, (2, *volume)).astype(np.float64)
-    out, backprop = run(backend, layer, x)
+    out, backprop = run(backend, layer, x, train)
     dy = rng.standard_normal(out.shape)
     dx = backend.to_numpy(backprop(backend.asarray(dy.copy(), np.float64)))  # it takes dy
     expected = np.zeros_like(x)

@@ -129,8 +129,9 @@ def test_a_relu_below_a_max_pool_leaves_its_work_and_its_scratch_to_the_pool():
     plan = make_plan(a.layers[1:-1])
     assert [p.relu_left_to_pool for p in plan.layers] == [False, True, False, False, True,
                                                            False, False]
-    pool = a.layers[3]   # 2×2/2: a mark per input and per output, four to a float
-    assert [p.scratch for p in plan.layers[:3]] == [0, 0, (pool.input.size + pool.output.size) // 4]
+    pool = a.layers[3]   # 2×2/2: it keeps a mark per input and, while it marks them, needs
+    assert [p.scratch for p in plan.layers[:3]] == [0, 0, pool.output.size // 4]  # one per output
+    assert plan.layers[2].kept == {"marks": pool.input.size // 4}  # four to a float
 
 
 def test_a_pool_whose_windows_tile_a_thin_input_combines_rows_first_in_the_scratch():
@@ -151,8 +152,7 @@ def test_a_pool_whose_windows_tile_a_thin_input_combines_rows_first_in_the_scrat
     plan = make_plan(a.layers[1:-1])
     assert [p.window_order for p in plan.layers] == [1] * 7
     max_pool, avg_pool = a.layers[3], a.layers[6]
-    assert plan.layers[2].scratch == max(max_pool.input.size // 2,
-                                         (max_pool.input.size + max_pool.output.size) // 4)
+    assert plan.layers[2].scratch == max(max_pool.input.size // 2, max_pool.output.size // 4)
     assert plan.layers[5].scratch == avg_pool.input.size // 2  # the gradient repeated
 
 
@@ -169,7 +169,7 @@ def test_a_convolution_feeding_a_tiling_max_pool_writes_its_pixels_in_window_ord
     # c3's output reaches its pool through LRN, which is no activation
     assert [p.window_order for p in plan.layers] == [2, 2, 1, 7, 7, 7, 1, 1, 1, 1, 1]
     max_pool = a.layers[3]
-    assert plan.layers[2].scratch == (max_pool.input.size + max_pool.output.size) // 4
+    assert plan.layers[2].scratch == max_pool.output.size // 4
     averaged = network("v", (32, 32, 3), layer("conv", filters=8), layer("relu"),
                        layer("pool", mode="avg"), layer("fc", units=10), layer("softmax"))
     assert [p.window_order for p in make_plan(analyse(averaged).layers[1:-1]).layers] == [1] * 4

@@ -175,21 +175,27 @@ RULE_CASES = {
 }
 
 
-@pytest.mark.parametrize("type_,params", [*RULE_CASES.items(), ("pool", {"mode": "avg"})])
+@pytest.mark.parametrize("type_,params", [*RULE_CASES.items(), ("pool", {"mode": "avg"}),
+                                          ("pool", {"mode": "max", "stride": 1})])
 def test_the_analysis_knows_which_backward_passes_read_their_output(type_, params):
-    """Overwriting a layer's output after its forward pass changes its backward pass exactly
-    when `backward_reads_output` says so, the rule that decides what may run in place."""
+    """Overwriting a layer's output after its forward pass changes its backward pass, in
+    training or in an evaluation pass's (`engine.insight.gradients`), exactly when
+    `backward_reads_output` says so, the rule that decides what may run in place."""
     layer = build_layer(NUMPY, (4, 4, 3), type_, **params)
     rng = np.random.default_rng(0)
     x = rng.standard_normal((2, 4, 4, 3))
     dy = rng.standard_normal((2, layer.output.height, layer.output.width, layer.output.depth))
-    _, clean = run(NUMPY, layer, x, reseed=1)
-    expected = clean(dy.copy())
-    layer.rng = np.random.default_rng(1)  # the same dropout mask as the clean pass
-    out, backprop = layer.forward(x.copy(), True)
-    out[...] = 0.123  # what an in-place activation above would do to this output
-    changed = not np.array_equal(backprop(dy.copy()), expected)
-    assert changed == backward_reads_output(layer.spec)
+    changed = []
+    for train in (True, False):
+        _, clean = run(NUMPY, layer, x, train, reseed=1)
+        expected = clean(dy.copy())
+        layer.rng = np.random.default_rng(1)  # the same dropout mask as the clean pass
+        out, backprop = layer.forward(x.copy(), train)
+        out[...] = 0.123  # what an in-place activation above would do to this output
+        changed.append(not np.array_equal(backprop(dy.copy()), expected))
+    assert any(changed) == backward_reads_output(layer.spec)
+    if type_ == "pool" and params == {"mode": "max"}:  # it marks its winners as it goes
+        assert changed == [False, True]
 
 
 def test_every_layer_type_is_covered_by_the_rule_test():
