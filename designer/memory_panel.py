@@ -14,10 +14,12 @@ from engine.shapes import BYTES_PER_FLOAT, OPTIMIZER_STATE_COPIES, format_bytes
 Qt = QtCore.Qt
 PARTS = (  # MemoryEstimate field, label, tooltip
     ("input_batch", "Input batch", "The batch of input images"),
-    ("activations", "Activations", "Every layer's output volume for the whole batch"),
+    ("activations", "Activations",
+     "The output volumes kept from the forward to the backward pass, for the whole batch"),
     ("gradients", "Activation gradients",
      "The gradients of the backward pass: two buffers used in turn, each as large as the "
-     "largest gradient it holds"),
+     "largest gradient it holds. In the forward pass they hold the outputs that only the "
+     "next layer reads, such as a convolution's feeding a pool"),
     ("parameters", "Parameters", "Weights and biases"),
     ("parameter_gradients", "Parameter gradients", "The gradient of every parameter"),
     ("optimizer_state", "Optimizer state", "The optimizer's cache: momentum, RMSProp or Adam moments"),

@@ -44,7 +44,7 @@ class Backend:
     _as_strided: Callable[..., Any] | None = None  # the layers need it; an optimizer does not
     _take: Callable[..., Any] | None = None
     cache_floats: int | None = None  # see batch_slices; None: the whole batch at once
-    step_floats: int | None = None  # see engine.step_team.share_chunks
+    layer_floats: int | None = None  # see engine.step_team.share_chunks
     # Whether reading a result back into Python (a count, a flag) is free, so that a pass
     # may test a cheap condition to skip work; on a GPU it waits for all queued work.
     free_reads: bool = False
@@ -95,9 +95,9 @@ NUMPY = Backend("cpu", np, lambda a: a, np.asarray,
                 _as_strided=np.lib.stride_tricks.as_strided,
                 _take=functools.partial(np.take, mode="clip"),
                 cache_floats=1 << 19,  # 2 MiB: a share of a 32 MiB L3, beyond a 512 KiB L2
-                # 8 MiB: a step's arrays that stay in that L3 while another core runs; on a
+                # 4 MiB: a layer's arrays that stay in that L3 while another core runs; on a
                 # 2-core EPYC copies run at 50 GB/s up to 8 MiB, at 9-17 GB/s beyond
-                step_floats=1 << 21,
+                layer_floats=1 << 20,
                 free_reads=True)
 
 

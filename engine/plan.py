@@ -8,7 +8,9 @@ numbers up, so the memory model is the plan and cannot disagree with the engine.
 For every hidden layer:
 - its output, unless it runs in place on its input (`LayerInfo.in_place`) or is a ReLU
   that leaves its work to the max pool above (`relu_left_to_pool`): written in the
-  forward pass and kept to the end of the step;
+  forward pass and kept to the end of the step, unless only the forward pass of the layer
+  above reads it (a convolution's feeding a pool, a pool's feeding a convolution), when
+  one of the gradient buffers below holds it meanwhile (`LayerPlan.held_in`);
 - what it keeps for its backward pass besides its input and output (`kept`);
 - its temporaries of one pass (`scratch`), in one buffer that all layers share, since
   only one layer runs at a time.
@@ -150,6 +152,12 @@ class LayerPlan:
     gradient: int | None
     relu_left_to_pool: bool
     window_order: int  # of its output's pixels in training (`window_orders`)
+    # the gradient buffer that holds its output, which only the layer above reads (in its
+    # forward pass), or None when the output has a buffer of its own
+    held_in: int | None
+    # what its passes write and read in turn: its input and output volumes (or their
+    # gradients), what it keeps and its scratch
+    touched: int
 
 
 @dataclass(frozen=True)
@@ -166,6 +174,11 @@ class Plan:
     def floats(self) -> int:
         """All the step's buffers: outputs, kept arrays, scratch and gradients."""
         return self.outputs + self.workspace + sum(self.gradients)
+
+    @cached_property
+    def busiest_layer(self) -> int:
+        """The most floats one layer's passes touch (`LayerPlan.touched`)."""
+        return max((p.touched for p in self.layers), default=0)
 
     @cached_property
     def workspace(self) -> int:
@@ -189,15 +202,61 @@ def make_plan(infos: Sequence[LayerInfo]) -> Plan:
         gradient_of[k] = holder
         sizes[holder] = max(sizes[holder], sized[k].input.size)
     above = [i.layer for i in sized[1:]] + [None]
+    left_to_pool = [relu_left_to_pool(i.layer, a) for i, a in zip(sized, above)]
+    held_in = _forward_holders(sized, left_to_pool, sizes)
     orders = window_orders([i.layer for i in sized])
     ordered_input = [False] + [order > 1 for order in orders[:-1]]
-    layers = tuple(
-        LayerPlan(0 if i.in_place or relu_left_to_pool(i.layer, a) else i.output.size,
-                  kept(i.layer, i.input, i.output),
-                  scratch(i.layer, i.input, i.output, a, k > first_trained, ordered_input[k]),
-                  gradient_of.get(k), relu_left_to_pool(i.layer, a), orders[k])
-        for k, (i, a) in enumerate(zip(sized, above)))
-    return Plan(layers, (sizes[0], sizes[1]), first_trained)
+    layers = []
+    for k, (i, a) in enumerate(zip(sized, above)):
+        keeps = kept(i.layer, i.input, i.output)
+        temporary = scratch(i.layer, i.input, i.output, a, k > first_trained, ordered_input[k])
+        layers.append(LayerPlan(
+            0 if i.in_place or left_to_pool[k] or k in held_in else i.output.size, keeps,
+            temporary, gradient_of.get(k), left_to_pool[k], orders[k], held_in.get(k),
+            i.input.size + i.output.size + sum(keeps.values()) + temporary))
+    return Plan(tuple(layers), (sizes[0], sizes[1]), first_trained)
+
+
+def reads_neither_input_nor_output(layer: LayerSpec) -> bool:
+    """Whether a layer's backward pass in training reads neither its input nor its output:
+    a convolution's reads its im2col matrix, a max pool's whose windows tile its input its
+    marks (`engine.layers.pool`), an average pool's only its output's gradient."""
+    return layer.type == "conv" or (layer.type == "pool"
+                                    and (layer["mode"] == "avg" or tiles(layer)))
+
+
+def _forward_holders(sized: Sequence[LayerInfo], left_to_pool: list[bool],
+                     sizes: list[int]) -> dict[int, int]:
+    """The layers whose outputs only the forward pass of the layer above reads (past a ReLU
+    left to a max pool), each with the gradient buffer (0 or 1) that holds it meanwhile;
+    `sizes`, the floats per image of the two buffers, grow to fit. The gradient buffers
+    are idle until the backward pass. A chain of such outputs, each read by the next
+    layer's forward pass, takes the two buffers in turn, starting with the one that leaves
+    them smaller."""
+    reader = {}
+    for k in range(len(sized)):
+        r = k + 1
+        while r < len(sized) and left_to_pool[r]:
+            r += 1
+        if r < len(sized) and all(reads_neither_input_nor_output(sized[j].layer) for j in (k, r)):
+            reader[k] = r
+    chains: list[list[int]] = []
+    for k in sorted(reader):
+        if chains and reader.get(chains[-1][-1]) == k:
+            chains[-1].append(k)
+        else:
+            chains.append([k])
+    held_in = {}
+    for chain in chains:
+        def grown(first: int) -> list[int]:
+            fitted = list(sizes)
+            for n, k in enumerate(chain):
+                fitted[(first + n) % 2] = max(fitted[(first + n) % 2], sized[k].output.size)
+            return fitted
+        first = min((0, 1), key=lambda first: sum(grown(first)))
+        sizes[:] = grown(first)
+        held_in.update({k: (first + n) % 2 for n, k in enumerate(chain)})
+    return held_in
 
 
 class Arrays:
@@ -232,6 +291,8 @@ class PlannedArrays(Arrays):
         self.index = index
 
     def output(self, shape, dtype):
+        if self.plan.held_in is not None:
+            return self.buffers.view(("gradient", self.plan.held_in), shape, dtype)
         return self.buffers.view(("output", self.index), shape, dtype)
 
     def kept(self, name, shape, dtype):

@@ -180,6 +180,8 @@ class Analysis:
         with what each layer keeps for its backward pass and the one scratch buffer the
         layers share (workspace, see `LayerInfo.workspace`); the backward pass passes
         gradients between two buffers, each as large as the largest gradient it holds.
+        Outputs that only the next layer's forward pass reads (a convolution's feeding a
+        pool) wait in those two buffers instead, which are idle until the backward pass.
         The trainer also keeps one copy of the weights and optimizer cache from before
         the last update, which its NaN guard restores (`engine.rollback`).
         """

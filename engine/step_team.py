@@ -17,10 +17,10 @@ process computes both shares in turn, with the same numbers as with a helper. (B
 sums, and so the last bits of a step, depend on how many threads it runs; that was so
 before.)
 
-Each process takes its share in chunks of images small enough that the step's arrays of
-a chunk stay in the processor's cache (`share_chunks`), adding up the chunks' gradients
-the same way: a pass over an array that has left the cache waits on memory, and here
-memory, not arithmetic, bounds most of a large share's passes. The memory model
+Each process takes its share in chunks of images small enough that the arrays each layer
+of a chunk writes and reads stay in the processor's cache (`share_chunks`), adding up the
+chunks' gradients the same way: a pass over an array that has left the cache waits on
+memory, and here memory, not arithmetic, bounds most of a large share's passes. The memory model
 (`Analysis.memory`) is that of a step taken whole in one process, as on a GPU; on the CPU
 a chunked step holds less.
 
@@ -80,17 +80,20 @@ def step_shares(spec: NetworkSpec, backend: Backend, batch: int) -> int:
 
 
 def share_chunks(analysis: Analysis, images: int) -> int:
-    """Into how many chunks a share of `images` images is split: as few as keep each
-    chunk's arrays (the buffer plan's) within the CPU's `step_floats`, each of at least
-    MIN_CHUNK images; 1 where the network's parameters outnumber a chunk's floats (adding
-    up the chunks' gradients would cost more than the cache saves). Measured here with two
-    processes stepping at once, as a team does: the reference network's share of 32 images
-    (31 MiB of arrays) in four chunks took 0.88-0.94 of its time whole; cifar10.json's
-    (8.8 MiB) in two, 0.87-0.90. LeNet-5's (7 MiB) stays whole: in two chunks it lost 4%.
-    A process alone, with the memory to itself, gains less: 0.95-1.10 and 0.74."""
-    per_image = analysis.plan.floats
-    count = min(-(-images * per_image // NUMPY.step_floats), images // MIN_CHUNK)
-    if count <= 1 or analysis.total_params > images // count * per_image:
+    """Into how many chunks a share of `images` images is split: as few as keep the arrays
+    of each chunk's busiest layer (`Plan.busiest_layer`: its input, output, kept arrays and
+    scratch, which its passes write and then read) within the CPU's `layer_floats`, each
+    of at least MIN_CHUNK images; 1 where the network's parameters outnumber a chunk's
+    floats (adding up the chunks' gradients would cost more than the cache saves).
+    Measured here with two processes stepping at once, as a team does, against the share
+    whole: the reference network's share of 32 images (its second convolution's arrays
+    17 MiB) in four chunks took 0.91-0.96 of the time (in three, 1.00 of four's);
+    cifar10.json's (its convolution's 5.8 MiB) in two, 0.81-0.90. LeNet-5's (3.2 MiB)
+    stays whole: in two chunks it took 1.11-1.12. The step's arrays as a whole (6.6 and
+    6.5 MiB) cannot tell those two apart."""
+    plan = analysis.plan
+    count = min(-(-images * plan.busiest_layer // NUMPY.layer_floats), images // MIN_CHUNK)
+    if count <= 1 or analysis.total_params > images // count * plan.floats:
         return 1
     return count
 

@@ -134,6 +134,32 @@ def test_a_relu_below_a_max_pool_leaves_its_work_and_its_scratch_to_the_pool():
     assert plan.layers[2].kept == {"marks": pool.input.size // 4}  # four to a float
 
 
+def test_outputs_only_the_layer_above_reads_wait_in_the_idle_gradient_buffers():
+    """A convolution's output that feeds a pool, and a pool's that feeds a convolution,
+    are read only by that layer's forward pass; the gradient buffers, idle until the
+    backward pass, hold them in turn, starting with the one that leaves them smaller."""
+    a = analyse(NETWORKS["conv-pool"])
+    plan = make_plan(a.layers[1:-1])
+    conv, pool, conv2, pool2, fc = (a.layers[k] for k in (1, 3, 4, 6, 7))
+    # conv → (ReLU) → pool → conv2 → (ReLU) → pool2; the fully connected layer reads its input
+    assert [p.held_in for p in plan.layers] == [1, None, 0, 1, None, None, None]
+    assert [p.output for p in plan.layers] == [0, 0, 0, 0, 0, pool2.output.size, fc.output.size]
+    # the first pool's input gradient, as large as the first convolution's output, is in
+    # buffer 1 anyway; the other two outputs fit beside it
+    assert plan.gradients == (max(fc.input.size, pool.output.size),
+                              max(pool.input.size, conv.output.size, conv2.output.size))
+    kept_for_backward = network(
+        "k", (16, 16, 3), layer("conv", filters=8), layer("tanh"), layer("pool"),
+        layer("conv", "conv2", filters=8), layer("pool", "overlapping", size=3, stride=1),
+        layer("pool", "averaging", mode="avg"), layer("conv", "conv3", filters=4),
+        layer("fc", units=10), layer("softmax"))
+    # the tanh's backward pass reads its output (the convolution's, which it overwrote),
+    # the overlapping max pool's its input and output, the fully connected layer's its
+    # input; the pools feeding convolutions read neither
+    held = [p.held_in for p in make_plan(analyse(kept_for_backward).layers[1:-1]).layers]
+    assert [k for k, buffer in enumerate(held) if buffer is not None] == [2, 5]
+
+
 def test_a_pool_whose_windows_tile_a_thin_input_combines_rows_first_in_the_scratch():
     """A 2×2/2 pool on 28×28×6 (as LeNet-5's S2) whose input is not in window order
     combines each window's rows first, in the scratch buffer; a pool on a deep input or

@@ -107,7 +107,8 @@ def test_small_net_overfits_fifty_samples(backend):
 
 
 def in_nhwc(layer, y):
-    return nhwc_view(y, layer.output_order).reshape(y.shape)
+    """A copy: an observer is shown arrays only until the next layer may overwrite them."""
+    return np.array(nhwc_view(y, layer.output_order).reshape(y.shape))
 
 
 def test_an_observer_sees_outputs_and_gradients_in_the_order_the_layers_keep_them():

@@ -9,6 +9,8 @@ from threadpoolctl import threadpool_info
 from engine import step_team
 from engine.backend import NUMPY
 from engine.model import build
+from engine.netfile import load_network
+from engine.resources import network_template
 from engine.spec import make_layer, network
 from engine.shapes import analyse
 from engine.step_team import (MAX_PARAMETERS, MIN_CHUNK, MIN_SHARE, SHARES, StepTeam,
@@ -29,8 +31,8 @@ def conv_net(*extra, filters=64):
 
 
 def cifar_net():
-    """The benchmark's reference network: 0.96 MiB of a step's arrays an image, so that a
-    share of 16 or more images is taken in chunks."""
+    """The benchmark's reference network: its second convolution's arrays take 0.52 MiB an
+    image, so that a share of 16 or more images is taken in chunks."""
     return network("chunked", (32, 32, 3),
                    make_layer("conv", "conv1", filters=32, size=3, pad=1),
                    make_layer("relu", "relu1"),
@@ -110,6 +112,11 @@ def test_a_share_is_taken_in_chunks_whose_arrays_fit_in_the_cache():
     big, small = analyse(cifar_net()), analyse(conv_net())
     assert [share_chunks(big, n) for n in (8, 15, 16, 32, 33, 64)] == [1, 1, 2, 4, 4, 8]
     assert share_chunks(small, 32) == 1
+    # a step's arrays take about as much room in both; a layer's, a convolution's with
+    # 12 filters on 32×32 pixels against LeNet-5's first, tell them apart
+    templates = {name: analyse(load_network(network_template(name)))
+                 for name in ("cifar10", "lenet5")}
+    assert [share_chunks(templates[name], 32) for name in ("cifar10", "lenet5")] == [2, 1]
     for n in range(1, 200):
         count = share_chunks(big, n)
         assert count == 1 or n // count >= MIN_CHUNK
