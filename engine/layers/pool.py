@@ -123,9 +123,10 @@ class Pool(Layer):
         xp.equal(x.reshape(grid), over(y), out=marks)
         if self.relu_below:
             xp.greater(y, 0, out=live)
-            marks &= over(live)
         if self._one_maximum_each(marks, y, live):
             return
+        if self.relu_below:
+            marks &= over(live)  # a window whose maximum is 0 (rectified: y) marked its zeros
         offsets = [marks[offset] for offset in offsets]
         live = live.reshape(offsets[0].shape)
         live[...] = offsets[0]
@@ -154,8 +155,11 @@ class Pool(Layer):
         F·F passes: asked only where reading a count back is free. Every window that counts
         has at least one mark, so the marks are as many as those windows only if each has
         exactly one and the others none. Above a ReLU, the windows that count are those
-        with a positive maximum, which `live` marks already; otherwise those whose maximum
-        is not NaN (a NaN equals nothing), which it is made to mark."""
+        with a positive maximum, which `live` marks already; a window whose maximum is
+        negative has no mark (no input equals its rectified maximum, 0), one whose maximum
+        is 0 has some, which makes the count come out uneven. Otherwise the windows that
+        count are those whose maximum is not NaN (a NaN equals nothing), which `live` is
+        made to mark."""
         if not self.backend.free_reads:
             return False
         if not self.relu_below:
