@@ -6,7 +6,7 @@ from __future__ import annotations
 from abc import abstractmethod
 from typing import Any
 
-from engine.layers.base import Backprop, Layer
+from engine.layers.base import Backprop, Layer, against_zero
 from engine.plan import Arrays
 
 
@@ -36,7 +36,7 @@ class Activation(Layer):
 
 class ReLU(Activation):
     def _apply(self, x, out, arrays):
-        self.xp.maximum(x, 0, out=out)
+        against_zero(self.xp, self.xp.maximum, x, out)
 
     def _slope(self, y, out):
         return self.xp.greater(y, 0, out=out)
@@ -47,7 +47,7 @@ class LeakyReLU(Activation):
         # x − (1 − α)·min(x, 0), which is x for x > 0 and αx otherwise
         xp = self.xp
         negative = arrays.scratch(x.shape, x.dtype)
-        xp.minimum(x, 0, out=negative)
+        against_zero(xp, xp.minimum, x, negative)
         negative *= 1 - self.spec["slope"]
         xp.subtract(x, negative, out=out)
 

@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.layers.base import Backprop, Layer, Tap, padded, taps
+from engine.layers.base import Backprop, Layer, Tap, against_zero, padded, taps
 from engine.plan import Arrays, bools_in_floats, pools_rows_first, tiles
 
 
@@ -57,7 +57,7 @@ class Pool(Layer):
         self._combine(padded(x, p, -float("inf"), arrays), y, xp.maximum, window_taps, arrays,
                       ordered)
         if self.relu_below:
-            xp.maximum(y, 0, out=y)
+            against_zero(xp, xp.maximum, y, y)
         elif p:
             y[y == -float("inf")] = 0  # a window that lies wholly in the padding
         if train and tiles(self.spec):

@@ -4,7 +4,7 @@ gradients in float64, on NumPy and on the stand-in GPU backend."""
 import numpy as np
 import pytest
 
-from engine.layers.base import nhwc_view, window_ordered
+from engine.layers.base import ZERO_ROW, against_zero, nhwc_view, window_ordered
 from tests.engine.layer_helpers import build_layer, check_gradients, fits, run
 
 # (W, H, D) input, K filters, F, S, P: square and not, odd sizes, stride > 1, padding > 0,
@@ -316,3 +316,20 @@ def test_max_pool_backward_in_batch_slices_equals_the_whole_batch(rng, volume, f
         dy = rng.standard_normal(out.shape) if dy is None else dy
         results.append(backprop(dy.copy()))
     np.testing.assert_array_equal(*results)
+
+
+@pytest.mark.parametrize("size", [5, ZERO_ROW, 3 * ZERO_ROW, 2 * ZERO_ROW + 7])
+def test_against_zero_is_the_ufunc_against_the_scalar_zero(backend, rng, size):
+    """Rows of zeros, and the scalar for what is left over or not contiguous; in place too.
+    NaNs stay NaN."""
+    x = rng.standard_normal(size).astype(np.float32)
+    x[:3] = [np.nan, -0.0, 0.0]
+    xp = backend.xp
+    for combine in (xp.maximum, xp.minimum):
+        expected = backend.to_numpy(combine(backend.asarray(x), 0))
+        out = backend.asarray(np.empty_like(x))
+        against_zero(xp, combine, backend.asarray(x), out)
+        np.testing.assert_array_equal(backend.to_numpy(out), expected)
+        strided = backend.asarray(np.repeat(x, 2))[::2]
+        against_zero(xp, combine, strided, strided)
+        np.testing.assert_array_equal(backend.to_numpy(strided), expected)
