@@ -20,9 +20,9 @@ before.)
 Each process takes its share in chunks of images small enough that the arrays each layer
 of a chunk writes and reads stay in the processor's cache (`share_chunks`), adding up the
 chunks' gradients the same way: a pass over an array that has left the cache waits on
-memory, and here memory, not arithmetic, bounds most of a large share's passes. The memory model
-(`Analysis.memory`) is that of a step taken whole in one process, as on a GPU; on the CPU
-a chunked step holds less.
+memory, and here memory, not arithmetic, bounds most of a large share's passes. The
+memory model (`Analysis.memory`) is that of a step taken whole in one process, as on a
+GPU; on the CPU a chunked step holds less.
 
 Only layers that treat each image on its own can be shared out: a network with batch
 normalisation (statistics over the batch) or dropout (masks drawn from the run's random

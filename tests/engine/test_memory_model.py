@@ -141,7 +141,8 @@ def test_outputs_only_the_layer_above_reads_wait_in_the_idle_gradient_buffers():
     a = analyse(NETWORKS["conv-pool"])
     plan = make_plan(a.layers[1:-1])
     conv, pool, conv2, pool2, fc = (a.layers[k] for k in (1, 3, 4, 6, 7))
-    # conv → (ReLU) → pool → conv2 → (ReLU) → pool2; the fully connected layer reads its input
+    # conv → (ReLU) → pool → conv2 → (ReLU) → pool2; the fully connected layer reads its
+    # input
     assert [p.held_in for p in plan.layers] == [1, None, 0, 1, None, None, None]
     assert [p.output for p in plan.layers] == [0, 0, 0, 0, 0, pool2.output.size, fc.output.size]
     # the first pool's input gradient, as large as the first convolution's output, is in
