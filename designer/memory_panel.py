@@ -14,7 +14,7 @@ from engine.shapes import BYTES_PER_FLOAT, OPTIMIZER_STATE_COPIES, format_bytes
 Qt = QtCore.Qt
 PARTS = (  # MemoryEstimate field, label, tooltip
     ("input_batch", "Input batch", "The batch of input images"),
-    ("activations", "Activations",
+    ("activations", "Kept activations",
      "The output volumes kept from the forward to the backward pass, for the whole batch"),
     ("gradients", "Activation gradients",
      "The gradients of the backward pass: two buffers used in turn, each as large as the "
@@ -90,6 +90,7 @@ class MemoryPanel(QtWidgets.QWidget):
         split = QtWidgets.QGridLayout()
         split.setColumnStretch(0, 1)
         for row, (key, title, tip) in enumerate((*PARTS, ("total", "Total", "Memory for one training step"))):
+            tip = f"<p>{tip}</p>"  # rich text, which a tooltip wraps
             name, value = QtWidgets.QLabel(title, toolTip=tip), QtWidgets.QLabel(toolTip=tip)
             value.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             if key == "total":

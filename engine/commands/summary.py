@@ -86,7 +86,7 @@ def to_table(analysis: Analysis, batch_size: int, optimizer: str, budgets: list[
         m = analysis.memory(batch_size, optimizer)
         out += ["", f"training memory at batch size {batch_size} (float32, {optimizer}):"]
         for label, value in (
-            ("input batch", m.input_batch), ("activations", m.activations),
+            ("input batch", m.input_batch), ("kept activations", m.activations),
             ("activation gradients", m.gradients), ("parameters", m.parameters),
             ("parameter gradients", m.parameter_gradients),
             ("optimizer state", m.optimizer_state), ("workspace (im2col…)", m.workspace),
