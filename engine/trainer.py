@@ -14,7 +14,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, NoReturn
 
 import numpy as np
 
@@ -115,6 +115,7 @@ class Trainer:
         self.control = control or TrainControl()
         self.keep_at = Path(keep_at) if keep_at else None
         self.last_good = LastGood(run.model, run.optimizer)
+        self.good_step = run.step  # the last good weights are those after this many steps
         self.health = HealthMonitor(run.model, self.last_good.values) if watch_health else None
         self._updating = False
         self._team: StepTeam | None = None
@@ -168,7 +169,7 @@ class Trainer:
                 started = time.perf_counter()
                 rows = order[run.offset:run.offset + size]
                 lr = run.learning_rate(n)
-                loss = self.train_batch(rows, lr)
+                loss = self.train_batch(rows, lr, last=run.offset + len(rows) >= n)
                 run.offset += len(rows)
                 run.step += 1
                 for key, value in (("step", run.step), ("loss", loss), ("lr", lr)):
@@ -190,9 +191,11 @@ class Trainer:
             self.keep()  # before the event: whoever hears of the epoch finds it on disk
             yield event
 
-    def train_batch(self, rows: np.ndarray, lr: float) -> float:
+    def train_batch(self, rows: np.ndarray, lr: float, last: bool = False) -> float:
         """One step on the training images `rows` at learning rate `lr`; its loss. A loss or
-        gradient that is not finite puts the weights back and raises a TrainingError."""
+        gradient that is not finite puts the weights back and raises a TrainingError. The
+        next step checks this step's update, so the `last` step of an epoch, which the
+        validation follows, checks its own: the loss of its batch after the update."""
         run, health = self.run, self.health
         c, backend, model = run.config, run.backend, run.model
         x = run.normalizer(self.data.train_x[rows])
@@ -210,18 +213,19 @@ class Trainer:
             broken = "loss" if not math.isfinite(loss) else (
                 None if _all_finite(store.grads) else "gradient")
         if broken:
-            self.last_good.restore()
             value = "NaN" if math.isnan(loss) or broken == "gradient" else "infinite"
-            kept = (f"the weights from before step {run.step}'s update" if run.step
-                    else "the initial weights")
-            raise TrainingError(
-                f"The {broken} became {value} at step {run.step + 1}; the learning rate "
-                f"{lr:g} is probably too high — try {lr / 10:g}. {kept.capitalize()}, the last "
-                "that gave a finite loss, were kept.")
+            self._diverged(f"The {broken} became {value} at step {run.step + 1}", lr)
         self.last_good.save()
+        self.good_step = run.step
         self._updating = True
         run.optimizer.step(model.store.values, model.store.grads, lr)
         self._updating = False
+        if last:
+            with np.errstate(over="ignore", invalid="ignore"):
+                after, _ = model.loss(model.scores(backend.asarray(x)), labels)
+            if not math.isfinite(after):
+                value = "NaN" if math.isnan(after) else "infinite"
+                self._diverged(f"The loss became {value} after step {run.step + 1}'s update", lr)
         if health:
             health.after_update(run.step + 1)
         run.running["loss"] += loss * len(rows)
@@ -229,6 +233,15 @@ class Trainer:
         run.running["seen"] += len(rows)
         run.running["steps"] += 1
         return loss
+
+    def _diverged(self, what: str, lr: float) -> NoReturn:
+        """Put back the last good weights and say what to do."""
+        self.last_good.restore()
+        kept = (f"the weights after step {self.good_step}" if self.good_step
+                else "the initial weights")
+        raise TrainingError(
+            f"{what}; the learning rate {lr:g} is probably too high — try {lr / 10:g}. "
+            f"{kept.capitalize()}, the last that gave a finite loss, were kept.")
 
     def _finish_epoch(self) -> EpochEvent:
         run = self.run

@@ -89,12 +89,28 @@ def test_nan_guard_keeps_the_last_good_weights():
     message = str(e.value)
     step = trainer.run.step
     assert f"at step {step + 1};" in message and "learning rate 1e+30" in message
+    assert f"weights after step {step - 1}, the last" in message or step <= 1
     assert "were kept." in message and "\n" not in message
     # update N made the loss of step N+1 blow up, so the weights from before it are kept
     good = after_step[max(step - 1, 0)]
     assert all(np.array_equal(a, b) for a, b in zip(weights_of(trainer), good))
     loss, _ = trainer.evaluate("val")
     assert np.isfinite(loss)
+
+
+def test_nan_guard_checks_the_last_update_before_the_validation():
+    # one step an epoch: no next step would see that its update made the loss NaN
+    trainer = make_trainer(**{**FAST, "batch_size": 64, "lr": 1e30, "optimizer": "sgd"})
+    initial = weights_of(trainer)
+    with pytest.raises(TrainingError) as e:
+        list(trainer.train())
+    message = str(e.value)
+    assert message.startswith("The loss became NaN after step 1's update;")
+    assert "The initial weights, the last that gave a finite loss, were kept." in message
+    run = trainer.run
+    assert (run.step, run.epoch, run.history["val_loss"]) == (0, 0, [])
+    assert all(np.array_equal(a, b) for a, b in zip(weights_of(trainer), initial))
+    assert np.isfinite(trainer.evaluate("val")[0])
 
 
 def test_inspection_returns_numpy():
