@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from functools import cached_property
-from typing import Callable
+from typing import Callable, Sequence
 
 from engine.plan import Plan, kept, make_plan
 from engine.spec import (
@@ -484,12 +484,17 @@ def backward_reads_output(layer: LayerSpec) -> bool:
     return t in ACTIVATION_TYPES or t == "lrn" or (t == "pool" and layer["mode"] == "max")
 
 
-def _in_place(layer: LayerSpec, below: LayerSpec) -> bool:
+def _in_place(layers: Sequence[LayerSpec], i: int) -> bool:
     """Activations overwrite their input, since their own backward pass needs only their
     output, unless that input is the network's input or an output whose layer still reads
-    it in its backward pass (`backward_reads_output`)."""
-    return (layer.type in ACTIVATION_TYPES and below.type != "input"
-            and not backward_reads_output(below))
+    it in its backward pass (`backward_reads_output`). In evaluation a dropout hands on its
+    input itself, so the input is that of the layer below it."""
+    if layers[i].type not in ACTIVATION_TYPES:
+        return False
+    source = i - 1
+    while source > 0 and layers[source].type == "dropout":
+        source -= 1
+    return layers[source].type != "input" and not backward_reads_output(layers[source])
 
 
 def _analyse(spec: NetworkSpec, above: tuple[LayerInfo, ...] = ()
@@ -533,7 +538,7 @@ def _analyse(spec: NetworkSpec, above: tuple[LayerInfo, ...] = ()
         out, weights, biases, macs = _layer_shape(layer, volume_in)
         r, j, start = _receptive(layer, volume_in, r, j, start)
         infos.append(LayerInfo(layer, i, volume_in, out, weights, biases, macs, r, j, start,
-                               in_place=_in_place(layer, spec.layers[i - 1]),
+                               in_place=_in_place(spec.layers, i),
                                error=error, fixes=fixes))
         volume = out
     network = _network_problem(spec, stack, infos[-1])

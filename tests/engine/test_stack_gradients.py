@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from engine.backend import NUMPY
+from engine.insight.gradients import gradients
 from engine.layers.dropout import Dropout
 from engine.model import build
 from engine.shapes import analyse, backward_reads_output
@@ -95,6 +96,20 @@ def loss_and_gradients(model, x: np.ndarray, labels: np.ndarray, seed: int):
     return loss, grad
 
 
+def evaluation_loss_and_gradient(model, x: np.ndarray, labels: np.ndarray):
+    """The data loss of an evaluation pass, as `engine.insight.gradients` takes them for
+    saliency maps and receptive fields, and its gradient on x."""
+    losses = []
+
+    def loss_gradient(out):
+        loss, grad = model.loss(out.reshape(len(x), -1), labels)
+        losses.append(loss)
+        return grad.reshape(out.shape)
+
+    on_input = gradients(model, x.copy(), len(model.layers) - 1, loss_gradient).on_input
+    return losses[0], on_input
+
+
 def window_ordered_stack(seed: int):
     """A valid network in which convolutions feed max pools that tile their outputs,
     through activations or directly, so that in training the convolutions and activations
@@ -120,7 +135,8 @@ def window_ordered_stack(seed: int):
 
 
 def check_stack(spec, volume: tuple[int, int, int], seed: int) -> None:
-    """The stack's gradients on its input and its parameters against central differences."""
+    """The stack's gradients on its input and its parameters against central differences,
+    in training, and on its input in an evaluation pass."""
     w, h, d = volume
     model = float64_model(spec, seed)
     rng = np.random.default_rng(seed)
@@ -143,6 +159,12 @@ def check_stack(spec, volume: tuple[int, int, int], seed: int) -> None:
         numeric = numeric_gradient(loss_now, value, coords)
         np.testing.assert_allclose(analytic[key][tuple(np.array(coords).T)], numeric,
                                    rtol=1e-5, atol=1e-6, err_msg=f"{key}, {where}")
+    _, dx = evaluation_loss_and_gradient(model, x, labels)
+    coords = sample_coords(x.shape, rng, 8)
+    np.testing.assert_allclose(
+        dx[tuple(np.array(coords).T)],
+        numeric_gradient(lambda: evaluation_loss_and_gradient(model, xs, labels)[0], xs, coords),
+        rtol=1e-5, atol=1e-6, err_msg=f"input gradient in evaluation, {where}")
 
 
 @pytest.mark.parametrize("chunk", range(8))
@@ -155,6 +177,16 @@ def test_random_stacks_match_numerical_gradients(chunk):
 def test_stacks_in_window_order_match_numerical_gradients():
     for seed in range(ORDERED_STACKS):
         check_stack(*window_ordered_stack(seed), seed)
+
+
+def test_an_activation_above_a_dropout_spares_what_the_layer_below_it_reads():
+    """In evaluation a dropout hands on its input itself: a tanh above one must not
+    overwrite the output the tanh below it reads in an evaluation pass's backward."""
+    spec = network("n", (6, 6, 2), make_layer("conv", filters=3), make_layer("tanh", "t1"),
+                   make_layer("dropout", p=0.5), make_layer("tanh", "t2"), make_layer("fc"),
+                   make_layer("softmax"))
+    assert not analyse(spec).layers[4].in_place
+    check_stack(spec, (6, 6, 2), 0)
 
 
 def test_conv_max_pool_tanh_trains_its_convolution():
