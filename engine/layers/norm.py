@@ -12,7 +12,10 @@ from engine.plan import Arrays
 
 
 class BatchNorm(Layer):
-    """Per depth slice over batch, height and width; running statistics for evaluation."""
+    """Per depth slice over batch, height and width; running statistics for evaluation.
+    A step normalizes by its batch's biased variance (÷m) but adds the unbiased one
+    (÷(m − 1)) to the running variance, as PyTorch does, so a network exported to it keeps
+    the same statistics as it trains on."""
 
     def __init__(self, info, backend):
         super().__init__(info, backend)
@@ -33,7 +36,8 @@ class BatchNorm(Layer):
             mean = x2.mean(axis=0)
             xp.subtract(x2, mean, out=xhat)
             var = xp.einsum("ij,ij->j", xhat, xhat) / m
-            for name, batch_value in (("mean", mean), ("var", var)):
+            unbiased = var * (m / max(m - 1, 1))
+            for name, batch_value in (("mean", mean), ("var", unbiased)):
                 running = self.buffers[name]
                 running *= momentum
                 running += (1 - momentum) * batch_value

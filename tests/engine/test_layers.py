@@ -254,6 +254,8 @@ def test_batchnorm_train_and_eval(backend, rng, volume):
     running_mean = backend.to_numpy(layer.buffers["mean"])
     np.testing.assert_allclose(running_mean, 0.5 * mean, rtol=1e-5)  # from 0 with momentum 0.5
     running_var = backend.to_numpy(layer.buffers["var"])
+    unbiased = x.var(axis=(0, 1, 2), ddof=1)  # as PyTorch keeps it
+    np.testing.assert_allclose(running_var, 0.5 * 1 + 0.5 * unbiased, rtol=1e-5)
     out_eval, _ = run(backend, layer, x, train=False)
     np.testing.assert_allclose(out_eval, (x - running_mean) / np.sqrt(running_var + 1e-5)
                                * gamma + beta, rtol=1e-5)
