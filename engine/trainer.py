@@ -192,7 +192,9 @@ class Trainer:
             yield event
 
     def train_batch(self, rows: np.ndarray, lr: float, last: bool = False) -> float:
-        """One step on the training images `rows` at learning rate `lr`; its loss. A loss or
+        """One step on the training images `rows` at learning rate `lr`; its data loss, which
+        leaves out the weight decay's penalty ½·λ·Σw² (the update minimizes both) so that it
+        compares with the validation's and with PyTorch's and the exported project's. A loss or
         gradient that is not finite puts the weights back and raises a TrainingError. The
         next step checks this step's update, so the `last` step of an epoch, which the
         validation follows, checks its own: the loss of its batch after the update."""
@@ -208,12 +210,12 @@ class Trainer:
             step = model.train_step if self._team is None else self._team.train_step
             loss, scores = step(backend.asarray(x), labels, health)
             store = model.store
-            loss += weight_decay(backend.xp, store.values[store.decayed],
-                                 store.grads[store.decayed], c.weight_decay)
-            broken = "loss" if not math.isfinite(loss) else (
+            penalty = weight_decay(backend.xp, store.values[store.decayed],
+                                   store.grads[store.decayed], c.weight_decay)
+            broken = "loss" if not math.isfinite(loss + penalty) else (
                 None if _all_finite(store.grads) else "gradient")
         if broken:
-            value = "NaN" if math.isnan(loss) or broken == "gradient" else "infinite"
+            value = "NaN" if math.isnan(loss + penalty) or broken == "gradient" else "infinite"
             self._diverged(f"The {broken} became {value} at step {run.step + 1}", lr)
         self.last_good.save()
         self.good_step = run.step

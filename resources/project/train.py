@@ -179,22 +179,20 @@ def data_loss(scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
 def step_once(net, model, optimizers: dict[str, Optimizer], x: torch.Tensor, y: torch.Tensor,
               lr: float, config: dict) -> tuple[float, torch.Tensor]:
     """One training step: forward, loss, backward (DDP averages the gradients over the
-    processes), L2 weight decay and the designer's update. The loss and the scores."""
+    processes), L2 weight decay and the designer's update. The data loss (without the weight
+    decay's penalty, as the designer reports it) and the scores."""
     scores = net(x, normalized=True)
     loss = data_loss(scores, y)
     for p in model.parameters():
         p.grad = None
     loss.backward()
     named = dict(model.named_parameters())
-    penalty = 0.0
     with torch.no_grad():
         for name in DECAYED:  # λ·W added to the weights' gradients, as the designer does
-            w = named[name]
-            w.grad += config["weight_decay"] * w
-            penalty += 0.5 * config["weight_decay"] * float((w * w).sum())
+            named[name].grad += config["weight_decay"] * named[name]
         for name, p in named.items():
             optimizers[name].step(p.data, p.grad, lr)
-    return float(loss.detach()) + penalty, scores.detach()
+    return float(loss.detach()), scores.detach()
 
 
 def reduce(sums: torch.Tensor, world: int, device: torch.device) -> tuple[float, float]:

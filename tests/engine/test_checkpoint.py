@@ -78,8 +78,8 @@ def test_another_batch_size_mid_epoch_trains_every_image_of_the_epoch_once(tmp_p
     trained = []
     original = Trainer.train_batch
     monkeypatch.setattr(Trainer, "train_batch",
-                        lambda self, rows, lr: trained.append(rows.copy()) or original(
-                            self, rows, lr))
+                        lambda self, rows, lr, last: trained.append(rows.copy()) or original(
+                            self, rows, lr, last))
     first = make_trainer(**{**CONFIG, "epochs": 1, "batch_size": 20})
     for event in first.train():
         if event.step == 2:

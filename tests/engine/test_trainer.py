@@ -198,3 +198,14 @@ def test_layer_outputs_are_every_layer_of_one_forward_pass():
     for layer, out in zip(run.spec.layers, outputs):
         np.testing.assert_allclose(out, run.activations(layer.id, image[None])[0], rtol=1e-6)
     assert outputs[-1].shape == (1, 1, 3) and outputs[-1].sum() == pytest.approx(1, rel=1e-6)
+
+
+def test_the_losses_reported_are_data_losses():
+    """Weight decay's penalty stays out of the losses, as out of the validation's, so that
+    the two compare; the gradients still carry it."""
+    first = {}
+    for decay in (0.0, 0.5):
+        trainer = make_trainer(**{**FAST, "epochs": 1, "weight_decay": decay})
+        events = list(trainer.train())
+        first[decay] = events[0].loss
+    assert first[0.5] == first[0.0]  # the same initial weights, the same data loss
