@@ -29,6 +29,10 @@ PARTS = (  # MemoryEstimate field, label, tooltip
     ("last_good", "Last good copy",
      "A copy of the weights and optimizer cache from before the last update, which is put "
      "back if the loss becomes NaN or infinite"),
+    ("temporaries", "Temporaries",
+     "The largest array that comes and goes during a step: a convolution's filters and "
+     "biases as one matrix for its products, or the optimizer's working copies of a piece "
+     "of the parameters"),
 )
 OPTIMIZER_TITLES = {"sgd": "SGD", "momentum": "Momentum", "nesterov": "Nesterov momentum",
                     "rmsprop": "RMSProp", "adam": "Adam"}

@@ -16,13 +16,13 @@ from typing import Any, Iterator, Mapping, Protocol
 import numpy as np
 
 from engine.backend import Backend
-from engine.shapes import OPTIMIZER_STATE_COPIES
+from engine.shapes import OPTIMIZER_STATE_COPIES, UPDATE_PIECE
 
 OPTIMIZERS = tuple(OPTIMIZER_STATE_COPIES)
 RMS_DECAY = 0.99
 ADAM_BETAS = (0.9, 0.999)
 EPS = 1e-8
-CHUNK = 1 << 20
+CHUNK = UPDATE_PIECE
 
 
 def pieces(length: int) -> Iterator[slice]:

@@ -20,6 +20,11 @@ from engine.spec import (
 
 BYTES_PER_FLOAT = 4  # float32 throughout
 OPTIMIZER_STATE_COPIES = {"sgd": 0, "momentum": 1, "nesterov": 1, "rmsprop": 1, "adam": 2}
+# An update (`engine.optim`) works on UPDATE_PIECE floats of the parameters at a time, its
+# formulas holding up to this many temporaries of a piece at once (weight decay holds one).
+# On pieces over 256 KiB NumPy reuses one of RMSprop's and Adam's, which then hold one fewer.
+UPDATE_PIECE = 1 << 20
+UPDATE_TEMPORARIES = {"sgd": 1, "momentum": 1, "nesterov": 1, "rmsprop": 3, "adam": 5}
 GIB = 1024 ** 3
 BUDGET_PRESETS_GIB = (4, 6, 12)  # the notes' typical GPU memory sizes
 
@@ -107,9 +112,10 @@ class MemoryEstimate:
     optimizer_state: int
     workspace: int
     last_good: int  # the NaN guard's copy of the weights and optimizer cache
+    temporaries: int  # the largest array one pass allocates and frees
 
     PARTS = ("input_batch", "activations", "gradients", "parameters", "parameter_gradients",
-             "optimizer_state", "workspace", "last_good")
+             "optimizer_state", "workspace", "last_good", "temporaries")
 
     @property
     def total(self) -> int:
@@ -183,11 +189,17 @@ class Analysis:
         Outputs that only the next layer's forward pass reads (a convolution's feeding a
         pool) wait in those two buffers instead, which are idle until the backward pass.
         The trainer also keeps one copy of the weights and optimizer cache from before
-        the last update, which its NaN guard restores (`engine.rollback`).
+        the last update, which its NaN guard restores (`engine.rollback`). Besides these,
+        which stay, one array at a time comes and goes: a convolution's filters with their
+        biases as one matrix (the bias trick) for its forward product, and the same shape
+        for its weight gradient; or the update's temporaries. Left out are NumPy's own
+        buffers, under 128 KiB (its ufuncs' buffers, the row of zeros ReLUs compare with).
         """
         n, b, plan = batch_size, BYTES_PER_FLOAT, self.plan
         input_floats = self.spec.input_volume.size if self.spec.input_volume else 0
         params = self.total_params
+        matrices = (i.params for i in self.layers if i.layer.type == "conv")
+        update = min(params, UPDATE_PIECE) * UPDATE_TEMPORARIES[optimizer]
         return MemoryEstimate(
             batch_size=n,
             input_batch=n * input_floats * b,
@@ -198,6 +210,7 @@ class Analysis:
             optimizer_state=params * b * OPTIMIZER_STATE_COPIES[optimizer],
             last_good=params * b * (1 + OPTIMIZER_STATE_COPIES[optimizer]),
             workspace=n * plan.workspace * b,
+            temporaries=max([update, *matrices]) * b,
         )
 
     def notes_rule_bytes(self, batch_size: int, optimizer: str = "momentum") -> int:

@@ -90,7 +90,7 @@ def to_table(analysis: Analysis, batch_size: int, optimizer: str, budgets: list[
             ("activation gradients", m.gradients), ("parameters", m.parameters),
             ("parameter gradients", m.parameter_gradients),
             ("optimizer state", m.optimizer_state), ("workspace (im2col…)", m.workspace),
-            ("last good copy", m.last_good),
+            ("last good copy", m.last_good), ("temporaries", m.temporaries),
         ):
             out.append(f"  {label:<22}{format_bytes(value):>12}")
         out.append(f"  {'total':<22}{format_bytes(m.total):>12}")

@@ -95,7 +95,7 @@ class Conv(Layer):
                 nhwc_view(dy, order).transpose(1, 2, 3, 4, 0, 5))
             # the patch gradients overwrite the patches, which are done
             dcols = cols.reshape(-1)[:f * f * d * h2 * w2 * n].reshape(f, f, d, h2, w2, n)
-            xp.matmul(weights[:-1], dy_batch_last.reshape(-1, k).T,
+            xp.matmul(self.params["W"].reshape(f * f * d, k), dy_batch_last.reshape(-1, k).T,
                       out=dcols.reshape(f * f * d, -1))
             dx_padded = arrays.scratch((d, h + 2 * p, w + 2 * p, n), dy.dtype, dy.size)
             dx_padded.fill(0)

@@ -54,19 +54,20 @@ def measured_peak(spec, batch, optimizer):
         tracemalloc.stop()
 
 
-# What the plan leaves out: the optimizer's temporaries during an update (Adam's take a
-# few copies of the parameters, of at most `engine.optim.CHUNK` floats each, so these small
-# networks' whole) and the losses' per-class arrays.
-TOLERANCE = {"sgd": 0.05, "adam": 0.10}
+# What the model leaves out is NumPy's own: its ufuncs' buffers (8192 elements an operand)
+# and the row of zeros ReLUs compare with (`engine.layers.base.against_zero`).
+NUMPY_OWN = 128 * 1024
 
 
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])
 @pytest.mark.parametrize("name", sorted(NETWORKS))
-def test_predicted_memory_is_close_to_measured(name, optimizer):
+@pytest.mark.parametrize("batch", [1, 32])
+def test_predicted_memory_is_what_a_step_allocates(name, optimizer, batch):
+    """Its temporaries included: a convolution's filter matrix, the update's pieces."""
     spec = NETWORKS[name]
-    predicted = analyse(spec).memory(32, optimizer).total
-    measured = measured_peak(spec, 32, optimizer)
-    assert predicted / measured == pytest.approx(1.0, abs=TOLERANCE[optimizer])
+    predicted = analyse(spec).memory(batch, optimizer).total
+    measured = measured_peak(spec, batch, optimizer)
+    assert predicted <= measured < predicted + NUMPY_OWN
 
 
 @pytest.mark.parametrize("name", sorted(NETWORKS))
