@@ -13,7 +13,6 @@ import math
 
 from engine.backend import DEVICES
 from engine.commands.network_arg import HELP, network_file
-from engine.commands.train import data_source
 from engine.config import TrainConfig
 from engine.insight.lr_finder import END, START, STEPS, LrSweep, check_sweep, sweep
 from engine.netfile import load_network
@@ -50,7 +49,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from engine.data import load_data
+    from engine.data import data_source, load_data
 
     check_sweep(args.start, args.end, args.steps)
     network = network_file(args.network)
@@ -59,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
                          weight_decay=args.weight_decay, batch_size=args.batch_size,
                          seed=args.seed, device=args.device)
     check_trainable(spec, config)  # before a data set is loaded for nothing
-    source = data_source(args)
+    source = data_source(args.data)
     data = load_data(source, volume=spec.input_volume)
     trial = Run.start(spec, data, config, source)
     print(f"{spec.name}: {data.name}; {config.optimizer}, batch {config.batch_size}, "

@@ -21,7 +21,7 @@ from engine.backend import DEVICES
 from engine.checkpoint import EXTENSION, load_run
 from engine.commands.network_arg import HELP, network_file
 from engine.config import NORMALIZATIONS, TrainConfig, TrainingError
-from engine.data import DataSet
+from engine.data import DataSet, data_source
 from engine.errors import ConvNetError
 from engine.netfile import load_network
 from engine.optim import OPTIMIZERS
@@ -72,14 +72,6 @@ def _overrides(args: argparse.Namespace) -> dict:
     return {k: v for k, v in vars(args).items() if k in names and v is not None}
 
 
-def data_source(args: argparse.Namespace) -> str | None:
-    from engine.data import EMBEDDED
-
-    if args.data is None or args.data in EMBEDDED:
-        return args.data
-    return str(Path(args.data).expanduser().resolve())
-
-
 def _start(args: argparse.Namespace) -> tuple[Run, DataSet, Path]:
     """The run to train, its data, and where to keep it."""
     from engine.data import load_data
@@ -91,14 +83,14 @@ def _start(args: argparse.Namespace) -> tuple[Run, DataSet, Path]:
         run = load_run(args.resume, changes.pop("device", None))
         run.continued(**changes)
         if args.data is not None:
-            run.data_source = data_source(args)
+            run.data_source = data_source(args.data)
         return run, load_data(run.data_source, run.spec.input_volume), Path(args.save or args.resume)
     if not args.network:
         raise ConvNetError(f"Name a network file to train, or continue a run with --resume "
                            f"FILE{EXTENSION}.")
     network = network_file(args.network)
     spec = load_network(network)
-    source = data_source(args)
+    source = data_source(args.data)
     config = TrainConfig(**_overrides(args))
     check_trainable(spec, config)  # before a data set is loaded for nothing
     data = load_data(source, volume=spec.input_volume)

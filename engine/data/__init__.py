@@ -5,7 +5,7 @@ turns a batch into float32 and `augment` flips and shifts it.
 """
 
 from engine.data.dataset import DataError, DataSet
-from engine.data.load import EMBEDDED, load_data
+from engine.data.load import EMBEDDED, data_source, load_data
 from engine.data.preprocess import Normalizer, augment
 
-__all__ = ["DataError", "DataSet", "EMBEDDED", "Normalizer", "augment", "load_data"]
+__all__ = ["DataError", "DataSet", "EMBEDDED", "Normalizer", "augment", "data_source", "load_data"]

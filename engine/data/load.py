@@ -40,6 +40,15 @@ OFFICIAL_FOLDERS = ("cifar-10-batches-py", "cifar-10-batches-bin", "cifar-100-py
 ARCHIVE_SUFFIXES = (".tar", ".gz", ".tgz", ".zip")
 
 
+def data_source(data: str | None) -> str | None:
+    """What a run keeps of the data set it was given: nothing (the embedded digits) or an
+    embedded set's name as given, a path made absolute, so that it is found again from
+    any folder."""
+    if data is None or data in EMBEDDED:
+        return data
+    return str(Path(data).expanduser().resolve())
+
+
 def load_data(source: str | os.PathLike | None = None, volume: Volume | None = None,
               val_fraction: float = VAL_FRACTION, seed: int = SPLIT_SEED) -> DataSet:
     """The data set at `source` with a seeded validation split of `val_fraction`.
@@ -116,5 +125,6 @@ def _detect(folder: Path, volume: Volume | None) -> Stored:
         return load_npz(npz[0])
     if not any(folder.iterdir()):
         raise DataError(f"The folder {folder} is empty.")
-    raise DataError(f"No data set found in {folder}: expected CIFAR-10/100 batches, MNIST IDX "
-                    f"files, an .npz file, or one sub-folder of images per class.")
+    raise DataError(f"No data set found in {folder}: expected CIFAR-10 batches (python or "
+                    "binary), CIFAR-100 in its python layout, MNIST IDX files, an .npz file, "
+                    "or one sub-folder of images per class.")

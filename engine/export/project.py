@@ -22,6 +22,7 @@ from engine.resources import export_project_file
 from engine.shapes import format_bytes
 
 NETWORK_FILE = "network.json"  # the network, beside the weights, for bringing them back
+SETTINGS_FILE = "settings.json"  # the run's settings, classes and data set, for train.py
 GPU_COUNTS = (1, 2, 4, 8)
 
 
@@ -60,9 +61,10 @@ def write_project(source: Source, folder: str | Path) -> Path:
         torch.save({k: torch.from_numpy(a) for k, a in torch_state(source, names).items()},
                    folder / "weights.pt")
         shutil.copyfile(export_project_file("train.py"), folder / "train.py")
-        (folder / "settings.json").write_text(json.dumps({
+        (folder / SETTINGS_FILE).write_text(json.dumps({
             "network": source.spec.name, "config": asdict(source.config),
             "data_source": source.data_source, "fit_normalization": not source.fitted,
+            "class_names": source.class_names,
         }, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         (folder / NETWORK_FILE).write_text(dumps(source.spec), encoding="utf-8")
         (folder / "README.md").write_text(_readme(source), encoding="utf-8")

@@ -9,6 +9,7 @@ network before any is used; a mismatch is one sentence.
 
 from __future__ import annotations
 
+import json
 import math
 from datetime import datetime
 from pathlib import Path
@@ -17,13 +18,14 @@ from typing import Any
 import numpy as np
 
 from engine.backend import NUMPY
+from engine.bounded import open_regular
 from engine.config import TrainConfig, TrainingError, config_from_dict
 from engine.data.load import EMBEDDED
 from engine.export.errors import ExportError, require
 from engine.export.layout import (
     NORMALIZE, attribute_names, normalizer_from, normalizer_shapes, our_arrays,
 )
-from engine.export.project import NETWORK_FILE, reserved_names, torch_state
+from engine.export.project import NETWORK_FILE, SETTINGS_FILE, reserved_names, torch_state
 from engine.export.source import Source
 from engine.model import build
 from engine.netfile import load_network
@@ -32,6 +34,7 @@ from engine.run import HISTORY_EPOCH_KEYS, HISTORY_STEP_KEYS, Run, new_history
 from engine.spec import NetworkSpec
 
 OPTIONAL = ("num_batches_tracked",)  # PyTorch's count, which the designer does not keep
+MAX_SETTINGS_BYTES = 1 << 20  # a project's settings.json is a few hundred bytes
 
 
 def network_beside(weights: str | Path) -> Path | None:
@@ -42,11 +45,33 @@ def network_beside(weights: str | Path) -> Path | None:
 
 def import_weights(weights: str | Path, network: str | Path,
                    data_source: str | None = None) -> Run:
-    """The run of the network saved at `network` holding the weights of the .pt file."""
+    """The run of the network saved at `network` holding the weights of the .pt file. A
+    plain state dict takes its settings, classes and data set from the project's
+    settings.json beside it, where there is one."""
     weights, network = Path(weights).expanduser(), Path(network)
     arrays, meta = read_weights(weights)
+    if not meta:
+        meta = settings_beside(weights)
     return run_from_weights(load_network(network), arrays, meta, weights.name, data_source,
                             str(network.resolve()))
+
+
+def settings_beside(weights: Path) -> dict[str, Any]:
+    """What the project's settings.json beside `weights` says of the run (nothing if it is
+    not there)."""
+    path = weights.parent / SETTINGS_FILE
+    if not path.is_file():
+        return {}
+    with open_regular(path, ExportError) as (file, size):
+        try:
+            settings = json.loads(file.read(size)) if size <= MAX_SETTINGS_BYTES else None
+        except (OSError, ValueError):
+            settings = None
+    if not isinstance(settings, dict):
+        raise ExportError(f"'{path}' is not the settings an exported project writes; move it "
+                          "away or give the checkpoint.pt instead.")
+    return {key: settings[key] for key in ("config", "class_names", "data_source")
+            if key in settings}
 
 
 def read_weights(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
@@ -94,6 +119,9 @@ def run_from_weights(spec: NetworkSpec, arrays: dict[str, np.ndarray], meta: dic
     classes = fresh.analysis.output.depth
     class_names = _class_names(meta, classes, file_name)
     source = data_source if data_source is not None else meta.get("data_source")
+    if not (source is None or isinstance(source, str)):
+        raise ExportError(f"The data set named in '{file_name}' is not a path or a name; "
+                          "give one with --data.")
     created = datetime.now().isoformat(timespec="seconds")
     run = Run(spec, config, model, Optimizer(config.optimizer, NUMPY, config.momentum),
               normalizer, np.random.default_rng(config.seed), class_names, source,

@@ -30,7 +30,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from engine.backend import Backend  # noqa: E402
-from engine.data import Normalizer, augment, load_data  # noqa: E402
+from engine.data import Normalizer, augment, data_source, load_data  # noqa: E402
 from engine.errors import ConvNetError  # noqa: E402
 from engine.export.layout import normalizer_arrays, normalizer_from  # noqa: E402
 from engine.optim import Optimizer  # noqa: E402
@@ -160,7 +160,7 @@ def train(args: argparse.Namespace, settings: dict) -> None:
                   f"(loss {train_loss:.4f}), validation accuracy {val_acc:.1%} "
                   f"(loss {val_loss:.4f})", flush=True)
             save_checkpoint(Path(args.out), model, optimizers, epoch + 1, history, config,
-                            args.data, data.name)
+                            data_source(args.data), data.name)
         if args.max_steps and step >= args.max_steps:
             break
 

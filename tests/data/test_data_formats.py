@@ -10,7 +10,7 @@ from data_files import (
 )
 from PIL import Image
 
-from engine.data import DataError, load_data
+from engine.data import DataError, data_source, load_data
 from engine.data.load import read_stored
 from engine.spec import Volume
 
@@ -226,3 +226,9 @@ def test_fixed_size_mismatch_names_both_volumes(tmp_path, rng, volume):
     with pytest.raises(DataError, match=f"images are 32×32×3 but the network's input is "
                                         f"{volume};"):
         load_data(folder, volume)
+
+
+def test_a_run_keeps_its_data_set_where_any_folder_finds_it(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert data_source("sets/mnist") == str(tmp_path / "sets" / "mnist")
+    assert data_source(None) is None and data_source("shapes") == "shapes"

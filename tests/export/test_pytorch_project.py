@@ -1,7 +1,10 @@
 """The PyTorch project: model.py with our weights gives our scores and every layer's output;
 its weights come back as a run; a wrong or foreign file is refused in one sentence."""
 
+import ast
 import pickle
+import re
+import sys
 
 import numpy as np
 import pytest
@@ -12,7 +15,9 @@ from engine.checkpoint import load_run, save_run  # noqa: E402
 from engine.export.errors import ExportError  # noqa: E402
 from engine.export.project import write_project  # noqa: E402
 from engine.export.source import Source  # noqa: E402
-from engine.export.weights_import import read_weights, run_from_weights  # noqa: E402
+from engine.export.weights_import import (  # noqa: E402
+    import_weights, read_weights, run_from_weights,
+)
 from export_helpers import (  # noqa: E402
     NETWORKS, import_model_py, random_images, relative_error, torch_net, trained_run,
 )
@@ -131,3 +136,44 @@ def test_a_hostile_torch_save_is_refused_without_running_it(tmp_path, capsys):
     with pytest.raises(ExportError, match="cannot be read as PyTorch weights"):
         read_weights(tmp_path / "w.pt")
     assert "must never run" not in capsys.readouterr().out
+
+
+# Imported only where present, as the designer does (the GPU backend).
+OPTIONAL = {"cupy", "cupyx"}
+DISTRIBUTIONS = {"PIL": "pillow"}  # module → what pip installs it as
+
+
+def test_the_readme_names_every_package_the_project_imports(tmp_path):
+    folder = write_project(Source.of_run(trained_run("every layer")), tmp_path / "project")
+    readme = (folder / "README.md").read_text(encoding="utf-8")
+    listed = set(re.search(r"`pip install ([^`]+)`", readme).group(1).split())
+    own = {path.stem for path in folder.iterdir()}
+    imported = set()
+    for path in folder.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                imported |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                imported.add(node.module.split(".")[0])
+    foreign = imported - set(sys.stdlib_module_names) - own - OPTIONAL
+    assert {DISTRIBUTIONS.get(name, name) for name in foreign} == listed
+
+
+def test_a_bare_state_dict_takes_the_projects_settings(tmp_path):
+    """weights.pt holds only tensors; the settings.json beside it says the rest."""
+    run = trained_run("every layer")
+    run.data_source = str(tmp_path / "cifar-10-batches-py")
+    folder = write_project(Source.of_run(run), tmp_path / "project")
+    back = import_weights(folder / "weights.pt", folder / "network.json")
+    assert back.class_names == run.class_names and back.config == run.config
+    assert (back.data_source, back.data_name) == (run.data_source, "cifar-10-batches-py")
+
+
+@pytest.mark.parametrize("settings", [b"[1, 2]", b"{not json", b"\xff\xfe", b" " * (2 << 20),
+                                      b'{"class_names": 7}', b'{"data_source": 7}'])
+def test_a_damaged_settings_file_is_one_sentence(settings, tmp_path):
+    folder = write_project(Source.of_run(trained_run("every layer")), tmp_path / "project")
+    (folder / "settings.json").write_bytes(settings)
+    with pytest.raises(ExportError) as e:
+        import_weights(folder / "weights.pt", folder / "network.json")
+    assert "\n" not in str(e.value) and str(e.value).endswith(".")
