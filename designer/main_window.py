@@ -229,7 +229,8 @@ class MainWindow(QtWidgets.QMainWindow):
         if mode == self.mode:
             return
         if mode == "train":
-            self._design_docks = {dock: dock.isVisible() for dock in self.docks}
+            # isHidden, not isVisible: a window restored in train mode is not shown yet
+            self._design_docks = {dock: not dock.isHidden() for dock in self.docks}
             for dock in self.docks:
                 dock.hide()
         else:

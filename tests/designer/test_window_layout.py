@@ -80,3 +80,22 @@ def test_a_narrow_memory_dock_puts_the_chart_below(qtbot):
     pages = panel.pages
     qtbot.waitUntil(lambda: panel.chart_box.geometry().top()
                     >= pages.mapTo(panel, QtCore.QPoint(0, pages.height())).y())
+
+
+def test_a_window_reopened_in_train_mode_gets_its_docks_back_in_design_mode(qtbot):
+    """Closed in train mode, reopened (in train mode, before it is shown), then switched
+    to design mode: the palette, properties and inspector come back as they were."""
+    first = MainWindow()
+    first.show()
+    qtbot.waitExposed(first)
+    shown = {dock.objectName() for dock in first.docks if dock.isVisible()}
+    assert shown
+    first.set_mode("train")
+    first.close()
+    again = MainWindow()
+    again.show()
+    qtbot.waitExposed(again)
+    assert again.mode == "train" and not any(dock.isVisible() for dock in again.docks)
+    again.set_mode("design")
+    assert {dock.objectName() for dock in again.docks if dock.isVisible()} == shown
+    again.close()
