@@ -34,7 +34,7 @@ from engine.insight.lr_finder import LrSweep, sweep
 from engine.task import TaskState, failure_sentence
 from engine.trainer import EpochEvent, StepEvent, TrainControl, Trainer
 
-STEP_INTERVAL = 0.05   # s: at most 20 metric updates a second reach the GUI
+STEP_INTERVAL = 0.2    # s: at most 5 metric updates a second reach the GUI
 LIVE_INTERVAL = 0.4    # s: how often the pictures a view watches are recomputed
 
 
