@@ -61,6 +61,7 @@ class NetworkDocument(QtCore.QObject):
     spec_changed = QtCore.Signal()
     selection_changed = QtCore.Signal()
     path_changed = QtCore.Signal()
+    replaced = QtCore.Signal()  # another network is shown: not an edit of the one before
     dirty_changed = QtCore.Signal(bool)
     edit_refused = QtCore.Signal(str)  # why an edit was not done, in one sentence
 
@@ -108,6 +109,7 @@ class NetworkDocument(QtCore.QObject):
         self.undo_stack.clear()
         self._selected = ()
         self._set_spec(spec)
+        self.replaced.emit()
         self.set_path(path)
         if dirty:
             self.undo_stack.resetClean()

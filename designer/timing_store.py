@@ -71,8 +71,16 @@ class TimingStore(QtCore.QObject):
         self._known: dict[str, MeasuredTimings] = {}  # by structure_key
         self._latest: tuple[tuple[str, ...], MeasuredTimings] | None = None
         self._key_of: tuple[NetworkSpec | None, str] = (None, "")
+        document.replaced.connect(self._forget_other_network)
         document.path_changed.connect(self.look_up)
         self.look_up()
+
+    def _forget_other_network(self) -> None:
+        """Another network is shown: a measurement of the one before is not its, nor are
+        that one's timings, stale, of its layers that share their ids."""
+        self.worker.forget()
+        self.measuring, self.status, self._latest = False, "", None
+        self.changed.emit()
 
     def look_up(self) -> None:
         """Look for timings saved for the document's network beside its runs."""

@@ -144,6 +144,21 @@ def test_measuring_can_be_stopped(qtbot, panel):
     assert panel.model.cell(row_of(panel, "conv1"), FWD) == ""
 
 
+@pytest.mark.parametrize("panel", ["default"], indirect=True)
+def test_another_network_opened_stops_a_measurement_and_shows_none_of_its_timings(
+        qtbot, panel, open_document):
+    """Timings belong to the network measured: a template opened meanwhile is not timed by
+    the measurement of the one before, nor shown its timings as stale ones."""
+    measure(qtbot, panel)
+    panel.advice.measure.click()  # measuring again, then another network comes
+    assert panel.timings.measuring
+    panel.document.reset(open_document("cifar10").spec, None)
+    assert not panel.timings.measuring and panel.advice.measure.text() == MEASURE
+    assert all(panel.model.cell(r, FWD) == "" for r in range(panel.model.rowCount()))
+    qtbot.wait(300)  # whatever the cancelled measurement still reports is dropped
+    assert not panel.timings.measuring
+
+
 def test_timings_kept_beside_the_runs_are_found_and_a_damaged_file_is_one_sentence(
         qtbot, panels, open_document, tmp_path):
     document = open_document("default")
