@@ -42,6 +42,7 @@ class CanvasView(QtWidgets.QAbstractScrollArea):
         self.actions = self._make_actions()
         document.spec_changed.connect(self._spec_changed)
         document.selection_changed.connect(self._selection_changed)
+        document.replaced.connect(lambda: self.verticalScrollBar().setValue(0))
         self._update_actions()
         self._update_scrollbar()
 

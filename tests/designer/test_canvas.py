@@ -374,3 +374,12 @@ def test_the_status_bar_counts_one_layer_as_a_layer(window):
     assert window.summary.text().startswith("3 layers · ")
     window.document.reset(NetworkSpec((make_layer("input"),)), None)
     assert window.summary.text().startswith("⚠ The network has no loss layer")
+
+
+def test_another_network_opens_at_its_top(window, open_document):
+    canvas, document = window.canvas, window.document
+    document.reset(open_document("alexnet").spec, None)
+    canvas.verticalScrollBar().setValue(canvas.verticalScrollBar().maximum())
+    assert canvas.verticalScrollBar().value() > 0
+    document.reset(open_document("vgg16").spec, None)
+    assert canvas.verticalScrollBar().value() == 0 and canvas.card_rect(0).top() >= 0
