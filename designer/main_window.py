@@ -75,7 +75,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.setCentralWidget(self.modes)
         self.mode = "design"
         self._show_page(self.canvas)
-        self._design_docks: dict[QtWidgets.QDockWidget, bool] = {}
+        self._design_layout: QtCore.QByteArray | None = None  # the docks, as design mode left them
         self.history = QtWidgets.QUndoView(self.document.undo_stack)
         self.history.setEmptyLabel("<opened>")
         self.docks: list[QtWidgets.QDockWidget] = []
@@ -229,15 +229,14 @@ class MainWindow(QtWidgets.QMainWindow):
         if mode == self.mode:
             return
         if mode == "train":
-            # isHidden, not isVisible: a window restored in train mode is not shown yet
-            self._design_docks = {dock: not dock.isHidden() for dock in self.docks}
+            # their sizes too: docks hidden and shown again get sizes Qt chooses
+            self._design_layout = self.saveState()
             for dock in self.docks:
                 dock.hide()
-        else:
-            for dock, visible in self._design_docks.items():
-                dock.setVisible(visible)
         self.mode = mode
         self._show_page(self.workspace if mode == "train" else self.canvas)
+        if mode == "design" and self._design_layout is not None:  # once the canvas is back
+            self.restoreState(self._design_layout)
         self.mode_actions[mode].setChecked(True)
 
     def _show_page(self, shown: QtWidgets.QWidget) -> None:

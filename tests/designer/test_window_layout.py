@@ -99,3 +99,17 @@ def test_a_window_reopened_in_train_mode_gets_its_docks_back_in_design_mode(qtbo
     again.set_mode("design")
     assert {dock.objectName() for dock in again.docks if dock.isVisible()} == shown
     again.close()
+
+
+@pytest.mark.parametrize("size", SCREENS, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_the_docks_keep_their_sizes_through_train_mode(first_start, qtbot, size):
+    window = first_start(*size)
+    sizes = {dock.objectName(): dock.size() for dock in window.docks if dock.isVisible()}
+    window.set_mode("train")
+    qtbot.wait(50)
+    window.set_mode("design")
+    qtbot.waitUntil(lambda: all(dock.isVisible() for dock in window.docks
+                                if dock.objectName() in sizes))
+    qtbot.wait(50)
+    assert {dock.objectName(): dock.size() for dock in window.docks
+            if dock.isVisible()} == sizes
