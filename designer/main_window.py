@@ -35,12 +35,35 @@ TEMPLATES = (("LeNet-5", "lenet5"), ("AlexNet", "alexnet"), ("ZF Net", "zfnet"),
 DEFAULT_NETWORK = "default"
 APP_TITLE = "ConvNet Designer"
 STATUS_MS = 5000
+STATUS_MARGIN = 4  # px Qt leaves around a status bar's message and widgets
 MODES = ("design", "train")
 REDO_KEYS = ("Ctrl+Shift+Z", "Ctrl+Y")  # Cmd on macOS
 
 
 def _count(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+class StatusBar(QtWidgets.QStatusBar):
+    """The status bar: passing messages on the left, the network's `summary` always on the
+    right. A message ends in "…" where it meets the summary, whole in the tooltip: Qt cuts
+    it off mid-word there, so that "… went on to 100 steps." read as "… went on to 1"
+    beside "9 layers"."""
+
+    def __init__(self):
+        super().__init__()
+        self.summary = QtWidgets.QLabel()
+        self.addPermanentWidget(self.summary)
+
+    def showMessage(self, text: str, timeout: int = 0) -> None:
+        if not self.isVisible():  # not laid out yet: no room to measure
+            super().showMessage(text, timeout)
+            return
+        room = self.summary.geometry().left() - 3 * STATUS_MARGIN
+        shown = self.fontMetrics().elidedText(text, QtCore.Qt.TextElideMode.ElideRight,
+                                              max(room, 0))
+        self.setToolTip(text if shown != text else "")
+        super().showMessage(shown, timeout)
 
 
 class MainWindow(QtWidgets.QMainWindow):
@@ -82,8 +105,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self._build_docks()
         self._build_menus()
         self._build_mode_bar()
-        self.summary = QtWidgets.QLabel()
-        self.statusBar().addPermanentWidget(self.summary)
+        self.setStatusBar(StatusBar())
+        self.summary = self.statusBar().summary
         self.autosaver = Autosaver(self.document, self)
         self.document.spec_changed.connect(self._show_summary)
         self.document.path_changed.connect(self._update_title)

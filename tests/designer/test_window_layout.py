@@ -113,3 +113,19 @@ def test_the_docks_keep_their_sizes_through_train_mode(first_start, qtbot, size)
     qtbot.wait(50)
     assert {dock.objectName(): dock.size() for dock in window.docks
             if dock.isVisible()} == sizes
+
+
+def test_a_long_status_message_ends_in_an_ellipsis_before_the_summary(qtbot):
+    window = MainWindow()
+    window.resize(1366, 738)
+    window.show()
+    qtbot.waitExposed(window)
+    bar = window.statusBar()
+    long = "The learning rate finder " + "went on to 100 steps and more " * 12 + "the end."
+    bar.showMessage(long, 5000)
+    shown = bar.currentMessage()
+    assert shown.endswith("…") and bar.toolTip() == long
+    assert bar.fontMetrics().horizontalAdvance(shown) < window.summary.geometry().left()
+    bar.showMessage("Saved.", 5000)
+    assert bar.currentMessage() == "Saved." and bar.toolTip() == ""
+    window.close()
