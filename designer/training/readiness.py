@@ -42,7 +42,11 @@ def measure_step(state: TaskState, spec: NetworkSpec, batch_size: int, device: s
 
 class ReadinessView(QtWidgets.QWidget):
     """Lines that say what training the canvas network will take, with buttons for the
-    fixes; refreshed whenever the network, the data set or a setting changes."""
+    fixes; refreshed whenever the network, the data set or a setting changes. `blocking`
+    is the line that says why training cannot start now (None if it can), announced by
+    `changed`."""
+
+    changed = QtCore.Signal()
 
     def __init__(self, document, memory: MemorySettings, picker, device_of, parent=None):
         super().__init__(parent)
@@ -76,6 +80,7 @@ class ReadinessView(QtWidgets.QWidget):
         self._measure_soon = QtCore.QTimer(self, singleShot=True, interval=600)
         self._measure_soon.timeout.connect(self._auto_measure)
         self.enabled = True  # False while a run trains: a measurement would only slow it
+        self.blocking: str | None = None
         document.spec_changed.connect(self.refresh)
         memory.changed.connect(self.refresh)
         picker.changed.connect(self.refresh)
@@ -84,18 +89,20 @@ class ReadinessView(QtWidgets.QWidget):
     # --- the lines -----------------------------------------------------------------------
     def refresh(self) -> None:
         analysis = self.document.analysis
-        self._fix = None
+        self._fix, self.blocking = None, None
         if not analysis.valid:
             first = analysis.network_error or analysis.errors[0].error
-            self._say(self.fit, f"The network has an error; fix it first: {first}", warn=True)
+            self.blocking = f"The network has an error; fix it first: {first}"
+            self._say(self.fit, self.blocking, warn=True)
             self.memory_label.setText("")
             self.time_label.setText("")
             self.measure_button.hide()
             self.fix_button.hide()
-            return
-        self._show_fit(analysis, self.picker.info())
-        self._show_memory(analysis)
-        self._show_time(analysis)
+        else:
+            self._show_fit(analysis, self.picker.info())
+            self._show_memory(analysis)
+            self._show_time(analysis)
+        self.changed.emit()
 
     def _show_fit(self, analysis, info: DataInfo | None) -> None:
         """Whether the images fit the input and the classes the scores, with the fix for the
@@ -133,6 +140,7 @@ class ReadinessView(QtWidgets.QWidget):
             lines.append(f"{info.title}: {info.class_count} classes, {info.volume} images, "
                          f"{info.train_count:,} for training.")
         self._say(self.fit, " ".join(lines), warn=warn)
+        self.blocking = " ".join(lines) if warn else None
         self._fix = fixes[0] if fixes else None
         if self._fix:
             self.fix_button.setText(self._fix.text[0].upper() + self._fix.text[1:])

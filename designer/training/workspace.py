@@ -54,6 +54,7 @@ from engine.trainer import TrainControl
 
 LEFT_WIDTH = 330
 SETTINGS_KEY = "train_workspace/splitters"
+TRAIN_TIP = "Start a new run of the network on the canvas."
 
 
 class TrainingHost(Protocol):
@@ -133,7 +134,6 @@ class TrainWorkspace(QtWidgets.QWidget):
         self.run_label.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
         self.buttons = {name: QtWidgets.QPushButton(name)
                         for name in ("Train", "Continue", "Pause", "Stop")}
-        self.buttons["Train"].setToolTip("Start a new run of the network on the canvas.")
         self.buttons["Continue"].setToolTip("Train the run shown further, from where it is, "
                                             "with the settings below (e.g. more epochs).")
         self.buttons["Train"].setDefault(True)
@@ -236,6 +236,7 @@ class TrainWorkspace(QtWidgets.QWidget):
 
     def _connect(self) -> None:
         self.buttons["Train"].clicked.connect(self.train)
+        self.readiness.changed.connect(self._update_buttons)
         self.buttons["Continue"].clicked.connect(self.continue_run)
         self.buttons["Pause"].clicked.connect(self.toggle_pause)
         self.buttons["Stop"].clicked.connect(self.stop)
@@ -591,7 +592,9 @@ class TrainWorkspace(QtWidgets.QWidget):
 
     def _update_buttons(self) -> None:
         busy, training = self.training or self.opening, self.training
-        self.buttons["Train"].setEnabled(not busy)
+        blocking = self.readiness.blocking
+        self.buttons["Train"].setEnabled(not busy and blocking is None)
+        self.buttons["Train"].setToolTip(blocking or TRAIN_TIP)
         self.buttons["Continue"].setEnabled(not busy and self.shown is not None
                                             and self.shown.data is not None
                                             and self.shown.path is not None)

@@ -15,6 +15,7 @@ from designer.training.network_pictures import NetworkPicture
 from designer.training.session import (
     Confusion, FilterPictures, Prediction, RunShown, Saved, Session, StepBatch, TrainingEnded,
 )
+from designer.training.workspace import TRAIN_TIP
 from engine.checkpoint import load_run
 from engine.config import TrainConfig
 from engine.data import load_data
@@ -214,7 +215,9 @@ def test_a_failed_start_keeps_the_previous_run_and_its_results(qtbot, ws, errors
     assert len(errors) == 1 and f"'{conv.name}'" in errors[0] and "\n" not in errors[0]
     assert "is not a whole number" in errors[0]
     assert ws.shown is shown and np.array_equal(ws.losses.raw_curve.yData, loss)
-    assert ws.buttons["Train"].isEnabled() and ws.buttons["Continue"].isEnabled()
+    assert ws.buttons["Continue"].isEnabled()  # the run shown trains on; a new one cannot
+    assert not ws.buttons["Train"].isEnabled()
+    assert "is not a whole number" in ws.buttons["Train"].toolTip()
 
 
 def test_results_after_the_network_changes_are_marked_and_the_run_keeps_its_network(
@@ -372,10 +375,13 @@ def test_opening_a_template_loads_no_data_and_offers_to_fit_the_classes(qtbot, w
     fc = next(l for l in ws.document.spec.layers if l.type == "fc")
     ws.document.set_params(fc.id, units=7)
     assert "7 class scores" in ws.readiness.fit.text() and not ws.readiness.fix_button.isHidden()
+    train = ws.buttons["Train"]  # no training that would only fail once the data is read
+    assert not train.isEnabled() and "7 class scores" in train.toolTip()
     ws.readiness.fix_button.click()
     assert ws.document.spec.layer(fc.id)["units"] == 10
+    assert train.isEnabled() and train.toolTip() == TRAIN_TIP
     ws.document.undo_stack.undo()                      # one undo step
-    assert ws.document.spec.layer(fc.id)["units"] == 7
+    assert ws.document.spec.layer(fc.id)["units"] == 7 and not train.isEnabled()
 
 
 def test_the_memory_a_step_needs_is_compared_with_the_budget(window):
