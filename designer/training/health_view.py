@@ -2,8 +2,8 @@
 with the notes' 1e-3 guide line, and a table of every layer's activation and gradient mean
 ± standard deviation and, for ReLU layers, the share of dead units.
 
-The plot's items are made once per run and its ranges are fixed (x follows the loss plot,
-to which the workspace links it): an update only hands pyqtgraph new arrays, at most four
+The plot's items are made once per run and its ranges are fixed (x shows the loss plot's
+steps, which the workspace hands it): an update only hands pyqtgraph new arrays, at most four
 times a second and only while the tab is shown. The table's cells are made once per run and then only get new text.
 """
 
@@ -20,6 +20,7 @@ from engine.insight.health import RATIO_GUIDE, RATIO_HIGH, RATIO_LOW, HealthRepo
 
 RATIO_RANGE = (1e-7, 10.0)   # the y axis: wide enough for both bounds of a healthy ratio
 REDRAW_MS = 250
+LEGEND_COLUMNS = 4
 COLOURS = [(110, 170, 255), (255, 170, 60), (90, 200, 120), (230, 90, 90), (180, 120, 230),
            (90, 200, 210), (220, 200, 80), (230, 130, 190)]
 COLUMNS = ("Layer", "Output mean ± std", "Gradient mean ± std", "Dead")
@@ -49,9 +50,12 @@ class HealthView(QtWidgets.QWidget):
         self.guide = pg.InfiniteLine(math.log10(RATIO_GUIDE), angle=0, movable=False,
                                      pen=guide_pen)
         self.plot.addItem(self.guide)
-        # named in the legend, where a label on the line would sit under the curves
-        self.plot.getPlotItem().legend.addItem(pg.PlotDataItem(pen=guide_pen),
-                                               f"{RATIO_GUIDE:g} guide")
+        # named in the legend, where a label on the line would sit under the curves; the
+        # legend in rows across the top, above the upper bound, where healthy ratios never go
+        legend = self.plot.getPlotItem().legend
+        legend.setColumnCount(LEGEND_COLUMNS)
+        legend.setOffset((10, 2))
+        legend.addItem(pg.PlotDataItem(pen=guide_pen), f"{RATIO_GUIDE:g} guide")
         for bound in (RATIO_LOW, RATIO_HIGH):
             self.plot.addItem(pg.InfiniteLine(
                 math.log10(bound), angle=0, movable=False,

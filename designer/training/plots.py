@@ -159,6 +159,13 @@ class LossPlot(QtCore.QObject):
                 self._tops[plot] = top
                 plot.setYRange(0, top, padding=0)
 
+    def fit_steps(self) -> None:
+        """A run that has stopped: the x axis ends at its last step, not at the next
+        doubling (which left up to half the plot empty)."""
+        if self._following and len(self.steps):
+            self._right = max(self.steps.last, 1.0)
+            self.loss_plot.setXRange(0, self._right, padding=0)
+
     def _stop_following(self, *_) -> None:
         self._following = False
 

@@ -210,7 +210,12 @@ class TrainWorkspace(QtWidgets.QWidget):
         self.pictures.addTab(self.compare_view, "Compare runs")
         self.pictures.addTab(self.health_view, "Health")
         self.pictures.addTab(self.lr_finder, "Learning rate")
-        self.health_view.plot.setXLink(self.losses.loss_plot)
+        # the same steps as the loss plot, by value: pyqtgraph's x link lines plots of
+        # different widths up on the screen, which showed the Health plot other steps
+        follow = self.health_view.plot.setXRange
+        self.losses.loss_plot.getViewBox().sigXRangeChanged.connect(
+            lambda _, steps: follow(*steps, padding=0))
+        follow(*self.losses.loss_plot.viewRange()[0], padding=0)
         self.views = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical)
         self.views.addWidget(self.curves)
         self.views.addWidget(self.pictures)
@@ -431,6 +436,7 @@ class TrainWorkspace(QtWidgets.QWidget):
         if new:
             h = shown.history
             self.losses.set_history(h["step"], h["loss"], h["lr"])
+            self.losses.fit_steps()
             self.accuracy_plot.set_history(h["epoch"], h["train_acc"], h["val_acc"])
             self.confusion_view.reset()
             self.health_view.reset()
@@ -489,6 +495,7 @@ class TrainWorkspace(QtWidgets.QWidget):
 
     def _on_training_ended(self, ended: TrainingEnded) -> None:
         self._end_training()
+        self.losses.fit_steps()
         steps = len(self.losses.steps)
         where = f" The run is kept in {self.shown.path}." if self.shown.path else ""
         if ended.outcome == "completed":

@@ -22,6 +22,9 @@ def test_the_health_plot_has_a_ratio_curve_per_trained_layer_and_the_guide_line(
         x, y = curve.xData, curve.yData   # what was given; getData() is clipped to the view
         assert len(x) == steps and x[-1] == steps
         assert all(1e-5 < v < 1e-1 for v in y)  # a healthy run: around the 1e-3 guide
+    # the loss plot's steps, whatever the two plots' widths on the screen
+    assert view.plot.viewRange()[0] == pytest.approx(ws.losses.loss_plot.viewRange()[0])
+    assert ws.losses.loss_plot.viewRange()[0] == pytest.approx([0, steps])  # ended: no gap
     assert view.guide in view.plot.getPlotItem().items
     assert view.guide.value() == pytest.approx(math.log10(1e-3))
     table = {view.table.item(r, 0).text(): [view.table.item(r, c).text() for c in (1, 2, 3)]
