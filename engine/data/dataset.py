@@ -6,15 +6,25 @@ Images stay uint8 NHWC (batch, height, width, depth) until a batch is formed: CI
 
 from __future__ import annotations
 
+import math
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
+from engine.backend import host_free_memory
+from engine.bounded import shown
 from engine.errors import ConvNetError
+from engine.shapes import format_bytes
 from engine.spec import Volume
 
-# Rows moved per step when the validation split reorders the images in place.
-_CHUNK = 4096
+# Work over the whole set (reordering, grey conversion, statistics) goes a chunk of about
+# this many bytes at a time, so that its temporaries stay small whatever size the images are.
+CHUNK_BYTES = 64 * 1024 * 1024
+# Images fitted to the network may fill at most this share of the free memory: fitting holds
+# them beside the images it converts, and training needs the rest for its batches.
+MEMORY_SHARE = 0.25
 # ITU-R 601 luma weights (0.299, 0.587, 0.114) in Pillow's 16-bit fixed point, so a grey
 # CIFAR image matches the same image converted by Pillow (as image folders are).
 _LUMA = np.array([19595, 38470, 7471], dtype=np.uint32)
@@ -81,6 +91,42 @@ def check_class_count(count: int, where: str) -> None:
                         f"({MAX_CLASSES:,}).")
 
 
+def chunk_rows(x: np.ndarray, itemsize: int = 1) -> int:
+    """How many images of `x` make a chunk of CHUNK_BYTES once each value takes `itemsize`
+    bytes."""
+    return max(1, CHUNK_BYTES // max(1, math.prod(x.shape[1:]) * itemsize))
+
+
+def check_room(count: int, volume: Volume, name: str) -> None:
+    """A DataError, before anything is allocated, if `count` images of `volume` would fill
+    more than MEMORY_SHARE of the free memory."""
+    need = count * volume.size
+    free = host_free_memory()
+    if free is not None and need > free * MEMORY_SHARE:
+        raise DataError(f"The {count:,} images of {shown(name)} at the network's input "
+                        f"{volume} would take {format_bytes(need)}, more than the "
+                        f"{format_bytes(int(free * MEMORY_SHARE))} (of {format_bytes(free)} "
+                        f"free) that images may take; make the input layer smaller or use "
+                        f"fewer images.")
+
+
+def shown_path(path: str | os.PathLike, root: Path) -> str:
+    """`path` as a message names it: `root` as the user gave it, then the names found inside
+    it, which are data (class folders, file names), through shown()."""
+    path = Path(path)
+    if not path.is_relative_to(root):
+        return shown(str(path))
+    return str(root / shown(str(path.relative_to(root))))
+
+
+def check_test_size(x: np.ndarray, test_x: np.ndarray, where: str) -> None:
+    """A DataError naming `where` if the test images are not the size of the training ones."""
+    if test_x.shape[1:] != x.shape[1:]:
+        raise DataError(f"{where} mixes image sizes: the training images are "
+                        f"{image_volume(x)} but the test images {image_volume(test_x)}; "
+                        f"store both at one size.")
+
+
 def check_labels(y: np.ndarray, n_classes: int, where: str) -> np.ndarray:
     """`y` as int64, or a DataError naming `where` if a label is not a class index."""
     y = np.asarray(y)
@@ -97,16 +143,19 @@ def fit_volume(stored: Stored, volume: Volume | None) -> Stored:
     """Fit the stored images to the network's input volume.
 
     Grey↔RGB is converted, and images smaller than the input get a centred zero border (as
-    LeNet-5 padded MNIST's 28×28 digits to 32×32); anything else is an error naming both.
+    LeNet-5 padded MNIST's 28×28 digits to 32×32); anything else is an error naming both,
+    as is a fitted set too large for the free memory (checked before it is allocated).
     """
     if volume is None or volume == stored.volume:
         return stored
     have = stored.volume
     pad_w, pad_h = volume.width - have.width, volume.height - have.height
     if pad_w < 0 or pad_h < 0 or {have.depth, volume.depth} not in ({1, 3}, {volume.depth}):
-        raise DataError(f"The {stored.name} images are {have} but the network's input is "
-                        f"{volume}; change the input layer to {have} or choose a data set "
-                        f"of {volume} images.")
+        raise DataError(f"The {shown(stored.name)} images are {have} but the network's "
+                        f"input is {volume}; change the input layer to {have} or choose a "
+                        f"data set of {volume} images.")
+    check_room(len(stored.x) + (0 if stored.test_x is None else len(stored.test_x)), volume,
+               stored.name)
     steps = []
     if have.depth != volume.depth:
         steps.append(_to_rgb if volume.depth == 3 else _to_grey)
@@ -131,9 +180,10 @@ def _to_rgb(x: np.ndarray) -> np.ndarray:
 
 def _to_grey(x: np.ndarray) -> np.ndarray:
     out = np.empty(x.shape[:3] + (1,), np.uint8)
-    for start in range(0, len(x), _CHUNK):
-        rows = x[start:start + _CHUNK].astype(np.uint32) @ _LUMA
-        out[start:start + _CHUNK, ..., 0] = (rows + 0x8000) >> 16
+    step = chunk_rows(x, 4)
+    for start in range(0, len(x), step):
+        rows = x[start:start + step].astype(np.uint32) @ _LUMA
+        out[start:start + step, ..., 0] = (rows + 0x8000) >> 16
     return out
 
 
@@ -151,9 +201,9 @@ def split(stored: Stored, val_fraction: float, seed: int) -> DataSet:
     keep = np.flatnonzero(~is_val)
     val_x, val_y = x[is_val], y[is_val]
     # keep[i] >= i, so each chunk reads rows that no earlier chunk has overwritten.
-    n_train = len(keep)
-    for start in range(0, n_train, _CHUNK):
-        rows = keep[start:start + _CHUNK]
+    n_train, step = len(keep), chunk_rows(x)
+    for start in range(0, n_train, step):
+        rows = keep[start:start + step]
         x[start:start + len(rows)] = x[rows]
     x[n_train:n_train + len(val_x)] = val_x
     return DataSet(

@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from engine.bounded import open_regular, shown, unpack_problem
-from engine.data.dataset import DataError, Stored
+from engine.data.dataset import DataError, Stored, check_room, shown_path
 from engine.spec import Volume
 
 SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
@@ -50,42 +50,46 @@ def _files_by_class(folder: Path, classes: list[str]) -> tuple[list[Path], np.nd
     files, labels = [], []
     for sub in class_folders(folder):
         if sub.name not in classes:
-            raise DataError(f"{sub} is not one of the classes of the training images "
-                            f"({', '.join(classes)}).")
+            raise DataError(f"{shown_path(sub, folder)} is not one of the classes of the "
+                            f"training images ({shown(', '.join(classes))}).")
         found = image_files(sub)
         if not found:
-            raise DataError(f"The class folder {sub} holds no images "
+            raise DataError(f"The class folder {shown_path(sub, folder)} holds no images "
                             f"({', '.join(sorted(SUFFIXES))}); add some or remove it.")
         files += found
         labels += [classes.index(sub.name)] * len(found)
     return files, np.array(labels, np.int64)
 
 
-def _read_images(files: list[Path], volume: Volume, sizes: set) -> np.ndarray:
+def _read_images(files: list[Path], volume: Volume, sizes: set, folder: Path) -> np.ndarray:
     x = np.empty((len(files), volume.height, volume.width, volume.depth), np.uint8)
     for i, path in enumerate(files):
-        x[i] = read_image_file(path, volume, sizes)
+        x[i] = read_image_file(path, volume, sizes, shown_path(path, folder))
     return x
 
 
-def read_image_file(path: Path, volume: Volume, sizes: set | None = None) -> np.ndarray:
+def read_image_file(path: Path, volume: Volume, sizes: set | None = None,
+                    name: str | None = None) -> np.ndarray:
     """One image file prepared the way training prepares every image (the module's resize
     policy), as uint8 (H, W, D); Classify prepares the images it is given with it too.
-    The image's stored size is added to `sizes`."""
+    The image's stored size is added to `sizes`; `name` is how messages name the file
+    (default: the path as given)."""
     if volume.depth not in (1, 3):
         raise DataError(f"Images can be read in grey (depth 1) or RGB (depth 3), but the "
                         f"network's input is {volume}.")
-    with open_regular(path, DataError) as (file, size):
-        return _read_image(file, size, path, volume, set() if sizes is None else sizes)
+    name = str(path) if name is None else name
+    with open_regular(path, DataError, name) as (file, size):
+        return _read_image(file, size, name, volume, set() if sizes is None else sizes)
 
 
-def _read_image(file: BinaryIO, size: int, path: Path, volume: Volume, sizes: set) -> np.ndarray:
-    """The image in `file` (`size` bytes) fitted to `volume`; its stored size goes in `sizes`."""
+def _read_image(file: BinaryIO, size: int, name: str, volume: Volume, sizes: set) -> np.ndarray:
+    """The image in `file` (`size` bytes) fitted to `volume`; its stored size goes in `sizes`;
+    `name` names the file in messages."""
     try:
         with Image.open(file) as image:
             problem = unpack_problem(image.width * image.height * len(image.getbands()), size)
             if problem:
-                raise DataError(f"{path} was not decoded: {problem}; save it smaller or "
+                raise DataError(f"{name} was not decoded: {problem}; save it smaller or "
                                 f"remove it.")
             sizes.add(image.size)
             image = ImageOps.exif_transpose(image).convert("L" if volume.depth == 1 else "RGB")
@@ -93,12 +97,12 @@ def _read_image(file: BinaryIO, size: int, path: Path, volume: Volume, sizes: se
                                  method=Image.Resampling.BILINEAR)
             return np.asarray(image).reshape(volume.height, volume.width, volume.depth)
     except UnidentifiedImageError:
-        raise DataError(f"{path} is not an image Pillow can read.") from None
+        raise DataError(f"{name} is not an image Pillow can read.") from None
     except Image.DecompressionBombError:
-        raise DataError(f"{path} was not decoded: Pillow refuses it as a possible "
+        raise DataError(f"{name} was not decoded: Pillow refuses it as a possible "
                         f"decompression bomb; save it smaller or remove it.") from None
     except (OSError, ValueError, SyntaxError) as e:
-        raise DataError(f"{path} cannot be read as an image: {shown(str(e))}.") from None
+        raise DataError(f"{name} cannot be read as an image: {shown(str(e))}.") from None
 
 
 def load_image_folder(folder: Path, volume: Volume | None) -> Stored:
@@ -111,16 +115,16 @@ def load_image_folder(folder: Path, volume: Volume | None) -> Stored:
     classes = [p.name for p in class_folders(train_dir)]
     if not classes:
         raise DataError(f"{folder} has no class sub-folders of images.")
+    name = folder.resolve().name
     files, y = _files_by_class(train_dir, classes)
+    test_files, test_y = _files_by_class(folder / "test", classes) if split else ([], None)
+    check_room(len(files) + len(test_files), volume, name)
     sizes: set = set()
-    x = _read_images(files, volume, sizes)
-    test_x = test_y = None
-    if split:
-        test_files, test_y = _files_by_class(folder / "test", classes)
-        test_x = _read_images(test_files, volume, sizes)
+    x = _read_images(files, volume, sizes, folder)
+    test_x = _read_images(test_files, volume, sizes, folder) if split else None
     widths, heights = zip(*sizes)
     if sizes != {(volume.width, volume.height)}:
         notes.append(f"stored sizes from {min(widths)}×{min(heights)} to {max(widths)}×"
                      f"{max(heights)}, centre-cropped and resized (bilinear) to "
                      f"{volume.width}×{volume.height}")
-    return Stored(folder.resolve().name, "image-folder", classes, x, y, test_x, test_y, notes)
+    return Stored(name, "image-folder", classes, x, y, test_x, test_y, notes)

@@ -16,7 +16,7 @@ from typing import BinaryIO
 import numpy as np
 
 from engine.bounded import open_regular, read_into, shown, unpack_problem
-from engine.data.dataset import DataError, Stored, check_labels
+from engine.data.dataset import DataError, Stored, check_labels, check_test_size
 
 IMAGES_MAGIC = 2051
 LABELS_MAGIC = 2049
@@ -95,5 +95,7 @@ def load_idx(folder: Path) -> Stored:
     fashion = any("fashion" in part.lower() for part in folder.resolve().parts[-2:])
     x, y = _pair(folder, "train", required=True)
     test_x, test_y = _pair(folder, "t10k", required=False)
+    if test_x is not None:
+        check_test_size(x, test_x, str(folder))
     return Stored("Fashion-MNIST" if fashion else "MNIST", "idx",
                   FASHION_CLASSES if fashion else DIGIT_CLASSES, x, y, test_x, test_y)

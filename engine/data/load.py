@@ -6,8 +6,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from engine.bounded import shown
 from engine.data import cifar, idx
-from engine.data.dataset import DataError, DataSet, Stored, fit_volume, split
+from engine.data.dataset import DataError, DataSet, Stored, fit_volume, shown_path, split
 from engine.data.folder import class_folders, load_image_folder, looks_like_image_folder
 from engine.data.generated import CLASS_NAMES, TEST_PER_CLASS, TRAIN_PER_CLASS, generate
 from engine.data.npz import load_npz
@@ -70,10 +71,15 @@ def read_stored(source: str | os.PathLike | None, volume: Volume | None = None) 
         return Stored(EMBEDDED["shapes"].title, "generated", list(CLASS_NAMES),
                       x, y, test_x, test_y)
     path = Path(source).expanduser()
-    if path.is_dir():
-        return _read_folder(path, volume)
-    if path.exists():  # a device or a pipe too: reading it refuses it in a sentence
-        return _read_file(path)
+    try:
+        if path.is_dir():
+            return _detect(path, volume)
+        if path.exists():  # a device or a pipe too: reading it refuses it in a sentence
+            return _read_file(path)
+    except OSError as e:  # a folder on the way that may not be entered, a name too long
+        raise DataError(f"{shown_path(e.filename or path, path)} cannot be read: "
+                        f"{shown(e.strerror or str(e))}; check the path and that you may "
+                        f"open the folders on it.") from None
     raise DataError(f"{path} does not exist (or name an embedded set: "
                     f"{' or '.join(EMBEDDED)}).")
 
@@ -94,13 +100,6 @@ def _read_file(path: Path) -> Stored:
         raise DataError(f"{path} is an archive: extract it and give the folder it creates.")
     raise DataError(f"{path} is not a data set file: give an .npz file or a folder "
                     f"(CIFAR, MNIST IDX files, or one sub-folder of images per class).")
-
-
-def _read_folder(folder: Path, volume: Volume | None) -> Stored:
-    try:
-        return _detect(folder, volume)
-    except PermissionError as e:
-        raise DataError(f"{e.filename or folder} cannot be read: permission denied.") from None
 
 
 def _detect(folder: Path, volume: Volume | None) -> Stored:

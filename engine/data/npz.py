@@ -15,7 +15,7 @@ import numpy as np
 
 from engine.bounded import open_regular, shown
 from engine.data.dataset import (
-    MAX_CLASSES, DataError, Stored, check_class_count, check_labels,
+    MAX_CLASSES, DataError, Stored, check_class_count, check_labels, check_test_size,
 )
 from engine.npzarchive import NpzArchive
 
@@ -93,9 +93,7 @@ def read_npz(file: BinaryIO, size: int, path: Path) -> Stored:
         if len(test_x) != len(test_y):
             raise DataError(f"{path} has {len(test_x):,} images in x_test but {len(test_y):,} "
                             f"labels in y_test.")
-        if test_x.shape[1:] != x.shape[1:]:
-            raise DataError(f"{path} mixes image sizes: x holds {x.shape[1:]} images but "
-                            f"x_test {test_x.shape[1:]} (H, W, C).")
+        check_test_size(x, test_x, str(path))
     return Stored(path.stem, "npz", names or [str(c) for c in range(n_classes)],
                   x, y, test_x, test_y)
 

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.data.dataset import DataError
+from engine.data.dataset import DataError, chunk_rows
 
 MODES = ("channel", "image")
-# Images summed per step while fitting, so no float copy of the whole set is made.
-_CHUNK = 2048
 
 
 class Normalizer:
@@ -69,10 +67,12 @@ class Normalizer:
 
 
 def _sums(x: np.ndarray, axis, centre) -> tuple[np.ndarray, np.ndarray]:
-    """Sum and sum of squares of (x − centre) over `axis`, in float64, a chunk at a time."""
+    """Sum and sum of squares of (x − centre) over `axis`, in float64, a chunk at a time, so
+    that no float copy of the whole set is made."""
     total = squares = 0.0
-    for start in range(0, len(x), _CHUNK):
-        chunk = x[start:start + _CHUNK].astype(np.float64) - centre
+    step = chunk_rows(x, np.dtype(np.float64).itemsize)
+    for start in range(0, len(x), step):
+        chunk = x[start:start + step].astype(np.float64) - centre
         total = total + chunk.sum(axis=axis)
         squares = squares + np.square(chunk).sum(axis=axis)
     return np.asarray(total), np.asarray(squares)

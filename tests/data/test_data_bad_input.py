@@ -13,9 +13,11 @@ from data_files import (
     write_idx, write_image_folder,
 )
 
-from engine.data import DataError, load_data
+from engine.data import DataError, dataset, load_data
 from engine.errors import ConvNetError
 from engine.spec import Volume
+
+ESCAPE = "\x1b[31mred"  # a terminal escape code: a name from a file must not reach a terminal
 
 
 def _snapshot(folder):
@@ -130,6 +132,12 @@ def test_cifar_binary_label_out_of_range(cifar_bin):
     data[0] = 200
     path.write_bytes(bytes(data))
     _fails(cifar_bin, path, "label 200")
+
+
+def test_idx_test_images_of_another_size(tmp_path):
+    x = random_images(np.random.default_rng(5), 4, 28, 28, 1)[..., 0]
+    folder = write_idx(tmp_path / "mnist", x, np.arange(4), x[:, :14, :14], np.arange(4))
+    _fails(folder, folder, "mixes image sizes", "28×28×1", "14×14×1")
 
 
 def test_idx_label_out_of_range(mnist):
@@ -261,3 +269,56 @@ def test_cifar_batch_of_wrong_image_size(cifar_py):
     path = cifar_py / "data_batch_1"
     path.write_bytes(py2_pickle({b"data": np.zeros((2, 100), np.uint8), b"labels": [0, 1]}))
     _fails(cifar_py, path, "3072")
+
+
+def _free_memory(monkeypatch, free):
+    monkeypatch.setattr(dataset, "host_free_memory", lambda: free)
+
+
+def test_padding_to_a_large_input_is_refused_before_it_is_allocated(monkeypatch):
+    _free_memory(monkeypatch, 64 * 2**20)  # 16 MiB for images; padded, they take 112 MiB
+    with pytest.raises(DataError, match=r"The 1,797 images of UCI digits \(embedded\) at the "
+                                        r"network's input 256×256×1 would take 112\.3 MiB, "
+                                        r"more than the 16\.0 MiB \(of 64\.0 MiB free\)"):
+        load_data("digits", Volume(256, 256, 1))
+
+
+def test_resizing_an_image_folder_to_a_large_input_is_refused_before_it_is_read(
+        tmp_path, monkeypatch):
+    folder = write_image_folder(tmp_path / "p", {"cat": [np.zeros((4, 4, 3), np.uint8)] * 3})
+    _free_memory(monkeypatch, 2**20)
+    _fails(folder, "The 3 images of p at the network's input 512×512×3 would take 2.2 MiB",
+           "make the input layer smaller", volume=Volume(512, 512, 3))
+
+
+def test_unknown_free_memory_does_not_refuse(monkeypatch):
+    _free_memory(monkeypatch, None)
+    assert load_data("digits", Volume(10, 10, 1)).volume == Volume(10, 10, 1)
+
+
+def _escaped(message):
+    assert "\x1b" not in message and "\\x1b[31mred" in message
+
+
+def test_data_set_name_is_escaped_in_messages(tmp_path):
+    path = tmp_path / f"{ESCAPE}.npz"
+    np.savez(path, x=np.zeros((2, 4, 4, 3), np.uint8), y=np.array([0, 1]))
+    _escaped(_fails(path, "images are 4×4×3", volume=Volume(2, 2, 3)))
+
+
+def test_class_folder_names_are_escaped_in_messages(tmp_path):
+    image = np.zeros((4, 4, 3), np.uint8)
+    folder = write_image_folder(tmp_path / "p", {"cat": [image], ESCAPE: [image]})
+    (folder / ESCAPE / "broken.png").write_bytes(b"not a png")
+    _escaped(_fails(folder, "broken.png", "is not an image"))
+    (folder / ESCAPE / "broken.png").unlink()
+    (folder / ESCAPE / "000.png").unlink()
+    _escaped(_fails(folder, "holds no images"))
+
+
+def test_test_class_names_are_escaped_in_messages(tmp_path):
+    image = np.zeros((4, 4, 3), np.uint8)
+    folder = tmp_path / "split"
+    write_image_folder(folder / "train", {ESCAPE: [image], "cat": [image]})
+    write_image_folder(folder / "test", {"dog": [image]})
+    _escaped(_fails(folder, "dog is not one of the classes of the training images"))

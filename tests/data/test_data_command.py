@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
+import pytest
 from data_files import random_images, write_cifar10_python, write_image_folder
 
 from main import main
+
+ROOT = Path(__file__).resolve().parents[2]
+# Root enters any folder through these capabilities; without them it is refused like a user.
+_NO_OVERRIDE = "-dac_override,-dac_read_search"
+AS_A_USER = ["setpriv", "--bounding-set", _NO_OVERRIDE, "--inh-caps", _NO_OVERRIDE] \
+    if os.geteuid() == 0 else []
 
 
 def test_describes_embedded_digits(capsys):
@@ -49,3 +62,20 @@ def test_error_is_one_line(tmp_path, capsys):
 def test_volume_mismatch_is_reported(capsys):
     assert main(["data", "shapes", "--network", "default"]) == 2
     assert "32×32×3 but the network's input is 8×8×1" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(AS_A_USER and not shutil.which("setpriv"), reason="root without setpriv")
+def test_a_file_in_a_folder_that_cannot_be_entered_is_one_sentence(tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    np.savez(locked / "a.npz", x=np.zeros((2, 4, 4, 1), np.uint8), y=np.array([0, 1]))
+    locked.chmod(0o600)  # readable, but its files cannot be reached
+    try:
+        done = subprocess.run([*AS_A_USER, sys.executable, str(ROOT / "main.py"), "data",
+                               str(locked / "a.npz")], capture_output=True, text=True,
+                              cwd=tmp_path, timeout=60, check=False)
+    finally:
+        locked.chmod(0o700)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr == (f"error: {locked / 'a.npz'} cannot be read: Permission denied; "
+                           f"check the path and that you may open the folders on it.\n")

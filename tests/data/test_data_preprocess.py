@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import tracemalloc
+
 import numpy as np
 import pytest
 
-from engine.data import DataError, Normalizer, augment, load_data
+from engine.data import DataError, Normalizer, augment, dataset, load_data
 from engine.data.dataset import Stored, split
 
 
@@ -50,6 +52,15 @@ def test_split_copies_no_images():
     assert data.train_x.base is data.val_x.base is not None
 
 
+def test_split_is_the_same_whatever_the_chunk_size(monkeypatch):
+    whole = split(_stored(), 0.3, seed=2)
+    monkeypatch.setattr(dataset, "CHUNK_BYTES", 7 * 5 * 6 * 3)  # 7 images a chunk
+    chunked = split(_stored(), 0.3, seed=2)
+    for a, b in ((whole.train_x, chunked.train_x), (whole.val_x, chunked.val_x),
+                 (whole.train_y, chunked.train_y), (whole.val_y, chunked.val_y)):
+        np.testing.assert_array_equal(a, b)
+
+
 @pytest.mark.parametrize("fraction", [-0.1, 1.0, 2])
 def test_split_fraction_out_of_range(fraction):
     with pytest.raises(DataError, match="validation fraction"):
@@ -75,6 +86,22 @@ def test_image_normaliser_subtracts_the_mean_image():
     out = norm(x)
     np.testing.assert_allclose(out.mean(axis=0), 0, atol=1e-4)
     assert out.std() == pytest.approx(1, abs=1e-4)
+
+
+@pytest.mark.parametrize("mode", ["channel", "image"])
+def test_normaliser_fit_holds_a_chunk_in_float_not_the_whole_set(monkeypatch, mode):
+    x = np.random.default_rng(3).integers(0, 256, (100, 64, 64, 3), dtype=np.uint8)
+    expected = Normalizer.fit(x, mode)
+    monkeypatch.setattr(dataset, "CHUNK_BYTES", 2**20)  # the set is 9.4 MiB as float64
+    tracemalloc.start()
+    try:
+        norm = Normalizer.fit(x, mode)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 5 * 2**20  # three chunk-sized temporaries; the whole set took 19 MiB
+    np.testing.assert_allclose(norm.mean, expected.mean, rtol=1e-6)
+    np.testing.assert_allclose(norm.std, expected.std, rtol=1e-6)
 
 
 def test_normaliser_is_fitted_on_training_split_only():
