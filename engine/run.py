@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -66,16 +66,18 @@ class Run:
     @classmethod
     def start(cls, spec: NetworkSpec, data: DataSet, config: TrainConfig,
               data_source: str | None, name: str | None = None,
-              network_file: str | None = None) -> "Run":
+              network_file: str | None = None,
+              check: Callable[[], None] = lambda: None) -> "Run":
         """A fresh run of `spec` on `data`: weights drawn from the seed, the normaliser
-        fitted on the training images. Every reason it cannot train is one sentence."""
+        fitted on the training images (`check()` runs as it goes, to stop it by raising).
+        Every reason it cannot train is one sentence."""
         analysis, backend = check_trainable(spec, config)
         check_data(spec, data, analysis)
         rng = np.random.default_rng(config.seed)
         created = datetime.now().isoformat(timespec="seconds")
         return cls(spec, config, build(spec, backend, rng),
                    Optimizer(config.optimizer, backend, config.momentum),
-                   Normalizer.fit(data.train_x, config.normalization), rng,
+                   Normalizer.fit(data.train_x, config.normalization, check), rng,
                    list(data.class_names), data_source, data.name,
                    name or f"{spec.name} {created.replace('T', ' ')}", created, network_file)
 

@@ -31,9 +31,10 @@ from engine.runs import new_run_path, runs_folder
 from engine.spec import NetworkSpec
 from engine.errors import ConvNetError
 from engine.insight.lr_finder import LrSweep, sweep
-from engine.task import TaskState, failure_sentence
+from engine.task import Cancelled, TaskState, failure_sentence
 from engine.trainer import EpochEvent, StepEvent, TrainControl, Trainer
 
+NOT_STARTED = "not started"
 STEP_INTERVAL = 0.2    # s: at most 5 metric updates a second reach the GUI
 LIVE_INTERVAL = 0.4    # s: how often the pictures a view watches are recomputed
 
@@ -210,8 +211,9 @@ class RequestFailed:
 
 @dataclass(frozen=True)
 class TrainingEnded:
-    """What a training task returns: "completed" or "stopped" (failures arrive as the
-    worker's `failed` sentence)."""
+    """What a training task returns: "completed", "stopped", or NOT_STARTED when Stop came
+    while the data was read or the normaliser fitted (failures arrive as the worker's
+    `failed` sentence). `key` is the run shown, which a run not started leaves as it was."""
 
     key: str
     outcome: str
@@ -258,9 +260,19 @@ class Session:
               control: TrainControl) -> TrainingEnded:
         """Start a new run of `spec` and train it; the run shown until then stays shown if
         the new one cannot start."""
-        data = self._data(state, spec, config, source, data)
-        run = Run.start(spec, data, config, source,
-                        network_file=str(network_file) if network_file else None)
+        def stopped() -> None:
+            if control.stopped:
+                raise Cancelled
+
+        try:
+            data = self._data(state, spec, config, source, data)
+            run = Run.start(spec, data, config, source,
+                            network_file=str(network_file) if network_file else None,
+                            check=stopped)
+        except Cancelled:
+            if not control.stopped:
+                raise  # the task itself was cancelled
+            return TrainingEnded(self.key, NOT_STARTED, 0, 0)
         folder = runs_folder(network_file)
         folder.mkdir(parents=True, exist_ok=True)
         keep = new_run_path(folder, spec.name, run.created)

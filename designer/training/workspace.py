@@ -41,9 +41,9 @@ from designer.training.runs_view import RunsView
 from designer.training.saliency_view import SaliencyView
 from designer.training.network_pictures import NetworkPicture, NetworkRequest
 from designer.training.session import (
-    Confusion, ConfusionRequest, DataLoaded, EpochDone, FilterPictures, LrSweepFound, PauseSwitch,
-    Prediction, PredictionRequest, RequestFailed, Requests, RunShown, Saved, SaveRequest, Session,
-    Status, StepBatch, TrainingEnded,
+    NOT_STARTED, Confusion, ConfusionRequest, DataLoaded, EpochDone, FilterPictures, LrSweepFound,
+    PauseSwitch, Prediction, PredictionRequest, RequestFailed, Requests, RunShown, Saved,
+    SaveRequest, Session, Status, StepBatch, TrainingEnded,
 )
 from designer.training.settings import DataPicker, TrainSettings
 from engine.checkpoint import EXTENSION
@@ -424,7 +424,8 @@ class TrainWorkspace(QtWidgets.QWidget):
         if result is None:
             return
         key = getattr(result, "key", None)
-        if key is not None and not isinstance(result, RunShown) and (
+        # a run shown, or training's end (which may have made none), is always news
+        if key is not None and not isinstance(result, (RunShown, TrainingEnded)) and (
                 self.shown is None or key != self.shown.key):
             return   # it belongs to a run no longer shown
         self._handlers[type(result)](result)
@@ -495,6 +496,9 @@ class TrainWorkspace(QtWidgets.QWidget):
 
     def _on_training_ended(self, ended: TrainingEnded) -> None:
         self._end_training()
+        if ended.outcome == NOT_STARTED:
+            self._say("Stopped before training started; no run was made.")
+            return
         self.losses.fit_steps()
         steps = len(self.losses.steps)
         where = f" The run is kept in {self.shown.path}." if self.shown.path else ""

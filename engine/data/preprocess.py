@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 
 from engine.data.dataset import DataError, chunk_rows
@@ -25,20 +27,22 @@ class Normalizer:
         self._scale = (1.0 / self.std).astype(np.float32)
 
     @classmethod
-    def fit(cls, train_x: np.ndarray, mode: str = "channel") -> "Normalizer":
+    def fit(cls, train_x: np.ndarray, mode: str = "channel",
+            check: Callable[[], None] = lambda: None) -> "Normalizer":
+        """Fitted on `train_x`; `check()` runs between chunks, to stop a long fit by raising."""
         if mode not in MODES:
             raise DataError(f"The normalisation must be one of {', '.join(MODES)}, not {mode!r}.")
         if len(train_x) == 0:
             raise DataError("There are no training images to compute the normalisation from.")
         if mode == "channel":
-            total, squares = _sums(train_x, axis=(0, 1, 2), centre=0.0)
+            total, squares = _sums(train_x, (0, 1, 2), 0.0, check)
             count = train_x[..., 0].size
             mean = total / count
             var = squares / count - mean ** 2
         else:
-            total, _ = _sums(train_x, axis=0, centre=0.0)
+            total, _ = _sums(train_x, 0, 0.0, check)
             mean = total / len(train_x)
-            _, squares = _sums(train_x, axis=None, centre=mean)
+            _, squares = _sums(train_x, None, mean, check)
             var = np.array([squares / train_x.size])
         std = np.sqrt(np.maximum(var, 0.0))
         # A constant channel (e.g. a blank border) would divide by zero; leave it unscaled.
@@ -66,12 +70,14 @@ class Normalizer:
             raise DataError(f"The saved normalisation has no {e.args[0]!r} entry.") from None
 
 
-def _sums(x: np.ndarray, axis, centre) -> tuple[np.ndarray, np.ndarray]:
+def _sums(x: np.ndarray, axis, centre, check: Callable[[], None]
+          ) -> tuple[np.ndarray, np.ndarray]:
     """Sum and sum of squares of (x − centre) over `axis`, in float64, a chunk at a time, so
     that no float copy of the whole set is made."""
     total = squares = 0.0
     step = chunk_rows(x, np.dtype(np.float64).itemsize)
     for start in range(0, len(x), step):
+        check()
         chunk = x[start:start + step].astype(np.float64) - centre
         total = total + chunk.sum(axis=axis)
         squares = squares + np.square(chunk).sum(axis=axis)

@@ -179,3 +179,18 @@ def test_crop_keeps_size_and_is_a_shifted_window_of_the_padded_image():
 def test_augment_rejects_negative_padding():
     with pytest.raises(DataError, match="crop padding"):
         augment(_batch(), np.random.default_rng(0), flip=False, crop_pad=-1)
+
+
+def test_a_fit_can_be_stopped_between_chunks(monkeypatch):
+    monkeypatch.setattr(dataset, "CHUNK_BYTES", 64 * 3)  # three 8×8×1 images a chunk
+    x = np.zeros((30, 8, 8, 1), np.uint8)
+    calls = []
+
+    def check():
+        calls.append(1)
+        if len(calls) == 4:
+            raise KeyboardInterrupt  # what a caller's stop raises, here any exception
+
+    with pytest.raises(KeyboardInterrupt):
+        Normalizer.fit(x, "channel", check)
+    assert len(calls) == 4  # it stopped at the fourth of ten chunks

@@ -21,6 +21,7 @@ from engine.config import TrainConfig
 from engine.data import load_data
 from engine.run import Run
 from engine.resources import network_template
+from engine.runs import runs_folder
 from engine.spec import Volume
 from engine.task import TaskState
 from engine.trainer import TrainControl, Trainer
@@ -131,6 +132,23 @@ def test_metric_updates_are_batched_and_at_most_twenty_a_second(monkeypatch):
     elapsed = clock[0]
     assert len(batches) <= elapsed / session_module.STEP_INTERVAL + 2 + 2   # + epoch flushes
     assert isinstance(reports[-1], Confusion)
+
+
+def test_stop_before_training_starts_makes_no_run(qtbot, ws, monkeypatch, errors):
+    """Stop while the data is read or the normaliser fitted (minutes on a large set): the
+    start is abandoned there, no run is made or kept, and Train is free again."""
+    start = session_module.Run.start
+
+    def stopped_meanwhile(*args, **kwargs):
+        ws.control.stop()
+        return start(*args, **kwargs)
+
+    monkeypatch.setattr(session_module.Run, "start", stopped_meanwhile)
+    ended = train(qtbot, ws, outcome=session_module.NOT_STARTED)
+    assert ws.shown is None and not ws.training and ws.buttons["Train"].isEnabled()
+    assert "no run was made" in ws.status.text() and not errors
+    assert not any(runs_folder(ws.document.path).glob("*.ckpt"))
+    assert (ended.epoch, ended.step) == (0, 0)
 
 
 def test_a_second_run_cannot_start_while_one_runs(qtbot, ws):
