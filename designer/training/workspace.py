@@ -221,6 +221,9 @@ class TrainWorkspace(QtWidgets.QWidget):
         self.views.addWidget(self.pictures)
         self.views.setStretchFactor(0, 4)
         self.views.setStretchFactor(1, 5)
+        # the first start: the pictures get the larger share (the plots' size hints gave
+        # the curves 376 of 668 px at 1366×768, leaving the activation maps 145 px)
+        self.views.setSizes([400, 500])
         right = QtWidgets.QWidget()
         right_layout = QtWidgets.QVBoxLayout(right)
         right_layout.setContentsMargins(0, 0, 0, 0)
