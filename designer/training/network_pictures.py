@@ -140,7 +140,7 @@ def cut_note(shown: int, total: int, noun: str) -> str:
 def input_picture(layer: LayerSpec, image: np.ndarray, label: str | None) -> LayerPicture:
     """The image itself, grey or in colour, about INPUT_SIZE px; other depths as slices."""
     h, w, d = image.shape
-    caption = f"{layer.type} · {Volume(w, h, d)}" + (f" · {label}" if label else "")
+    caption = f"{layer.type} · {Volume(w, h, d)}" + (f" · class {label}" if label else "")
     if d not in (1, 3):
         return maps_picture(layer, image.astype(np.float32), caption)
     tile = (image[None, ..., 0] if d == 1 else image[None]).astype(np.float32) / 255

@@ -216,6 +216,10 @@ class AccuracyPlot(pg.PlotWidget):
         self.train_curve.setData(self.epochs.values, self.train_acc.values)
         self.val_curve.setData(self.epochs.values, self.val_acc.values)
         tick_whole_epochs(self, len(self.epochs))
+        if len(self.epochs):
+            self.enableAutoRange(y=True)
+        else:  # in percent before there is any, not pyqtgraph's empty 0 to 1
+            self.setYRange(0, 100, padding=0)
 
 
 def tick_whole_epochs(plot: pg.PlotWidget, epochs: int) -> None:

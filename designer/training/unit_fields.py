@@ -131,4 +131,5 @@ class UnitFields(QtCore.QObject):
         if self.view.run_key != self._run_key:
             self._run_key = self.view.run_key
             self.clear()
+        self.caption.setHidden(self.view.filters_shown)  # filters have no units to click
         self.wanted.emit(self.request())

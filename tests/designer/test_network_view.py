@@ -66,7 +66,7 @@ def test_a_picture_per_layer_with_a_tile_per_depth_slice(run, data):
 def test_the_input_is_the_image_itself_with_its_class(run, data):
     image = data.val_x[0]
     picture = network_picture(run, image, 0, label=int(data.val_y[0])).layers[0]
-    assert picture.caption == f"input · 8×8×1 · {data.class_names[data.val_y[0]]}"
+    assert picture.caption == f"input · 8×8×1 · class {data.class_names[data.val_y[0]]}"
     m = picture.mosaic
     assert m.count == 1 and m.image.shape[0] >= 64
     f = m.tile_height // 8
@@ -362,8 +362,10 @@ def test_wanted_follows_showing_hiding_and_the_users_choices(qtbot, view, run, d
     assert received[-1] == NetworkRequest(4, False)
     view.filters_button.click()
     assert received[-1] == NetworkRequest(4, True)
+    assert view.fields.caption.isHidden()   # filters have no units to click
     view.activations_button.click()
     assert received[-1] == NetworkRequest(4, False)
+    assert not view.fields.caption.isHidden()
     view.set_run(run.spec, len(data.val_x), "r2")
     assert received[-1] == NetworkRequest(4, False)            # the new run's, at once
     view.hide()

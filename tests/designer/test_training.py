@@ -84,6 +84,7 @@ def stop(qtbot, ws):
 
 
 def test_a_tiny_run_completes_is_kept_and_the_plots_hold_every_reported_point(qtbot, ws):
+    assert ws.accuracy_plot.viewRange()[1] == [0, 100]  # in percent before any epoch
     ws.settings.widgets["epochs"].setValue(2)
     steps = collect(ws.worker.reported, StepBatch)
     ended = train(qtbot, ws)
