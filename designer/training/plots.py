@@ -193,6 +193,7 @@ class AccuracyPlot(pg.PlotWidget):
                                      symbolSize=6, symbolBrush=(80, 140, 255), name="train")
         self.val_curve = self.plot(pen=pg.mkPen((90, 200, 120), width=2), symbol="s",
                                    symbolSize=6, symbolBrush=(90, 200, 120), name="validation")
+        self.reset()
 
     def add_epoch(self, event) -> None:
         self.epochs.extend([event.epoch])
