@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
-from pathlib import Path
 
 from engine.errors import ConvNetError
 
@@ -37,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv and argv[0] not in COMMANDS and (argv[0].endswith(".json") or Path(argv[0]).is_file()):
+    if argv and argv[0] not in COMMANDS and (argv[0].endswith(".json") or os.path.isfile(argv[0])):
         from designer.app import run_app
         return run_app(argv[:1])
     parser = build_parser()

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from PySide6 import QtCore, QtGui
 
+from engine.netfile import MAX_LAYERS
 from engine.shapes import Analysis, Fix, analyse
 from engine.spec import LOSS_TYPES, LayerSpec, NetworkSpec, make_layer, new_id
 
@@ -142,6 +143,9 @@ class NetworkDocument(QtCore.QObject):
             self.undo_stack.push(SpecEdit(self, after, text, merge_key))
 
     def insert_layers(self, index: int, layers: list[LayerSpec], text: str | None = None) -> None:
+        if len(self._spec.layers) + len(layers) > MAX_LAYERS:  # its file could not be opened
+            self.edit_refused.emit(f"Not added: a network holds at most {MAX_LAYERS:,} layers.")
+            return
         names = ", ".join(l.name for l in layers)
         self.edit(self._spec.inserted(index, layers), text or f"Insert {names}")
         self.select([l.id for l in layers])

@@ -7,7 +7,8 @@ from __future__ import annotations
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from designer.memory_chart import ACTIVATION_COLOUR, PARAMETER_COLOUR, LayerMemoryChart
-from designer.memory_settings import CUSTOM, GPU, MAX_BATCH, PRESETS, memory_settings
+from designer.memory_settings import CUSTOM, GPU, PRESETS, memory_settings
+from engine.config import MAX_BATCH_SIZE
 from engine.optim import OPTIMIZERS
 from engine.shapes import BYTES_PER_FLOAT, OPTIMIZER_STATE_COPIES, format_bytes
 
@@ -53,7 +54,7 @@ class MemoryPanel(QtWidgets.QWidget):
         self.settings = memory_settings(document)
 
         self.batch_spin = QtWidgets.QSpinBox()
-        self.batch_spin.setRange(1, MAX_BATCH)
+        self.batch_spin.setRange(1, MAX_BATCH_SIZE)
         self.batch_spin.setKeyboardTracking(False)
         self.batch_spin.setAccelerated(True)
         self.batch_spin.setToolTip("Images per training step")
@@ -212,7 +213,7 @@ class MemoryPanel(QtWidgets.QWidget):
                                f"{format_bytes(memory.total)}: it {verb} the "
                                f"{format_bytes(budget).replace('.0 ', ' ')} budget.")
         self._colour(self.fit_label, FITS_COLOUR if fits else TOO_BIG_COLOUR)
-        self.largest_batch = min(analysis.largest_batch(budget, s.optimizer), MAX_BATCH)
+        self.largest_batch = min(analysis.largest_batch(budget, s.optimizer), MAX_BATCH_SIZE)
         if self.largest_batch:
             self.largest_label.setText(f"Largest batch that fits: {self.largest_batch:,}")
         else:

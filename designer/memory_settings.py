@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from PySide6 import QtCore
 
+from engine.config import MAX_BATCH_SIZE
 from engine.optim import OPTIMIZERS
 from engine.shapes import BUDGET_PRESETS_GIB, GIB
 
 PRESETS: tuple[str, ...] = tuple(str(g) for g in BUDGET_PRESETS_GIB)
 CUSTOM, GPU = "custom", "gpu"
-MAX_BATCH = 1 << 24
 
 
 def query_gpu_free_memory() -> tuple[int | None, str]:
@@ -42,7 +42,7 @@ class MemorySettings(QtCore.QObject):
         self.setObjectName("memory_settings")
         store = QtCore.QSettings()
         store.beginGroup("memory")
-        self._batch = min(max(int(store.value("batch_size", 32)), 1), MAX_BATCH)
+        self._batch = min(max(int(store.value("batch_size", 32)), 1), MAX_BATCH_SIZE)
         self._optimizer = str(store.value("optimizer", "momentum"))
         if self._optimizer not in OPTIMIZERS:
             self._optimizer = "momentum"
@@ -63,7 +63,7 @@ class MemorySettings(QtCore.QObject):
         return self._batch
 
     def set_batch_size(self, n: int) -> None:
-        n = min(max(int(n), 1), MAX_BATCH)
+        n = min(max(int(n), 1), MAX_BATCH_SIZE)
         if n != self._batch:
             self._batch = n
             self._store("batch_size", n)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import stat
 from contextlib import contextmanager
-from typing import BinaryIO, Iterator
+from typing import Any, BinaryIO, Iterator
 
 import numpy as np
 
@@ -85,3 +85,18 @@ def shown(text: str) -> str:
         return text
     return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii")
                    for c in text)
+
+
+def is_text(value: Any) -> bool:
+    """Whether `value` is a str of Unicode text: a JSON escape such as \\ud800 can put a lone
+    surrogate in a string, which can then be neither printed to a UTF-8 terminal nor saved
+    again."""
+    if not isinstance(value, str):
+        return False
+    if value.isascii():
+        return True
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

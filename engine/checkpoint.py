@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
@@ -31,7 +32,7 @@ import numpy as np
 
 from engine.atomic import atomic_write
 from engine.backend import Backend, free_memory, get_backend
-from engine.bounded import open_regular, shown
+from engine.bounded import is_text, open_regular, shown
 from engine.config import TrainConfig, TrainingError, config_from_dict
 from engine.data import Normalizer
 from engine.data.preprocess import MODES
@@ -53,6 +54,8 @@ META = "meta"  # the entry of the training record
 # real one keeps a hostile file from declaring gigabytes of it.
 MAX_META_CHARS = 16 * 1024 * 1024
 MAX_HISTORY = 100_000_000  # steps; the curves of the longest run anyone will train
+COUNTED = ("step", "epoch")  # the curves of whole numbers; the others are floats
+MAX_COUNT = 2 ** 62  # of steps, epochs or images: far beyond any run, and within an int64
 
 
 class CheckpointError(NetworkFileError):
@@ -106,7 +109,7 @@ def save_run(run: Run, path: str | os.PathLike) -> None:
 
 
 def _history_dtype(key: str) -> Any:
-    return np.int64 if key in ("step", "epoch") else np.float64
+    return np.int64 if key in COUNTED else np.float64
 
 
 # --- loading ---------------------------------------------------------------------------------
@@ -270,11 +273,10 @@ class _Archive:
         return meta[key]
 
     def count(self, meta: dict, key: str) -> int:
-        return self.field(meta, key, lambda v: type(v) is int and 0 <= v < 2 ** 62,
-                          "a whole number of 0 or more")
+        return self.field(meta, key, is_count, "a whole number of 0 or more")
 
     def text_or_none(self, meta: dict, key: str) -> str | None:
-        return self.field(meta, key, lambda v: v is None or _is_text(v), "text")
+        return self.field(meta, key, lambda v: v is None or is_text(v), "text")
 
     def network(self, meta: dict) -> tuple[NetworkSpec, Analysis]:
         try:
@@ -299,17 +301,17 @@ class _Archive:
             created = datetime.fromtimestamp(self.path.stat().st_mtime)
             source = meta.get("data_source")
             return {"name": self.path.stem, "created": created.isoformat(timespec="seconds"),
-                    "network_file": None, "data_name": source if _is_text(source) else "digits"}
-        return {"name": self.field(meta, "name", _is_text, "text"),
+                    "network_file": None, "data_name": source if is_text(source) else "digits"}
+        return {"name": self.field(meta, "name", is_text, "text"),
                 "created": self.field(meta, "created", _is_date, "a date and time"),
                 "network_file": self.text_or_none(meta, "network_file"),
-                "data_name": self.field(meta, "data_name", _is_text, "text")}
+                "data_name": self.field(meta, "data_name", is_text, "text")}
 
     def class_names(self, meta: dict, analysis: Analysis) -> list[str]:
         classes = analysis.output.depth
         return list(self.field(
             meta, "class_names",
-            lambda v: isinstance(v, list) and len(v) == classes and all(map(_is_text, v)),
+            lambda v: isinstance(v, list) and len(v) == classes and all(map(is_text, v)),
             f"a list of {classes} class names (one per class score of its network)"))
 
     def offset(self, meta: dict, config: TrainConfig) -> int:
@@ -318,29 +320,39 @@ class _Archive:
         return self.count(meta, "offset")
 
     def running(self, meta: dict) -> dict:
-        if self.version == 1:  # it had no count of steps: its position was that count
-            meta["running"] = {**meta.get("running", {}), "steps": meta.get("batch")}
+        if self.version == 1 and isinstance(meta.get("running"), dict):
+            # it had no count of steps: its position was that count
+            meta["running"] = {**meta["running"], "steps": meta.get("batch")}
 
         def ok(v):
             return (isinstance(v, dict) and set(v) == set(new_running())
-                    and _is_number(v["loss"]) and all(type(v[k]) is int and v[k] >= 0
-                                                      for k in ("correct", "seen", "steps"))
+                    and is_finite(v["loss"]) and v["loss"] >= 0
+                    and all(map(is_count, (v["correct"], v["seen"], v["steps"])))
                     and v["correct"] <= v["seen"])
-        return dict(self.field(meta, "running", ok, "the sums of an epoch in progress"))
+        running = self.field(meta, "running", ok, "the sums of an epoch in progress")
+        return {**running, "loss": float(running["loss"])}
 
     def history(self, meta: dict) -> dict[str, list]:
+        """The curves, each value one that saving the run can write again: a count for
+        "step" and "epoch", a float (NaN where there was no validation) for the others."""
         if self.version == 1:
             def ok(v):
                 return (isinstance(v, dict)
                         and set(v) == set(HISTORY_STEP_KEYS + HISTORY_EPOCH_KEYS)
-                        and all(isinstance(values, list) and all(map(_is_number, values))
-                                for values in v.values()))
+                        and all(isinstance(values, list) and all(
+                            map(is_count if key in COUNTED else is_float, values))
+                            for key, values in v.items()))
             saved = self.field(meta, "history", ok, "the curves of a run")
-            history = {key: list(values) for key, values in saved.items()}
+            history = {key: values if key in COUNTED else list(map(float, values))
+                       for key, values in saved.items()}
         else:
-            history = {key: self.vector(f"history/{key}", MAX_HISTORY,
-                                        "i" if key in ("step", "epoch") else "f").tolist()
-                       for key in HISTORY_STEP_KEYS + HISTORY_EPOCH_KEYS}
+            history = {}
+            for key in HISTORY_STEP_KEYS + HISTORY_EPOCH_KEYS:
+                a = self.vector(f"history/{key}", MAX_HISTORY, "i" if key in COUNTED else "f")
+                if key in COUNTED and len(a) and not (a.min() >= 0 and a.max() < MAX_COUNT):
+                    self.fail(f"the entry 'history/{key}' holds values that are not whole "
+                              "numbers of 0 or more")
+                history[key] = a.tolist()
         for keys in (HISTORY_STEP_KEYS, HISTORY_EPOCH_KEYS):
             if len({len(history[k]) for k in keys}) != 1:
                 self.fail(f"its curves {', '.join(keys)} have different lengths")
@@ -379,23 +391,24 @@ class _Archive:
             self.fail(f"it holds an unknown entry '{shown(unknown[0])}'")
 
 
-def _is_text(v: Any) -> bool:
-    """A str that is valid Unicode (JSON escapes can make lone surrogates)."""
-    if not isinstance(v, str):
-        return False
-    try:
-        v.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
+def is_count(v: Any) -> bool:
+    """A whole number of 0 or more that every count (and a saved int64) can hold."""
+    return type(v) is int and 0 <= v < MAX_COUNT
 
 
-def _is_number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
+def is_float(v: Any) -> bool:
+    """A number that is a float, or an int that converts to one."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return False
+    return isinstance(v, float) or abs(v) <= sys.float_info.max
+
+
+def is_finite(v: Any) -> bool:
+    return is_float(v) and math.isfinite(v)
 
 
 def _is_date(v: Any) -> bool:
-    if not _is_text(v):
+    if not is_text(v):
         return False
     try:
         datetime.fromisoformat(v)

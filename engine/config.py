@@ -13,10 +13,18 @@ from engine.data.preprocess import MODES as NORMALIZATIONS
 from engine.errors import ConvNetError
 from engine.optim import OPTIMIZERS
 from engine.schedules import SCHEDULES
+from engine.spec import Volume
 
 # Settings a continued run keeps: its normaliser was fitted with the one, and the order of
 # its images and every random draw so far came from the other.
 FIXED_WHEN_CONTINUED = ("normalization", "seed")
+# Random crops pad an image by a few pixels (the notes' 2–4, PyTorch's RandomCrop usually 4);
+# the padded batch grows with the square of the padding, so a bound keeps it near the batch.
+MAX_CROP_PAD = 64
+# Far beyond any real run, and small enough that every count and size computed from them is
+# exact as a float.
+MAX_BATCH_SIZE = 1 << 24
+MAX_EPOCHS = 100_000
 
 
 class TrainingError(ConvNetError):
@@ -40,8 +48,9 @@ class TrainConfig:
     crop_pad: int = 0
     normalization: str = "channel"  # one of engine.data.preprocess.MODES
 
-    def check(self) -> None:
-        """Raise a TrainingError naming the first setting that cannot work."""
+    def check(self, images: Volume | None = None) -> None:
+        """Raise a TrainingError naming the first setting that cannot work (on `images` of
+        this volume, where they are known)."""
         for name, value, allowed in (
             ("optimizer", self.optimizer, OPTIMIZERS), ("schedule", self.schedule, SCHEDULES),
             ("device", self.device, DEVICES), ("normalization", self.normalization, NORMALIZATIONS),
@@ -54,15 +63,23 @@ class TrainConfig:
             ("momentum", 0 <= self.momentum < 1, "at least 0 and below 1"),
             ("weight decay", math.isfinite(self.weight_decay) and self.weight_decay >= 0,
              "0 or more"),
-            ("step length in epochs", self.step_epochs >= 1, "at least 1"),
+            ("step length in epochs", 1 <= self.step_epochs <= MAX_EPOCHS,
+             f"from 1 to {MAX_EPOCHS:,}"),
             ("decay factor gamma", 0 < self.gamma <= 1, "above 0 and at most 1"),
-            ("batch size", self.batch_size >= 1, "at least 1"),
-            ("number of epochs", self.epochs >= 0, "0 or more"),
-            ("crop padding", self.crop_pad >= 0, "0 or more pixels"),
+            ("batch size", 1 <= self.batch_size <= MAX_BATCH_SIZE, f"from 1 to {MAX_BATCH_SIZE:,}"),
+            ("number of epochs", 0 <= self.epochs <= MAX_EPOCHS, f"from 0 to {MAX_EPOCHS:,}"),
+            ("crop padding", 0 <= self.crop_pad <= MAX_CROP_PAD,
+             f"from 0 to {MAX_CROP_PAD} pixels, typically 2 to 4"),
             ("seed", 0 <= self.seed < 2 ** 63, "a whole number from 0"),
         ):
             if not ok:
                 raise TrainingError(f"The {name} must be {rule}.")
+        side = min(images.width, images.height) if images is not None else math.inf
+        if self.crop_pad >= side:
+            # a window cut from an image padded by its own size or more can miss the image
+            raise TrainingError(f"The crop padding of {self.crop_pad} pixels must be smaller "
+                                f"than the images' {side}-pixel side, or a crop can hold no "
+                                f"image at all; use at most {side - 1}, typically 2 to 4.")
 
     def continued(self, **changes: Any) -> "TrainConfig":
         """These settings with `changes` for a run that goes on from where it is."""
@@ -84,6 +101,7 @@ def config_from_dict(values: Any) -> TrainConfig:
     if missing or unknown:
         raise TrainingError(f"The saved settings {'lack' if missing else 'have an unknown'} "
                             f"'{shown((missing or unknown)[0])}'.")
+    settings = {}
     for name, kind in expected.items():
         value = values[name]
         ok = {"str": isinstance(value, str), "bool": isinstance(value, bool),
@@ -91,7 +109,13 @@ def config_from_dict(values: Any) -> TrainConfig:
               "float": isinstance(value, (int, float)) and not isinstance(value, bool)}[kind]
         if not ok:
             raise TrainingError(f"The saved setting '{name}' is not a {kind} value.")
-    config = TrainConfig(**{k: float(v) if expected[k] == "float" else v
-                            for k, v in values.items()})
+        if kind == "float":
+            try:
+                value = float(value)
+            except OverflowError:  # JSON allows an int of any number of digits
+                raise TrainingError(f"The saved setting '{name}' is a number too large to be "
+                                    "a float value.") from None
+        settings[name] = value
+    config = TrainConfig(**settings)
     config.check()
     return config

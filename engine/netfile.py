@@ -19,16 +19,19 @@ from pathlib import Path
 from typing import Any
 
 from engine.atomic import atomic_write
-from engine.bounded import open_regular, shown
+from engine.bounded import is_text, open_regular, shown
 from engine.errors import NetworkFileError
 from engine.shapes import format_bytes
 from engine.spec import CATALOGUE, LayerSpec, NetworkSpec, ParamDef, new_id
 
 FORMAT = "convnet-designer"
 VERSION = 1
-# Thousands of times the largest template (VGG-16: 2.6 KiB), and still read in seconds: every
-# check below is linear in the file, and a file this size holds ~300,000 layers.
-MAX_FILE_BYTES = 16 * 1024 * 1024
+# Far more layers than any network has (VGG-16: 40, the deepest template), and few enough that
+# a network this deep is read and analysed in well under a second.
+MAX_LAYERS = 1_000
+# Room for MAX_LAYERS layers of 1 KiB each (a line of VGG-16's file is ~70 bytes), so that
+# parsing the largest file allowed takes a fraction of a second and some tens of MiB.
+MAX_FILE_BYTES = 1024 * 1024
 _RESERVED = ("type", "name", "id")
 
 
@@ -121,12 +124,15 @@ def spec_from_dict(data: Any, source: str = "the file") -> NetworkSpec:
     name = data.get("name", "Untitled")
     if not isinstance(name, str):
         problems.fail('its "name" must be text')
-    if not _is_text(name):
+    if not is_text(name):
         problems.fail(f"its name '{shown(name)}' is not valid Unicode text (it holds a lone "
                       f"UTF-16 surrogate); rename the network")
     layers = data.get("layers")
     if not isinstance(layers, list) or not layers:
         problems.fail('it has no "layers" list')
+    if len(layers) > MAX_LAYERS:
+        problems.fail(f"it has {len(layers):,} layers, more than any network needs; a network "
+                      f"file holds at most {MAX_LAYERS:,}")
     specs = []
     for i, item in enumerate(layers, start=1):
         layer = _layer_from_dict(item, i, problems)
@@ -160,12 +166,12 @@ def _layer_from_dict(item: Any, i: int, problems: "_Problems") -> LayerSpec | No
     if not isinstance(name, str) or not name.strip():
         problems.add(f"{_where(i, name)} needs a non-empty text \"name\"")
         return None
-    if not _is_text(name):
+    if not is_text(name):
         problems.add(f"{_where(i, name)} has a name that is not valid Unicode text (it holds "
                      f"a lone UTF-16 surrogate); rename the layer")
         return None
     layer_id = item["id"] if "id" in item else new_id()
-    if not isinstance(layer_id, str) or not layer_id or not _is_text(layer_id):
+    if not isinstance(layer_id, str) or not layer_id or not is_text(layer_id):
         problems.add(f'{_where(i, name)} has an "id" that is not text')
         return None
     params = {}
@@ -190,18 +196,6 @@ def _layer_from_dict(item: Any, i: int, problems: "_Problems") -> LayerSpec | No
 def _where(i: int, name: Any) -> str:
     """How a message names layer `i`."""
     return f"layer {i} ('{shown(name)}')" if isinstance(name, str) else f"layer {i}"
-
-
-def _is_text(value: str) -> bool:
-    """Whether `value` is Unicode text: a JSON escape such as \\ud800 can put a lone surrogate
-    in a string, which can then be neither printed to a UTF-8 terminal nor saved again."""
-    if value.isascii():
-        return True
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def _check_value(pdef: ParamDef, value: Any) -> str | None:

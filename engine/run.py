@@ -203,7 +203,7 @@ class Run:
 def check_trainable(spec: NetworkSpec, config: TrainConfig) -> tuple[Analysis, Backend]:
     """Everything that can be checked before a data set is loaded: the settings, the
     network's errors, the device and the memory a step needs there."""
-    config.check()
+    config.check(spec.input_volume)
     analysis = analyse(spec)
     if not analysis.valid:
         build(spec, get_backend("cpu"))  # raises the ModelError that explains the first error

@@ -50,7 +50,7 @@ def new_run_path(folder: Path, network_name: str, created: str) -> Path:
     stamp = datetime.fromisoformat(created).strftime("%Y%m%d-%H%M%S")
     path = folder / f"{stem}-{stamp}{EXTENSION}"
     n = 2
-    while path.exists():
+    while os.path.exists(path):  # False where the folder may not be entered: saving says why
         path = folder / f"{stem}-{stamp}-{n}{EXTENSION}"
         n += 1
     return path

@@ -13,11 +13,11 @@ from PySide6 import QtCore, QtWidgets
 
 from designer.background import Worker
 from designer.memory_panel import OPTIMIZER_TITLES
-from designer.memory_settings import MAX_BATCH, MemorySettings
+from designer.memory_settings import MemorySettings
 from designer.training.batch_hint import BatchHintView
 from engine.backend import DeviceError, get_backend, gpu_available
 from engine.commands.data import describe
-from engine.config import NORMALIZATIONS, TrainConfig
+from engine.config import MAX_BATCH_SIZE, MAX_CROP_PAD, MAX_EPOCHS, NORMALIZATIONS, TrainConfig
 from engine.data import EMBEDDED, DataSet, load_data
 from engine.data.load import SPLIT_SEED, VAL_FRACTION
 from engine.optim import OPTIMIZERS
@@ -244,7 +244,7 @@ class TrainSettings(QtWidgets.QWidget):
                                 "Memory panel).", OPTIMIZER_TITLES),
             "lr": _spin(1e-6, 1e6, d.lr, decimals=6, tip="Learning rate: the step size."),
             "schedule": _combo(SCHEDULES, d.schedule, "How the learning rate changes over epochs."),
-            "step_epochs": _spin(1, 10_000, d.step_epochs, " epochs",
+            "step_epochs": _spin(1, MAX_EPOCHS, d.step_epochs, " epochs",
                                  tip="Step schedule: epochs between learning-rate drops."),
             "gamma": _spin(0.001, 1.0, d.gamma, decimals=3,
                            tip="Step and exponential schedules: factor per drop or per epoch."),
@@ -252,11 +252,11 @@ class TrainSettings(QtWidgets.QWidget):
                               tip="Momentum of the momentum and Nesterov updates."),
             "weight_decay": _spin(0.0, 1.0, d.weight_decay, decimals=6,
                                   tip="L2 regularization strength."),
-            "batch_size": _spin(1, MAX_BATCH, memory.batch_size, " images",
+            "batch_size": _spin(1, MAX_BATCH_SIZE, memory.batch_size, " images",
                                 tip="Images per step (shared with the Memory panel)."),
-            "epochs": _spin(1, 100_000, d.epochs, tip="Train until this many epochs are done."),
+            "epochs": _spin(1, MAX_EPOCHS, d.epochs, tip="Train until this many epochs are done."),
             "flip": QtWidgets.QCheckBox("Random horizontal flips"),
-            "crop_pad": _spin(0, 64, d.crop_pad, " px",
+            "crop_pad": _spin(0, MAX_CROP_PAD, d.crop_pad, " px",
                               tip="Random crops: pad by this much, then cut back (0: off)."),
             "normalization": _combo(NORMALIZATIONS, d.normalization,
                                     "Mean subtraction per channel, or of the mean image."),

@@ -7,11 +7,15 @@ import sys
 
 from engine.backend import DEVICES, get_backend
 from engine.bench import BenchResult, benchmark, total
+from engine.bounded import shown
 from engine.commands.network_arg import HELP, network_file
+from engine.config import MAX_BATCH_SIZE
 from engine.errors import ConvNetError
 from engine.layer_timings import from_bench, save_timings
 from engine.netfile import load_network
 from engine.runs import runs_folder
+
+MAX_REPEATS = 1_000  # medians settle within a few dozen steps
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -24,12 +28,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.batch_size < 1 or args.repeats < 1:
-        raise ConvNetError("--batch-size and --repeats must be at least 1.")
+    if not 1 <= args.batch_size <= MAX_BATCH_SIZE:
+        raise ConvNetError(f"--batch-size must be from 1 to {MAX_BATCH_SIZE:,}.")
+    if not 1 <= args.repeats <= MAX_REPEATS:
+        raise ConvNetError(f"--repeats must be from 1 to {MAX_REPEATS:,}.")
     path = network_file(args.network)
     spec = load_network(path)
     result = benchmark(spec, args.batch_size, get_backend(args.device), args.repeats)
-    print(f"{spec.name}: batch size {args.batch_size} on the {result.device.upper()}, "
+    print(f"{shown(spec.name)}: batch size {args.batch_size} on the {result.device.upper()}, "
           f"median of {args.repeats} steps")
     print(to_table(result))
     folder = runs_folder(path)
@@ -46,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
 
 def to_table(result: BenchResult) -> str:
     header = ("layer", "type", "output", "forward ms", "GFLOP/s", "backward ms", "GFLOP/s")
-    rows = [(t.name, t.type, t.output, f"{t.forward_s * 1e3:.2f}", _rate(t.forward_gflops),
+    rows = [(shown(t.name), t.type, t.output, f"{t.forward_s * 1e3:.2f}", _rate(t.forward_gflops),
              "—" if t.backward_s is None else f"{t.backward_s * 1e3:.2f}",
              _rate(t.backward_gflops))
             for t in result.layers]

@@ -6,6 +6,7 @@ import argparse
 
 import numpy as np
 
+from engine.bounded import shown
 from engine.commands.network_arg import network_file
 from engine.data import EMBEDDED, DataError, DataSet, load_data
 from engine.data.load import SPLIT_SEED, VAL_FRACTION
@@ -26,6 +27,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.seed < 0:
+        raise DataError(f"The seed of the validation split must be 0 or more, not {args.seed}.")
     volume = None
     if args.network:
         volume = load_network(network_file(args.network)).input_volume
@@ -40,8 +43,9 @@ def describe(data: DataSet, val_fraction: float, seed: int) -> str:
     stored_y = np.concatenate([data.train_y, data.val_y])
     n_stored, n_test = len(stored_y), 0 if data.test_y is None else len(data.test_y)
     arrays = [a for a in (data.train_x, data.val_x, data.test_x) if a is not None]
+    names = [shown(name) for name in data.class_names]
     lines = [
-        data.name,
+        shown(data.name),
         f"format:      {data.format}",
         f"image size:  {data.volume} (W×H×D, uint8)",
         f"stored:      {n_stored:,} training images, "
@@ -52,14 +56,13 @@ def describe(data: DataSet, val_fraction: float, seed: int) -> str:
         f"for training",
         f"in memory:   {format_bytes(sum(a.nbytes for a in arrays))} as uint8 "
         f"(float32 only per batch)",
-        f"classes:     {len(data.class_names)}",
+        f"classes:     {len(names)}",
     ]
-    train_counts = np.bincount(stored_y, minlength=len(data.class_names))
-    test_counts = None if data.test_y is None else \
-        np.bincount(data.test_y, minlength=len(data.class_names))
-    width = max(len(n) for n in data.class_names + ["name"])
+    train_counts = np.bincount(stored_y, minlength=len(names))
+    test_counts = None if data.test_y is None else np.bincount(data.test_y, minlength=len(names))
+    width = max(len(n) for n in names + ["name"])
     lines.append(f"  {'#':>3}  {'name':<{width}}  {'train':>7}  {'test':>7}")
-    for i, name in enumerate(data.class_names):
+    for i, name in enumerate(names):
         test = "—" if test_counts is None else f"{test_counts[i]:,}"
         lines.append(f"  {i:>3}  {name:<{width}}  {train_counts[i]:>7,}  {test:>7}")
     lines += [f"note:        {note}" for note in data.notes]

@@ -12,6 +12,7 @@ import argparse
 import math
 
 from engine.backend import DEVICES
+from engine.bounded import shown
 from engine.commands.network_arg import HELP, network_file
 from engine.config import TrainConfig
 from engine.insight.lr_finder import END, START, STEPS, LrSweep, check_sweep, sweep
@@ -61,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     source = data_source(args.data)
     data = load_data(source, volume=spec.input_volume)
     trial = Run.start(spec, data, config, source)
-    print(f"{spec.name}: {data.name}; {config.optimizer}, batch {config.batch_size}, "
+    print(f"{shown(spec.name)}: {shown(data.name)}; {config.optimizer}, batch {config.batch_size}, "
           f"learning rate {args.start:g} → {args.end:g} over {args.steps} steps")
     found = sweep(trial, data, args.start, args.end, args.steps)
     print(curve(found))
@@ -86,8 +87,8 @@ def curve(found: LrSweep) -> str:
     every = max(1, math.ceil(len(found.rates) / ROWS))
     low, high = float(found.smoothed.min()), float(found.smoothed.max())
     lines = [f"{'rate':>9}  {'loss':>7}  {'smoothed':>8}"]
-    shown = list(range(0, len(found.rates) - 1, every)) + [len(found.rates) - 1]
-    for i in shown:
+    printed = list(range(0, len(found.rates) - 1, every)) + [len(found.rates) - 1]
+    for i in printed:
         width = 1 + round((BAR - 1) * (found.smoothed[i] - low) / max(high - low, 1e-12))
         lines.append(f"{found.rates[i]:9.2e}  {found.losses[i]:7.3f}  {found.smoothed[i]:8.3f}  "
                      + "#" * width)

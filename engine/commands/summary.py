@@ -5,12 +5,17 @@ from __future__ import annotations
 import argparse
 import json
 
+from engine.bounded import shown
 from engine.commands.network_arg import HELP, network_file
+from engine.config import MAX_BATCH_SIZE
+from engine.errors import ConvNetError
 from engine.netfile import load_network
 from engine.shapes import (
     BUDGET_PRESETS_GIB, BYTES_PER_FLOAT, GIB, OPTIMIZER_STATE_COPIES, Analysis, Fix, LayerInfo,
     analyse, format_bytes,
 )
+
+MAX_BUDGET_GIB = 1 << 20  # a pebibyte, beyond any machine's memory
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -25,11 +30,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.batch_size < 1:
-        print("error: --batch-size must be at least 1.")
-        return 2
+    if not 1 <= args.batch_size <= MAX_BATCH_SIZE:
+        raise ConvNetError(f"--batch-size must be from 1 to {MAX_BATCH_SIZE:,}.")
+    if args.budget_gib is not None and not 0 < args.budget_gib <= MAX_BUDGET_GIB:
+        raise ConvNetError(f"--budget-gib must be above 0 and at most {MAX_BUDGET_GIB:,} GiB, "
+                           f"not {args.budget_gib:g}.")
     analysis = analyse(load_network(network_file(args.network)))
-    budgets = [args.budget_gib] if args.budget_gib else list(BUDGET_PRESETS_GIB)
+    budgets = [args.budget_gib] if args.budget_gib is not None else list(BUDGET_PRESETS_GIB)
     if args.json:
         print(json.dumps(to_json(analysis, args.batch_size, args.optimizer, budgets), indent=2,
                          ensure_ascii=False))
@@ -49,10 +56,11 @@ def to_table(analysis: Analysis, batch_size: int, optimizer: str, budgets: list[
     rows = []
     for info in analysis.layers:
         if info.output is None:
-            rows.append((str(info.index), info.layer.name, info.layer.type) + ("—",) * 5)
+            rows.append((str(info.index), shown(info.layer.name), info.layer.type)
+                        + ("—",) * 5)
             continue
         rows.append((
-            str(info.index), info.layer.name, info.layer.type,
+            str(info.index), shown(info.layer.name), info.layer.type,
             str(info.output),
             _params_text(info),
             f"{info.activations:,}" + (" (in place)" if info.in_place else ""),
@@ -66,7 +74,7 @@ def to_table(analysis: Analysis, batch_size: int, optimizer: str, budgets: list[
         return "  ".join(v.rjust(w) if c in right else v.ljust(w)
                          for c, (v, w) in enumerate(zip(r, widths))).rstrip()
 
-    out = [f"{analysis.spec.name}", line(header), line(tuple("-" * w for w in widths))]
+    out = [shown(analysis.spec.name), line(header), line(tuple("-" * w for w in widths))]
     for info, r in zip(analysis.layers, rows):
         out.append(line(r))
         if info.error:

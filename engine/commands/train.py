@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import TextIO
 
 from engine.backend import DEVICES
-from engine.checkpoint import EXTENSION, load_run
+from engine.bounded import shown
+from engine.checkpoint import EXTENSION, CheckpointError, load_run
 from engine.commands.network_arg import HELP, network_file
 from engine.config import NORMALIZATIONS, TrainConfig, TrainingError
 from engine.data import DataSet, data_source
@@ -82,6 +83,7 @@ def _start(args: argparse.Namespace) -> tuple[Run, DataSet, Path]:
         changes = _overrides(args)
         run = load_run(args.resume, changes.pop("device", None))
         run.continued(**changes)
+        run.config.check(run.spec.input_volume)
         if args.data is not None:
             run.data_source = data_source(args.data)
         return run, load_data(run.data_source, run.spec.input_volume), Path(args.save or args.resume)
@@ -97,14 +99,29 @@ def _start(args: argparse.Namespace) -> tuple[Run, DataSet, Path]:
     run = Run.start(spec, data, config, source, network_file=str(network.resolve()))
     keep = Path(args.save) if args.save else new_run_path(
         runs_folder(network), spec.name, run.created)
-    keep.parent.mkdir(parents=True, exist_ok=True)
     return run, data, keep
+
+
+def _make_folder(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise CheckpointError(f"Could not make the folder '{folder}' to keep the run in: "
+                              f"{e.strerror or e}; choose another place with --save.") from None
+
+
+def _open_log(path: str) -> TextIO:
+    try:
+        return open(path, "a", encoding="utf-8")
+    except OSError as e:
+        raise ConvNetError(f"Could not open the log '{path}': {e.strerror or e}; choose another "
+                           "file with --json-log.") from None
 
 
 def run(args: argparse.Namespace) -> int:
     run, data, keep = _start(args)
     c = run.config
-    print(f"{run.spec.name}: {data.name}, {len(data.train_x):,} training and "
+    print(f"{shown(run.spec.name)}: {shown(data.name)}, {len(data.train_x):,} training and "
           f"{len(data.val_x):,} validation images of {data.volume}; {c.optimizer}, lr {c.lr:g}, "
           f"{c.schedule} schedule, batch {c.batch_size}, {run.backend.name.upper()}")
     if run.finished:
@@ -113,10 +130,12 @@ def run(args: argparse.Namespace) -> int:
         return 0
     control = TrainControl()
     trainer = Trainer(run, data, control, keep_at=keep)
-    print(f"The run is kept in {keep}")
-    log = open(args.json_log, "a", encoding="utf-8") if args.json_log else None
+    log = _open_log(args.json_log) if args.json_log else None
     previous = signal.signal(signal.SIGINT, lambda *_: control.stop())
     try:
+        _make_folder(keep.parent)
+        trainer.keep()  # a place the run cannot be saved in is found before it trains
+        print(f"The run is kept in {keep}")
         _train(trainer, sys.stdout, log)
     except TrainingError as e:
         print(file=sys.stdout)

@@ -383,3 +383,13 @@ def test_another_network_opens_at_its_top(window, open_document):
     assert canvas.verticalScrollBar().value() > 0
     document.reset(open_document("vgg16").spec, None)
     assert canvas.verticalScrollBar().value() == 0 and canvas.card_rect(0).top() >= 0
+
+
+def test_no_more_layers_than_a_network_file_holds(window, qtbot, monkeypatch):
+    import designer.document as document_module
+    document = window.document
+    monkeypatch.setattr(document_module, "MAX_LAYERS", len(document.spec.layers) + 1)
+    document.add_layer("relu")
+    with qtbot.waitSignal(document.edit_refused) as refused:
+        document.add_layer("relu")
+    assert "at most" in refused.args[0] and len(document.spec.layers) == document_module.MAX_LAYERS

@@ -115,18 +115,24 @@ def test_a_run_file_is_a_plain_npz_without_pickles(straight, tmp_path):
         assert "meta" in archive.files and all(archive[k].dtype != object for k in archive.files)
 
 
-def test_version_1_files_still_open(straight, tmp_path):
-    """The format before runs: position in batches and the curves inside the record."""
-    entries = read_entries(save(straight, tmp_path))
+def version_1(run, tmp_path, change_meta=None):
+    """`run` saved in the format before runs: position in batches and the curves inside the
+    record."""
+    entries = read_entries(save(run, tmp_path))
     meta = json.loads(str(entries["meta"]))
-    meta["history"] = {k: list(v) for k, v in straight.history.items()}
+    meta["history"] = {k: list(v) for k, v in run.history.items()}
     for key in ("offset", "name", "created", "network_file", "data_name"):
         del meta[key]
     meta |= {"version": 1, "batch": 0}
+    if change_meta:
+        change_meta(meta)
     entries = {k: v for k, v in entries.items() if not k.startswith("history/")}
     entries["meta"] = np.array(json.dumps(meta))
-    old = write_entries(tmp_path / "old run.ckpt", entries)
-    run = load_run(old)
+    return write_entries(tmp_path / "old run.ckpt", entries)
+
+
+def test_version_1_files_still_open(straight, tmp_path):
+    run = load_run(version_1(straight, tmp_path))
     assert run.history == straight.history and run.name == "old run"
     assert (run.epoch, run.offset) == (2, 0)
 
@@ -266,6 +272,51 @@ def set_meta(key, value):
 def test_hand_edited_run_files_are_one_sentence(straight, tmp_path, entries, meta, fragment):
     refused(edited(straight, tmp_path, entries, meta), "is damaged or was edited by hand",
             fragment)
+
+
+def set_curve(key, value):
+    return lambda meta: meta["history"][key].__setitem__(0, value)
+
+
+def steps_past_int64(entries):
+    entries["history/step"] = entries["history/step"].astype(np.uint64) + np.uint64(2 ** 63)
+
+
+@pytest.mark.parametrize("version,change,fragment", [
+    (2, set_meta("running", {"loss": 10 ** 400, "correct": 0, "seen": 0, "steps": 0}),
+     "'running' is not the sums of an epoch in progress"),
+    (2, set_meta("running", {"loss": float("nan"), "correct": 0, "seen": 0, "steps": 0}),
+     "'running' is not the sums of an epoch in progress"),
+    (2, steps_past_int64, "'history/step' holds values that are not whole numbers"),
+    (1, set_meta("running", 7), "'running' is not the sums of an epoch in progress"),
+    (1, set_meta("running", "abc"), "'running' is not the sums of an epoch in progress"),
+    (1, set_curve("step", float("nan")), "'history' is not the curves of a run"),
+    (1, set_curve("step", 10 ** 90), "'history' is not the curves of a run"),
+    (1, set_curve("loss", 10 ** 400), "'history' is not the curves of a run"),
+])
+def test_values_a_run_could_not_train_on_or_save_again_are_refused(straight, tmp_path, version,
+                                                                   change, fragment):
+    if version == 1:
+        path = version_1(straight, tmp_path, change)
+    elif change is steps_past_int64:
+        path = edited(straight, tmp_path, change_entries=change)
+    else:
+        path = edited(straight, tmp_path, change_meta=change)
+    refused(path, "is damaged or was edited by hand", fragment)
+
+
+def test_a_run_file_that_opens_can_be_saved_again(straight, tmp_path):
+    """Whole numbers where floats belong, and NaN where an epoch had no validation, are
+    what a run can hold: they open, and save again."""
+    def change(meta):
+        meta["history"]["loss"] = [round(v) for v in meta["history"]["loss"]]
+        meta["history"]["val_acc"][0] = float("nan")
+        meta["running"]["loss"] = 3
+    run = load_run(version_1(straight, tmp_path, change))
+    save_run(run, tmp_path / "again.ckpt")
+    again = load_run(tmp_path / "again.ckpt")
+    assert again.history["loss"] == [float(round(v)) for v in straight.history["loss"]]
+    assert again.running["loss"] == 3.0
 
 
 def test_sgd_runs_keep_no_cache_and_adam_runs_before_a_step_none(tmp_path):

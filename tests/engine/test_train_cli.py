@@ -100,6 +100,53 @@ def test_train_errors_are_one_line(argv, message, capsys):
     assert err.startswith("error: ") and message in err and err.count("\n") == 1
 
 
+def refused_before_training(argv, capsys, *fragments):
+    assert main(argv) == 2
+    out, err = capsys.readouterr()
+    assert "step" not in out and err.startswith("error: ") and err.count("\n") == 1
+    for fragment in fragments:
+        assert fragment in err
+
+
+def test_a_run_that_cannot_be_kept_is_refused_before_it_trains(tmp_path, capsys, monkeypatch):
+    a_file = tmp_path / "a file"
+    a_file.write_text("")
+    refused_before_training(["train", DEFAULT, "--save", str(a_file / "run.ckpt")], capsys,
+                            f"Could not make the folder '{a_file}' to keep the run in",
+                            "choose another place with --save")
+    refused_before_training(["train", DEFAULT, "--save", str(tmp_path)], capsys,
+                            f"Could not save the run '{tmp_path}': Is a directory")
+    monkeypatch.setenv("CONVNET_DESIGNER_HOME", str(a_file / "home"))
+    refused_before_training(["train", DEFAULT], capsys,
+                            f"Could not make the folder '{a_file / 'home' / 'runs'}'")
+
+
+@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0,
+                    reason="root may write in any folder")
+def test_a_run_in_a_folder_it_may_not_write_is_refused_before_it_trains(tmp_path, capsys,
+                                                                         monkeypatch):
+    read_only, locked = tmp_path / "read-only", tmp_path / "locked"
+    read_only.mkdir(0o555)
+    locked.mkdir(0o600)
+    try:
+        refused_before_training(["train", DEFAULT, "--save", str(read_only / "sub" / "r.ckpt")],
+                                capsys, "Permission denied")
+        refused_before_training(["train", DEFAULT, "--save", str(read_only / "r.ckpt")], capsys,
+                                "Permission denied")
+        monkeypatch.setenv("CONVNET_DESIGNER_HOME", str(locked / "home"))
+        refused_before_training(["train", DEFAULT], capsys, "Permission denied")
+    finally:
+        read_only.chmod(0o755)
+        locked.chmod(0o755)
+
+
+def test_a_log_that_cannot_be_written_is_refused_before_training(tmp_path, capsys):
+    refused_before_training(["train", DEFAULT, "--save", str(tmp_path / "r.ckpt"), "--json-log",
+                             str(tmp_path)], capsys,
+                            f"Could not open the log '{tmp_path}': Is a directory; choose "
+                            "another file with --json-log")
+
+
 def test_bench_prints_per_layer_times(capsys):
     assert main(["bench", DEFAULT, "--batch-size", "8", "--repeats", "2"]) == 0
     out = capsys.readouterr().out

@@ -168,7 +168,7 @@ def test_data_that_does_not_fit_the_network_is_one_sentence():
 @pytest.mark.parametrize("change,text", [
     ({"lr": 0}, "learning rate must be a positive number"),
     ({"optimizer": "lbfgs"}, "optimizer 'lbfgs' is unknown"),
-    ({"batch_size": 0}, "batch size must be at least 1"),
+    ({"batch_size": 0}, "batch size must be from 1 to"),
     ({"momentum": 1.0}, "momentum must be at least 0 and below 1"),
 ])
 def test_bad_settings_are_refused(change, text):

@@ -113,6 +113,17 @@ def test_duplicate_ids_name_both_layers():
         loads(mutate(BASE, layers=layers))
 
 
+def test_more_layers_than_any_network_has_are_refused_before_any_is_built(monkeypatch):
+    def text(count):
+        return mutate(BASE, layers=[{"type": "input"}] + [{"type": "relu"}] * (count - 1))
+
+    assert len(loads(text(netfile.MAX_LAYERS))) == netfile.MAX_LAYERS
+    monkeypatch.setattr(netfile, "_layer_from_dict", lambda *_: pytest.fail("a layer was built"))
+    with pytest.raises(NetworkFileError, match="it has 1,001 layers, more than any network "
+                                               "needs; a network file holds at most 1,000"):
+        loads(text(netfile.MAX_LAYERS + 1))
+
+
 def test_missing_input_layer():
     layers = BASE["layers"][1:]
     with pytest.raises(NetworkFileError, match="is not an Input layer"):
