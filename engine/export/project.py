@@ -4,7 +4,9 @@ network.json, README.md and the designer's own modules that train.py runs on."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import secrets
 import shutil
 from dataclasses import asdict
 from pathlib import Path
@@ -46,33 +48,51 @@ def torch_state(source: Source, names: dict[str, str]) -> dict[str, np.ndarray]:
 
 
 def write_project(source: Source, folder: str | Path) -> Path:
-    """Write the project into `folder`, which must be new or empty."""
+    """Write the project into `folder`, which must be new or empty: whole, or not at all.
+
+    It is written into a hidden folder beside it and renamed into place at the end, so a
+    full disk leaves no half project behind that would refuse the next try.
+    """
     require("pytorch")
+    folder = Path(folder).expanduser()
+    target = Path(os.path.realpath(folder))  # a link to an empty folder is written through
+    partial = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
+    try:
+        if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+            raise ExportError(f"'{folder}' already exists and is not an empty folder; choose "
+                              "a new folder for the project.")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial.mkdir()
+        _write_files(source, partial)
+        if target.exists():  # the empty folder asked for: the project takes its place
+            partial.chmod(target.stat().st_mode & 0o7777)
+            target.rmdir()  # Windows renames onto no folder, not even an empty one
+        partial.rename(target)
+    except (OSError, RuntimeError) as e:  # RuntimeError: torch.save's writer, in its own words
+        reason = (e.strerror or str(e)) if isinstance(e, OSError) else "writing its weights failed"
+        raise ExportError(f"Could not write the project into '{folder}': {reason}; free some "
+                          "space or choose another folder.") from None
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)  # gone already once renamed into place
+    return folder
+
+
+def _write_files(source: Source, folder: Path) -> None:
     import torch
 
-    folder = Path(folder).expanduser()
-    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
-        raise ExportError(f"'{folder}' already exists and is not an empty folder; choose a "
-                          "new folder for the project.")
     names = attribute_names(source.spec, reserved_names())
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / "model.py").write_text(model_source(source, names), encoding="utf-8")
-        torch.save({k: torch.from_numpy(a) for k, a in torch_state(source, names).items()},
-                   folder / "weights.pt")
-        shutil.copyfile(export_project_file("train.py"), folder / "train.py")
-        (folder / SETTINGS_FILE).write_text(json.dumps({
-            "network": source.spec.name, "config": asdict(source.config),
-            "data_source": source.data_source, "fit_normalization": not source.fitted,
-            "class_names": source.class_names,
-        }, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        (folder / NETWORK_FILE).write_text(dumps(source.spec), encoding="utf-8")
-        (folder / "README.md").write_text(_readme(source), encoding="utf-8")
-        copy_modules(folder)
-    except OSError as e:
-        raise ExportError(f"Could not write the project into '{folder}': "
-                          f"{e.strerror or e}; choose another folder.") from None
-    return folder
+    (folder / "model.py").write_text(model_source(source, names), encoding="utf-8")
+    torch.save({k: torch.from_numpy(a) for k, a in torch_state(source, names).items()},
+               folder / "weights.pt")
+    shutil.copyfile(export_project_file("train.py"), folder / "train.py")
+    (folder / SETTINGS_FILE).write_text(json.dumps({
+        "network": source.spec.name, "config": asdict(source.config),
+        "data_source": source.data_source, "fit_normalization": not source.fitted,
+        "class_names": source.class_names,
+    }, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    (folder / NETWORK_FILE).write_text(dumps(source.spec), encoding="utf-8")
+    (folder / "README.md").write_text(_readme(source), encoding="utf-8")
+    copy_modules(folder)
 
 
 def per_gpu_memory(source: Source, gpus: int) -> tuple[int, int]:
