@@ -53,7 +53,9 @@ META = "meta"  # the entry of the training record
 # The training record is small text (the history lives in arrays): a bound far above any
 # real one keeps a hostile file from declaring gigabytes of it.
 MAX_META_CHARS = 16 * 1024 * 1024
-MAX_HISTORY = 100_000_000  # steps; the curves of the longest run anyone will train
+# Steps: the curves of the longest run anyone will train here (100 epochs of ImageNet at
+# batch 25); as Python lists the three step curves then take about 0.5 GB.
+MAX_HISTORY = 5_000_000
 COUNTED = ("step", "epoch")  # the curves of whole numbers; the others are floats
 MAX_COUNT = 2 ** 62  # of steps, epochs or images: far beyond any run, and within an int64
 

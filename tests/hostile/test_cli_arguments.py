@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import errno
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -63,3 +66,13 @@ def test_a_network_in_a_folder_that_may_not_be_entered_is_one_sentence(command, 
 
 def test_a_network_path_too_long_for_the_system_is_one_sentence(capsys):
     refused(["summary", "n" * 300 + ".json"], capsys, "cannot be read: File name too long")
+
+
+def test_a_reader_that_goes_away_gets_no_traceback():
+    """`main.py summary vgg16 | head -1`: the pipe closes before the output is written."""
+    root = Path(__file__).resolve().parents[2]
+    process = subprocess.Popen([sys.executable, str(root / "main.py"), "summary", "vgg16"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=root)
+    process.stdout.close()
+    error = process.stderr.read()
+    assert process.wait(timeout=60) == 1 and b"Traceback" not in error and not error
