@@ -8,7 +8,7 @@ import os
 import re
 import secrets
 import shutil
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from string import Template
 
@@ -25,6 +25,7 @@ from engine.shapes import format_bytes
 
 NETWORK_FILE = "network.json"  # the network, beside the weights, for bringing them back
 SETTINGS_FILE = "settings.json"  # the run's settings, classes and data set, for train.py
+RESUME_FILE = "checkpoint.pt"  # train.py's own checkpoint, which --resume continues
 GPU_COUNTS = (1, 2, 4, 8)
 
 
@@ -45,6 +46,28 @@ def torch_state(source: Source, names: dict[str, str]) -> dict[str, np.ndarray]:
         if info.layer.type == "batchnorm":
             state[f"{names[lid]}.num_batches_tracked"] = np.array(0, np.int64)
     return state
+
+
+def resume_state(source: Source, names: dict[str, str]) -> dict:
+    """train.py's checkpoint of a run as it is, for `--resume`: weights, the optimizer's
+    cache per PyTorch parameter (the weights and biases) in PyTorch's layout, the updates
+    made, the epochs done and the curves. A run stopped within an epoch resumes at its
+    start."""
+    import torch
+
+    def tensors(arrays: dict[str, np.ndarray]) -> dict:
+        return {k: torch.from_numpy(a) for k, a in arrays.items()}
+
+    cache = [torch_state(replace(source, params=slot), names) for slot in source.slots]
+    parameters = [k for k in torch_state(source, names) if k.endswith((".weight", ".bias"))]
+    return {
+        "epoch": source.epochs, "history": source.history, "config": asdict(source.config),
+        "class_names": list(source.class_names), "data_source": source.data_source,
+        "model": tensors(torch_state(source, names)),
+        "optimizer": {"steps": source.updates,
+                      "slots": {k: [torch.from_numpy(slot[k]) for slot in cache]
+                                for k in parameters}},
+    }
 
 
 def write_project(source: Source, folder: str | Path) -> Path:
@@ -84,6 +107,8 @@ def _write_files(source: Source, folder: Path) -> None:
     (folder / "model.py").write_text(model_source(source, names), encoding="utf-8")
     torch.save({k: torch.from_numpy(a) for k, a in torch_state(source, names).items()},
                folder / "weights.pt")
+    if source.fitted:  # a run: train.py --resume continues it
+        torch.save(resume_state(source, names), folder / RESUME_FILE)
     shutil.copyfile(export_project_file("train.py"), folder / "train.py")
     (folder / SETTINGS_FILE).write_text(json.dumps({
         "network": source.spec.name, "config": asdict(source.config),
@@ -108,7 +133,11 @@ def _readme(source: Source) -> str:
         share, need = per_gpu_memory(source, gpus)
         rows.append(f"| {gpus} | {share} | {format_bytes(need)} |")
     origin = ("Exported from a run: `weights.pt` holds its trained weights, batch-norm "
-              "statistics and normalisation." if source.fitted else
+              "statistics and normalisation, and `checkpoint.pt` the run as it is (its "
+              f"optimizer's cache, {source.epochs} epochs done, its curves): "
+              f"`train.py --resume checkpoint.pt --epochs {source.epochs + 10}` trains it 10 "
+              "epochs further, its schedule going on where it was (a run stopped within an "
+              "epoch goes on from that epoch's start)." if source.fitted else
               "Exported from a network file: `weights.pt` holds fresh initial weights, drawn "
               "as a new run draws them; `train.py` fits the normalisation on the training "
               "images when it starts.")

@@ -30,12 +30,22 @@ class Source:
     config: TrainConfig
     data_source: str | None  # what load_data takes; None: the embedded digits
     history: dict[str, list]
+    epochs: int = 0  # epochs trained
+    # the optimizer's cache: per slot, like `params`; and its updates so far (Adam's count)
+    slots: tuple[dict[str, dict[str, np.ndarray]], ...] = ()
+    updates: int = 0
 
     @classmethod
     def of_run(cls, run: Run) -> "Source":
         params, buffers = _arrays(run.model)
+        cache = run.optimizer.state(run.model.store)  # "layer id/name/slot"
+        slots = tuple({layer.id: {name: np.array(cache[f"{layer.id}/{name}/{i}"])
+                                  for name in layer.params}
+                       for layer in run.model.layers}
+                      for i in range(len(run.optimizer.slots)))
         return cls(run.spec, run.model.analysis, params, buffers, run.normalizer, True,
-                   list(run.class_names), run.config, run.data_source, run.history)
+                   list(run.class_names), run.config, run.data_source, run.history,
+                   run.epoch, slots, run.optimizer.steps)
 
     @classmethod
     def of_network(cls, spec: NetworkSpec, config: TrainConfig | None = None) -> "Source":

@@ -79,3 +79,28 @@ def test_one_ddp_step_on_two_times_32_images_is_one_step_on_64(project, tmp_path
         if value.is_floating_point() and not key.startswith("normalize"):
             assert not torch.equal(value, initial[key]), key  # the step changed it
             assert relative_error(ddp[key].numpy(), value.numpy().astype(np.float64)) < 1e-6, key
+
+
+def test_an_exported_run_goes_on_where_it_was(tmp_path):
+    """Exported from a run, checkpoint.pt holds its optimizer's cache, updates, epochs and
+    curves, and train.py --resume trains on from there."""
+    from engine.export.layout import our_arrays
+    from export_helpers import trained_run
+
+    run = trained_run("default")
+    folder = write_project(Source.of_run(run), tmp_path / "project")
+    saved = torch.load(folder / "checkpoint.pt", weights_only=True)
+    assert (saved["epoch"], saved["history"]) == (run.epoch, run.history)
+    assert saved["optimizer"]["steps"] == run.optimizer.steps == run.step
+    cache = run.optimizer.state(run.model.store)
+    conv = run.model.analysis.layers[1]
+    ours, _ = our_arrays(conv, {k: saved["optimizer"]["slots"][f"conv1.{k}"][0].numpy()
+                                for k in ("weight", "bias")})
+    np.testing.assert_array_equal(ours["W"], cache[f"{conv.layer.id}/W/0"])
+    out = train(folder, "--resume", "checkpoint.pt", "--epochs", str(run.epoch + 1),
+                "--max-steps", str(run.step + 2), "--out", str(tmp_path), processes=1)
+    assert f"epoch {run.epoch + 1}/{run.epoch + 1}" in out
+    after = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    assert after["epoch"] == run.epoch + 1 and after["optimizer"]["steps"] == run.step + 2
+    assert after["history"]["step"] == list(range(1, run.step + 3))
+    assert after["history"]["loss"][:run.step] == run.history["loss"]
