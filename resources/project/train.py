@@ -143,6 +143,10 @@ def train(args: argparse.Namespace, settings: dict) -> None:
                 x = augment(x, rng, config["flip"], config["crop_pad"])
             y = torch.from_numpy(data.train_y[rows.numpy()]).to(device)
             loss, scores = step_once(net, model, optimizers, nchw(x, device), y, lr, config)
+            if world > 1:  # the step's loss over the whole batch: the shares are equal
+                whole = torch.tensor([loss], dtype=torch.float64, device=device)
+                dist.all_reduce(whole)
+                loss = float(whole) / world
             sums += torch.tensor([loss * len(y), float((scores.argmax(1) == y).sum()), len(y)],
                                  dtype=torch.float64)
             step += 1

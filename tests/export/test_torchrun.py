@@ -72,8 +72,12 @@ def test_one_ddp_step_on_two_times_32_images_is_one_step_on_64(project, tmp_path
     script.loader.exec_module(module)
     assert module.main([*steps, str(tmp_path / "single")]) == 0
     del sys.modules["model"]
-    ddp, single = (torch.load(tmp_path / p / "checkpoint.pt", weights_only=True)["model"]
-                   for p in ("ddp", "single"))
+    ddp_saved, single_saved = (torch.load(tmp_path / p / "checkpoint.pt", weights_only=True)
+                               for p in ("ddp", "single"))
+    ddp, single = ddp_saved["model"], single_saved["model"]
+    # the step's loss is over the whole batch, not the first process's share
+    assert ddp_saved["history"]["loss"] == pytest.approx(single_saved["history"]["loss"],
+                                                         rel=1e-5)
     initial = torch.load(project / "weights.pt", weights_only=True)
     for key, value in single.items():
         if value.is_floating_point() and not key.startswith("normalize"):
