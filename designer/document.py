@@ -193,6 +193,9 @@ class NetworkDocument(QtCore.QObject):
     def rename_layer(self, layer_id: str, name: str) -> None:
         """Names are unique (exports use them as identifiers): a taken one is refused."""
         layer = self._spec.layer(layer_id)
+        if not name.isprintable():  # a network file with it could not be opened again
+            self.edit_refused.emit("Not renamed: a layer name may not hold control characters.")
+            return
         if any(l.name == name and l.id != layer_id for l in self._spec.layers):
             self.edit_refused.emit(f"Not renamed: another layer is already called '{name}'; "
                                    "layer names must be unique.")

@@ -127,6 +127,9 @@ def spec_from_dict(data: Any, source: str = "the file") -> NetworkSpec:
     if not is_text(name):
         problems.fail(f"its name '{shown(name)}' is not valid Unicode text (it holds a lone "
                       f"UTF-16 surrogate); rename the network")
+    if not name.isprintable():
+        problems.fail(f"its name '{shown(name)}' holds control characters (a terminal would "
+                      f"act on them); rename the network")
     layers = data.get("layers")
     if not isinstance(layers, list) or not layers:
         problems.fail('it has no "layers" list')
@@ -169,6 +172,10 @@ def _layer_from_dict(item: Any, i: int, problems: "_Problems") -> LayerSpec | No
     if not is_text(name):
         problems.add(f"{_where(i, name)} has a name that is not valid Unicode text (it holds "
                      f"a lone UTF-16 surrogate); rename the layer")
+        return None
+    if not name.isprintable():
+        problems.add(f"{_where(i, name)} has a name with control characters (a terminal "
+                     f"would act on them); rename the layer")
         return None
     layer_id = item["id"] if "id" in item else new_id()
     if not isinstance(layer_id, str) or not layer_id or not is_text(layer_id):

@@ -21,6 +21,7 @@ from typing import Any, Callable
 import numpy as np
 
 from engine.backend import Backend, free_memory, get_backend
+from engine.bounded import shown
 from engine.config import TrainConfig, TrainingError
 from engine.data import DataSet, Normalizer
 from engine.losses import softmax_probabilities
@@ -215,17 +216,17 @@ def check_trainable(spec: NetworkSpec, config: TrainConfig) -> tuple[Analysis, B
 def check_data(spec: NetworkSpec, data: DataSet, analysis: Analysis | None = None) -> None:
     """The data must match the network's input volume and its number of class scores."""
     analysis = analysis or analyse(spec)
-    volume, classes = spec.input_volume, len(data.class_names)
+    volume, classes, name = spec.input_volume, len(data.class_names), shown(data.name)
     if data.volume != volume:
-        raise TrainingError(f"The images of '{data.name}' are {data.volume} but the network's "
+        raise TrainingError(f"The images of '{name}' are {data.volume} but the network's "
                             f"input is {volume}; change the Input layer to {data.volume}.")
     outputs = analysis.output.depth
     if outputs != classes:
-        raise TrainingError(f"The network gives {outputs} class scores but '{data.name}' has "
+        raise TrainingError(f"The network gives {outputs} class scores but '{name}' has "
                             f"{classes} classes; set the last Fully-connected layer's "
                             f"Outputs to {classes}.")
     if len(data.train_x) == 0:
-        raise TrainingError(f"The data set '{data.name}' has no training images.")
+        raise TrainingError(f"The data set '{name}' has no training images.")
 
 
 def check_memory(analysis: Analysis, config: TrainConfig, backend: Backend) -> None:

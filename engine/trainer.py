@@ -19,6 +19,7 @@ from typing import Iterator, NoReturn
 import numpy as np
 
 from engine.backend import blas_threads
+from engine.bounded import shown
 from engine.checkpoint import save_run
 from engine.config import TrainingError
 from engine.data import DataSet, augment
@@ -108,8 +109,8 @@ class Trainer:
         check_data(run.spec, data, run.model.analysis)
         if run.offset > len(data.train_x):
             raise TrainingError(f"The run stopped after {run.offset:,} images of an epoch but "
-                                f"'{data.name}' has only {len(data.train_x):,} training images; "
-                                "continue it on the data set it was trained on.")
+                                f"'{shown(data.name)}' has only {len(data.train_x):,} training "
+                                "images; continue it on the data set it was trained on.")
         self.run = run
         self.data = data
         self.control = control or TrainControl()
@@ -265,7 +266,7 @@ class Trainer:
             raise TrainingError(f"There is no '{split}' split; use one of {', '.join(SPLITS)}.")
         x, y = getattr(self.data, f"{split}_x"), getattr(self.data, f"{split}_y")
         if x is None:
-            raise TrainingError(f"The data set '{self.data.name}' has no {split} split.")
+            raise TrainingError(f"The data set '{shown(self.data.name)}' has no {split} split.")
         return x, y
 
     def evaluate(self, split: str = "val") -> tuple[float, float]:

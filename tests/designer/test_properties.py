@@ -122,6 +122,15 @@ def test_a_name_another_layer_has_is_refused_and_the_field_shows_the_name_again(
     assert document.undo_stack.count() == 0
 
 
+def test_a_name_with_control_characters_is_refused(cifar, qtbot):
+    document, _ = cifar
+    conv = layer_named(document, "conv")
+    with qtbot.waitSignal(document.edit_refused) as refused:
+        document.rename_layer(conv.id, "conv\x1b[2J")
+    assert "control characters" in refused.args[0]
+    assert document.spec.layer(conv.id).name == "conv" and document.undo_stack.count() == 0
+
+
 def test_input_layer_edits_the_input_volume(cifar):
     document, panel = cifar
     document.select([document.spec.layers[0].id])

@@ -196,3 +196,16 @@ def test_any_json_document_only_raises_network_file_error(value):
         loads(json.dumps(value))
     except NetworkFileError:
         pass
+
+
+@pytest.mark.parametrize("where", ["network", "layer"])
+def test_a_name_with_control_characters_is_refused(where):
+    data = {"format": "convnet-designer", "version": 1, "name": "n", "layers": [
+        {"type": "input", "name": "input", "width": 8, "height": 8, "depth": 1},
+        {"type": "softmax", "name": "softmax"}]}
+    if where == "network":
+        data["name"] = "red\x1b[31m"
+    else:
+        data["layers"][1]["name"] = "soft\x1b[2Jmax"
+    with pytest.raises(NetworkFileError, match="control characters"):
+        loads(json.dumps(data))

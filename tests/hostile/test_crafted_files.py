@@ -249,12 +249,17 @@ def test_names_from_files_reach_the_terminal_escaped(tmp_path, capsys):
     data = tmp_path / f"digits{escape}.npz"
     np.savez(data, x=digits.train_x, y=digits.train_y,
              class_names=np.array([f"{i}{escape}" for i in range(10)]))
-    net = network_file(tmp_path, network_text([{"type": "conv", "name": f"c{escape}",
-                                                "filters": 4}], name=f"net{escape}"))
-    for argv in (["summary", str(net)], ["bench", str(net), "--batch-size", "2", "--repeats", "1"],
-                 ["data", str(data)], ["train", str(net), "--data", str(data), "--epochs", "0"],
+    net = network_file(tmp_path, network_text([{"type": "conv", "name": "c", "filters": 4}]))
+    for argv in (["data", str(data)], ["train", str(net), "--data", str(data), "--epochs", "0"],
                  ["lr-find", str(net), "--data", str(data), "--steps", "10"]):
         assert main(argv) in (0, 1)  # lr-find: 1 if the loss diverged too soon to suggest
         # lr-find's closing line echoes the --data typed, as a command to copy
         out = capsys.readouterr().out.replace(f" --data {data}", "")
         assert "\x1b" not in out and "\\x1b[31mred\\nline" in out, argv
+    # a network file's own names may not hold control characters at all
+    hostile = network_file(tmp_path, network_text([{"type": "conv", "name": f"c{escape}",
+                                                    "filters": 4}], name=f"net{escape}"), "h.json")
+    for argv in (["summary", str(hostile)], ["bench", str(hostile), "--repeats", "1"]):
+        assert main(argv) == 2
+        error = capsys.readouterr().err
+        assert "\x1b" not in error and "control characters" in error, argv
