@@ -11,6 +11,7 @@ from pathlib import Path
 
 from PySide6 import QtCore, QtGui
 
+from engine.bounded import has_controls
 from engine.netfile import MAX_LAYERS
 from engine.shapes import Analysis, Fix, analyse
 from engine.spec import LOSS_TYPES, LayerSpec, NetworkSpec, make_layer, new_id
@@ -193,7 +194,7 @@ class NetworkDocument(QtCore.QObject):
     def rename_layer(self, layer_id: str, name: str) -> None:
         """Names are unique (exports use them as identifiers): a taken one is refused."""
         layer = self._spec.layer(layer_id)
-        if not name.isprintable():  # a network file with it could not be opened again
+        if has_controls(name):  # a network file with it could not be opened again
             self.edit_refused.emit("Not renamed: a layer name may not hold control characters.")
             return
         if any(l.name == name and l.id != layer_id for l in self._spec.layers):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import stat
+import unicodedata
 from contextlib import contextmanager
 from typing import Any, BinaryIO, Iterator
 
@@ -100,3 +101,8 @@ def is_text(value: Any) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+def has_controls(text: str) -> bool:
+    """Whether `text` holds control characters (C0, DEL, C1), which a terminal acts on."""
+    return any(unicodedata.category(c) == "Cc" for c in text)

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.atomic import atomic_write
-from engine.bounded import is_text, open_regular, shown
+from engine.bounded import has_controls, is_text, open_regular, shown
 from engine.errors import NetworkFileError
 from engine.shapes import format_bytes
 from engine.spec import CATALOGUE, LayerSpec, NetworkSpec, ParamDef, new_id
@@ -127,7 +127,7 @@ def spec_from_dict(data: Any, source: str = "the file") -> NetworkSpec:
     if not is_text(name):
         problems.fail(f"its name '{shown(name)}' is not valid Unicode text (it holds a lone "
                       f"UTF-16 surrogate); rename the network")
-    if not name.isprintable():
+    if has_controls(name):
         problems.fail(f"its name '{shown(name)}' holds control characters (a terminal would "
                       f"act on them); rename the network")
     layers = data.get("layers")
@@ -173,7 +173,7 @@ def _layer_from_dict(item: Any, i: int, problems: "_Problems") -> LayerSpec | No
         problems.add(f"{_where(i, name)} has a name that is not valid Unicode text (it holds "
                      f"a lone UTF-16 surrogate); rename the layer")
         return None
-    if not name.isprintable():
+    if has_controls(name):
         problems.add(f"{_where(i, name)} has a name with control characters (a terminal "
                      f"would act on them); rename the layer")
         return None
