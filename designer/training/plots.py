@@ -72,7 +72,10 @@ def make_plot(title: str, left: str, bottom: str) -> pg.PlotWidget:
     plot.getPlotItem().setContentsMargins(*PLOT_MARGINS)
     plot.setLabel("left", left)
     plot.setLabel("bottom", bottom)
-    plot.showGrid(x=True, y=True, alpha=0.2)
+    # Lines across for reading values; none down the plot: an axis with grid lines spans
+    # the whole plot, so every new point repainted it, text and all (under Xvfb at 1366×768
+    # the GUI thread's 10 ms timer: p99 74–109 ms with both grids, 56–62 with this one)
+    plot.showGrid(x=False, y=True, alpha=0.2)
     plot.addLegend(offset=(-10, 10))
     return plot
 
@@ -186,7 +189,7 @@ class AccuracyPlot(pg.PlotWidget):
         self.getPlotItem().setContentsMargins(*PLOT_MARGINS)
         self.setLabel("left", "accuracy (%)")
         self.setLabel("bottom", "epoch")
-        self.showGrid(x=True, y=True, alpha=0.2)
+        self.showGrid(x=False, y=True, alpha=0.2)
         self.addLegend(offset=(-10, -10))
         self.epochs, self.train_acc, self.val_acc = Series(), Series(), Series()
         self.train_curve = self.plot(pen=pg.mkPen((80, 140, 255), width=2), symbol="o",
