@@ -235,9 +235,6 @@ def _config(meta: dict, file_name: str) -> TrainConfig:
         return config_from_dict(meta["config"])
     except TrainingError as e:
         raise ExportError(f"The settings in '{file_name}' cannot be used: {e}") from None
-    except (OverflowError, ValueError, TypeError):  # e.g. an int too large to be a float
-        raise ExportError(f"The settings in '{file_name}' cannot be used: one of them is "
-                          "out of range.") from None
 
 
 def _class_names(meta: dict, classes: int, file_name: str) -> list[str]:
