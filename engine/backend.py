@@ -24,8 +24,13 @@ try:
     import cupy
 except ImportError:  # the GPU is optional
     cupy = None
+try:
+    import resource
+except ImportError:  # not on Windows, which has no address-space limit to read
+    resource = None
 
 DEVICES = ("cpu", "gpu", "auto")
+CGROUP = "/sys/fs/cgroup"  # where a container's cgroup v2 files are seen
 
 
 class DeviceError(ConvNetError):
@@ -164,19 +169,54 @@ def leave_cores_free(cores: int) -> int:
 
 
 def host_free_memory() -> int | None:
-    """Bytes of RAM the system can give a new allocation without swapping (Linux's
-    MemAvailable), or None where it cannot be read."""
+    """Bytes of RAM a new allocation of this process can take without swapping or being
+    refused: the least of the system's (Linux's MemAvailable), what a cgroup v2 memory limit
+    leaves and what the address-space limit (ulimit -v) leaves; None where none is known."""
+    known = [b for b in (_system_free(), _cgroup_free(), _address_space_free()) if b is not None]
+    return min(known, default=None)
+
+
+def _small_file(path: str) -> str | None:
+    """The text of a small /proc or /sys file, read within bounds; None if it cannot be read."""
     try:
-        with open("/proc/meminfo", "rb") as f:
-            for line in f.read(65536).decode("ascii", "replace").splitlines():
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
+        with open(path, "rb") as f:
+            return f.read(65536).decode("ascii", "replace")
+    except OSError:
+        return None
+
+
+def _system_free() -> int | None:
+    try:
+        for line in (_small_file("/proc/meminfo") or "").splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (ValueError, IndexError):
         pass
     try:
         return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (AttributeError, ValueError, OSError):
         return None
+
+
+def _cgroup_free() -> int | None:
+    limit, used = (_small_file(f"{CGROUP}/{name}") for name in ("memory.max", "memory.current"))
+    try:
+        return max(int(limit) - int(used), 0)
+    except (TypeError, ValueError):  # no cgroup v2 here, or "max": no limit
+        return None
+
+
+def _address_space_free() -> int | None:
+    if resource is None:
+        return None
+    limit, _ = resource.getrlimit(resource.RLIMIT_AS)
+    if limit == resource.RLIM_INFINITY:
+        return None
+    try:  # the process's virtual size counts against the limit
+        size = int((_small_file("/proc/self/statm") or "").split()[0]) * resource.getpagesize()
+    except (ValueError, IndexError):  # no /proc: the limit is all that is known
+        size = 0
+    return max(limit - size, 0)
 
 
 def free_memory(backend: Backend) -> int | None:

@@ -1,13 +1,15 @@
 """The backend choice, and the stand-in GPU backend that keeps layers honest."""
 
+import os
 import types
+from pathlib import Path
 
 import numpy as np
 import pytest
 from threadpoolctl import threadpool_info, threadpool_limits
 
 import engine.backend as backend_module
-from engine.backend import NUMPY, DeviceError, get_backend, gpu_free_memory
+from engine.backend import NUMPY, DeviceError, get_backend, gpu_free_memory, host_free_memory
 from engine.layers.activation import ReLU
 from tests.engine.layer_helpers import build_layer
 from tests.engine.standin import STANDIN
@@ -100,3 +102,41 @@ def test_leaving_cores_free_leaves_the_others_to_blas_and_never_fewer_than_one(b
     assert blas_threads() == {max(1, cores - 1)}
     assert backend_module.leave_cores_free(cores + 3) == 1
     assert blas_threads() == {1}
+
+
+MIB = 1 << 20
+
+
+def limit_address_space(monkeypatch, limit: int | None) -> None:
+    """host_free_memory reads `limit` as the address-space limit (ulimit -v; None: none);
+    the test process's own limit stays as it is."""
+    resource = pytest.importorskip("resource")
+    real = resource.getrlimit
+    limit = resource.RLIM_INFINITY if limit is None else limit
+    monkeypatch.setattr(resource, "getrlimit", lambda which: (
+        (limit, limit) if which == resource.RLIMIT_AS else real(which)))
+
+
+def test_free_host_memory_is_what_the_address_space_limit_leaves(monkeypatch, tmp_path):
+    statm = Path("/proc/self/statm")
+    if not statm.exists():
+        pytest.skip("the process's virtual size is read from /proc")
+    monkeypatch.setattr(backend_module, "CGROUP", str(tmp_path))  # no cgroup limit
+    size = int(statm.read_text().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    limit_address_space(monkeypatch, size + 64 * MIB)
+    assert abs(host_free_memory() - 64 * MIB) < 8 * MIB
+    limit_address_space(monkeypatch, size // 2)
+    assert host_free_memory() == 0
+
+
+def test_free_host_memory_is_what_the_cgroup_memory_limit_leaves(monkeypatch, tmp_path):
+    monkeypatch.setattr(backend_module, "CGROUP", str(tmp_path))
+    limit_address_space(monkeypatch, None)
+    unlimited = host_free_memory()
+    (tmp_path / "memory.current").write_text(f"{1024 * MIB}\n")
+    (tmp_path / "memory.max").write_text("max\n")
+    assert host_free_memory() == pytest.approx(unlimited, rel=0.1)
+    (tmp_path / "memory.max").write_text(f"{1024 * MIB + 48 * MIB}\n")
+    assert host_free_memory() == 48 * MIB
+    (tmp_path / "memory.max").write_text(f"{512 * MIB}\n")
+    assert host_free_memory() == 0
