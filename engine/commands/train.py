@@ -9,10 +9,13 @@ N` continues exactly there, also with another batch size or learning rate.
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import math
+import os
 import signal
 import sys
+from contextlib import suppress
 from dataclasses import fields
 from pathlib import Path
 from typing import TextIO
@@ -32,6 +35,10 @@ from engine.schedules import SCHEDULES
 from engine.trainer import EpochEvent, StepEvent, TrainControl, Trainer
 
 _BAR = 24
+# Opening a FIFO for writing waits for a reader unless non-blocking (ENXIO then says there is
+# none); Windows has no FIFOs.
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
+_LOG_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_APPEND | _NONBLOCK | getattr(os, "O_BINARY", 0)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -112,10 +119,19 @@ def _make_folder(folder: Path) -> None:
 
 def _open_log(path: str) -> TextIO:
     try:
-        return open(path, "a", encoding="utf-8")
+        fd = os.open(path, _LOG_FLAGS, 0o666)
     except OSError as e:
+        if e.errno == errno.ENXIO:
+            raise ConvNetError(f"Nothing is reading the pipe '{path}'; start its reader first, "
+                               "or give --json-log a file.") from None
         raise ConvNetError(f"Could not open the log '{path}': {e.strerror or e}; choose another "
                            "file with --json-log.") from None
+    except ValueError:  # a NUL in the name
+        raise ConvNetError(f"The log's name {path!r} holds a character no file name may hold; "
+                           "choose another file with --json-log.") from None
+    if _NONBLOCK:
+        os.set_blocking(fd, True)  # the log's writes wait for a slow reader
+    return os.fdopen(fd, "a", encoding="utf-8")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -136,7 +152,7 @@ def run(args: argparse.Namespace) -> int:
         _make_folder(keep.parent)
         trainer.keep()  # a place the run cannot be saved in is found before it trains
         print(f"The run is kept in {keep}")
-        _train(trainer, sys.stdout, log)
+        log_error = _train(trainer, sys.stdout, log)
     except TrainingError as e:
         print(file=sys.stdout)
         raise TrainingError(f"{e} The run was saved as it was then: continue it with "
@@ -145,6 +161,13 @@ def run(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGINT, previous)
         if log:
             log.close()
+    if log_error:
+        print(file=sys.stdout)
+        raise ConvNetError(f"Could not write to the log '{args.json_log}': "
+                           f"{log_error.strerror or log_error}; training stopped after step "
+                           f"{run.step} and the run was saved in {keep}: free some space or give "
+                           "--json-log another file, and continue it with python main.py train "
+                           f"--resume {keep} --epochs {c.epochs}.")
     if control.stopped:
         print(f"\nStopped in epoch {run.epoch + 1} after step {run.step}; saved {keep}. "
               f"Continue with: python main.py train --resume {keep} --epochs {c.epochs}")
@@ -157,16 +180,23 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _train(trainer: Trainer, out: TextIO, log: TextIO | None) -> None:
+def _train(trainer: Trainer, out: TextIO, log: TextIO | None) -> OSError | None:
+    """Train, with progress on `out` and each event a line of `log`. A log that cannot be
+    written (a full disk) stops the training, which saves the run as Ctrl-C does, rather
+    than train on without the record asked for; its error is returned."""
     tty = out.isatty()
     epochs = trainer.run.config.epochs
+    log_error = None
     for event in trainer.train():
         if log:
-            kind = "step" if isinstance(event, StepEvent) else "epoch"
-            record = {f.name: _finite_or_none(getattr(event, f.name)) for f in fields(event)
-                      if f.name != "health"}
-            log.write(json.dumps({"event": kind, **record}) + "\n")
-            log.flush()
+            try:
+                _write_event(log, event)
+            except OSError as e:
+                log_error = e
+                trainer.control.stop()
+                with suppress(OSError):  # closing tries the failed write again
+                    log.close()
+                log = None
         if isinstance(event, StepEvent):
             _progress(event, epochs, out, tty)
         elif isinstance(event, EpochEvent):
@@ -178,6 +208,15 @@ def _train(trainer: Trainer, out: TextIO, log: TextIO | None) -> None:
             for problem in event.health.problems if event.health else ():
                 out.write(f"health: {problem}\n")
             out.flush()
+    return log_error
+
+
+def _write_event(log: TextIO, event: StepEvent | EpochEvent) -> None:
+    kind = "step" if isinstance(event, StepEvent) else "epoch"
+    record = {f.name: _finite_or_none(getattr(event, f.name)) for f in fields(event)
+              if f.name != "health"}
+    log.write(json.dumps({"event": kind, **record}) + "\n")
+    log.flush()
 
 
 def _finite_or_none(value):
