@@ -51,8 +51,8 @@ def torch_state(source: Source, names: dict[str, str]) -> dict[str, np.ndarray]:
 def resume_state(source: Source, names: dict[str, str]) -> dict:
     """train.py's checkpoint of a run as it is, for `--resume`: weights, the optimizer's
     cache per PyTorch parameter (the weights and biases) in PyTorch's layout, the updates
-    made, the epochs done and the curves. A run stopped within an epoch resumes at its
-    start."""
+    made, the epochs done and the curves; for a run stopped within an epoch, the images of
+    it trained on and their sums, so that train.py takes only the rest of it."""
     import torch
 
     def tensors(arrays: dict[str, np.ndarray]) -> dict:
@@ -61,7 +61,8 @@ def resume_state(source: Source, names: dict[str, str]) -> dict:
     cache = [torch_state(replace(source, params=slot), names) for slot in source.slots]
     parameters = [k for k in torch_state(source, names) if k.endswith((".weight", ".bias"))]
     return {
-        "epoch": source.epochs, "history": source.history, "config": asdict(source.config),
+        "epoch": source.epochs, "offset": source.offset, "sums": list(source.running),
+        "history": source.history, "config": asdict(source.config),
         "class_names": list(source.class_names), "data_source": source.data_source,
         "model": tensors(torch_state(source, names)),
         "optimizer": {"steps": source.updates,
@@ -136,8 +137,10 @@ def _readme(source: Source) -> str:
               "statistics and normalisation, and `checkpoint.pt` the run as it is (its "
               f"optimizer's cache, {source.epochs} epochs done, its curves): "
               f"`train.py --resume checkpoint.pt --epochs {source.epochs + 10}` trains it 10 "
-              "epochs further, its schedule going on where it was (a run stopped within an "
-              "epoch goes on from that epoch's start)." if source.fitted else
+              "epochs further, its steps, schedule and curves going on where they were (a run "
+              "stopped within an epoch trains only the rest of that epoch: as many images as "
+              "it had left, though not necessarily the same ones, since the order here is "
+              "PyTorch's)." if source.fitted else
               "Exported from a network file: `weights.pt` holds fresh initial weights, drawn "
               "as a new run draws them; `train.py` fits the normalisation on the training "
               "images when it starts.")

@@ -34,6 +34,8 @@ class Source:
     # the optimizer's cache: per slot, like `params`; and its updates so far (Adam's count)
     slots: tuple[dict[str, dict[str, np.ndarray]], ...] = ()
     updates: int = 0
+    offset: int = 0  # images of the epoch in progress trained on
+    running: tuple[float, int, int] = (0.0, 0, 0)  # over those: loss · images, correct, images
 
     @classmethod
     def of_run(cls, run: Run) -> "Source":
@@ -43,9 +45,11 @@ class Source:
                                   for name in layer.params}
                        for layer in run.model.layers}
                       for i in range(len(run.optimizer.slots)))
+        r = run.running
         return cls(run.spec, run.model.analysis, params, buffers, run.normalizer, True,
                    list(run.class_names), run.config, run.data_source, run.history,
-                   run.epoch, slots, run.optimizer.steps)
+                   run.epoch, slots, run.optimizer.steps, run.offset,
+                   (r["loss"], r["correct"], r["seen"]))
 
     @classmethod
     def of_network(cls, spec: NetworkSpec, config: TrainConfig | None = None) -> "Source":

@@ -24,7 +24,7 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader, DistributedSampler
+from torch.utils.data import DistributedSampler
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -125,23 +125,30 @@ def train(args: argparse.Namespace, settings: dict) -> None:
 
     torch.manual_seed(config["seed"] + rank)  # dropout masks
     rng = np.random.default_rng([config["seed"], rank])  # augmentation
-    n = len(data.train_x)
+    n, share = len(data.train_x), config["batch_size"] // world
     sampler = DistributedSampler(range(n), num_replicas=world, rank=rank, shuffle=True,
                                  seed=config["seed"])
-    loader = DataLoader(range(n), batch_size=config["batch_size"] // world, sampler=sampler)
     history, step = state["history"], len(state["history"]["step"])
     for epoch in range(state["epoch"], config["epochs"]):
+        # A run the designer stopped within this epoch goes on there: `offset` images of it
+        # are done, with their sums (the checkpoints written here are at an epoch's end).
+        resumed = epoch == state["epoch"]
+        offset = state.get("offset", 0) if resumed else 0
         sampler.set_epoch(epoch)  # a new order every epoch, the same on every process
+        mine = np.fromiter(sampler, np.int64)[offset // world:]  # each process skips its share
         model.train()
         sums = torch.zeros(3, dtype=torch.float64)  # loss · images, correct, images
-        for i, rows in enumerate(loader):
-            done = min(i * config["batch_size"], n) / n
+        if resumed and rank == 0:  # counted once over the processes
+            sums += torch.tensor(state.get("sums", (0, 0, 0)), dtype=torch.float64)
+        for i, start in enumerate(range(0, len(mine), share)):
+            rows = mine[start:start + share]
+            done = min(offset + i * config["batch_size"], n) / n
             lr = learning_rate(config["schedule"], config["lr"], epoch + done,
                                max(config["epochs"], 1), config["step_epochs"], config["gamma"])
-            x = normalizer(data.train_x[rows.numpy()])  # normalise, then augment: the
+            x = normalizer(data.train_x[rows])  # normalise, then augment: the
             if config["flip"] or config["crop_pad"]:  # crop's padding is the mean colour
                 x = augment(x, rng, config["flip"], config["crop_pad"])
-            y = torch.from_numpy(data.train_y[rows.numpy()]).to(device)
+            y = torch.from_numpy(data.train_y[rows]).to(device)
             loss, scores = step_once(net, model, optimizers, nchw(x, device), y, lr, config)
             if world > 1:  # the step's loss over the whole batch: the shares are equal
                 whole = torch.tensor([loss], dtype=torch.float64, device=device)

@@ -14,9 +14,12 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from engine.checkpoint import load_run  # noqa: E402
+from engine.config import TrainConfig  # noqa: E402
 from engine.data import load_data  # noqa: E402
 from engine.export.project import write_project  # noqa: E402
 from engine.export.source import Source  # noqa: E402
+from engine.run import Run  # noqa: E402
+from engine.trainer import StepEvent, TrainControl, Trainer  # noqa: E402
 from export_helpers import NETWORKS, relative_error, torch_net  # noqa: E402
 from main import main  # noqa: E402
 from test_pytorch_project import torch_outputs  # noqa: E402
@@ -108,3 +111,29 @@ def test_an_exported_run_goes_on_where_it_was(tmp_path):
     assert after["epoch"] == run.epoch + 1 and after["optimizer"]["steps"] == run.step + 2
     assert after["history"]["step"] == list(range(1, run.step + 3))
     assert after["history"]["loss"][:run.step] == run.history["loss"]
+
+
+def test_a_run_stopped_within_an_epoch_goes_on_with_the_rest_of_it(tmp_path):
+    """Stopped after 5 of its second epoch's 13 steps, an exported run takes the other 8 on
+    two processes: its steps, learning rates and curves go on as the designer's would."""
+    spec = NETWORKS["default"]()
+    digits = load_data(None, spec.input_volume)  # the run's data, and the project's
+    run = Run.start(spec, digits, TrainConfig(batch_size=128, epochs=2, schedule="cosine"), None)
+    control = TrainControl()
+    for event in Trainer(run, digits, control).train():
+        if isinstance(event, StepEvent) and event.step == 13 + 5:
+            control.stop()
+    assert (run.epoch, run.offset) == (1, 5 * 128)
+    folder = write_project(Source.of_run(run), tmp_path / "project")
+    saved = torch.load(folder / "checkpoint.pt", weights_only=True)
+    assert (saved["offset"], saved["sums"][2]) == (5 * 128, 5 * 128)
+    assert "trains only the rest of that epoch" in (folder / "README.md").read_text()
+    for _ in Trainer(run, digits).train():  # the designer takes the rest too
+        pass
+    out = train(folder, "--resume", "checkpoint.pt", "--out", str(tmp_path))
+    assert "epoch 2/2" in out and "epoch 1/2" not in out
+    after = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    assert after["epoch"] == 2 and after["optimizer"]["steps"] == run.step == 2 * 13
+    assert after["history"]["step"] == run.history["step"]
+    assert after["history"]["lr"] == run.history["lr"]  # the cosine schedule, step by step
+    assert len(after["history"]["train_acc"]) == 2
