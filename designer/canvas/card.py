@@ -26,6 +26,11 @@ MAX_CARD_WIDTH = 720
 BLOCK_AREA = 140  # width reserved at the right for the volume block
 BLOCK_MIN_HEIGHT, BLOCK_MAX_HEIGHT = 6, CARD_HEIGHT - 18
 BLOCK_MIN_WIDTH, BLOCK_MAX_WIDTH = 4, BLOCK_AREA - 30
+TEXT_LEFT = 50  # the name and the line below it start right of the glyph
+VOLUME_WIDTH = 96
+PADDING = 8
+WRAPPED = (QtCore.Qt.AlignmentFlag.AlignLeft | QtCore.Qt.AlignmentFlag.AlignVCenter
+           | QtCore.Qt.TextFlag.TextWordWrap)
 
 
 def _num(v) -> str:
@@ -67,6 +72,21 @@ def card_tooltip(info: LayerInfo) -> str:
     return "<p style='white-space:pre-wrap'>" + "<br>".join(lines) + "</p>"
 
 
+def card_height(info: LayerInfo, width: float, font: QtGui.QFont) -> float:
+    """CARD_HEIGHT, or taller where the error sentence needs more lines than one: the card
+    is where the user looks for why a layer is red, so the sentence is never cut."""
+    if not info.error:
+        return CARD_HEIGHT
+    room = QtCore.QRectF(0, 0, _line_width(width), 1e6)
+    lines = QtGui.QFontMetricsF(font).boundingRect(room, WRAPPED, info.error).height()
+    return max(CARD_HEIGHT, math.ceil(CARD_HEIGHT / 2 + PADDING + lines))
+
+
+def _line_width(card_width: float) -> float:
+    """The width of the line below the name: up to the volume block."""
+    return card_width - TEXT_LEFT - BLOCK_AREA - PADDING
+
+
 @dataclass(frozen=True)
 class VolumeScale:
     """Maps volumes to block sizes relative to the largest volume of a network."""
@@ -101,18 +121,20 @@ def paint_card(p: QtGui.QPainter, rect: QtCore.QRectF, info: LayerInfo, scale: V
     p.setPen(QtCore.Qt.PenStyle.NoPen)
     p.setBrush(error_color(palette) if info.error else accent)
     p.drawRoundedRect(QtCore.QRectF(rect.left() + 2, rect.top() + 2, 6, rect.height() - 4), 3, 3)
-    draw_glyph(p, info.layer.type, QtCore.QRectF(rect.left() + 16, rect.center().y() - 12, 24, 24))
+    # The glyph, the name and the volume keep their places in the first CARD_HEIGHT
+    # pixels of a card that an error sentence makes taller.
+    head = QtCore.QRectF(rect.left(), rect.top(), rect.width(), CARD_HEIGHT)
+    draw_glyph(p, info.layer.type, QtCore.QRectF(rect.left() + 16, head.center().y() - 12, 24, 24))
 
-    text_left = rect.left() + 50
+    text_left = rect.left() + TEXT_LEFT
     block_left = rect.right() - BLOCK_AREA
-    volume_width = 96
-    text_width = block_left - volume_width - text_left - 8
     font = QtGui.QFont(p.font())
     bold = QtGui.QFont(font)
     bold.setBold(True)
-    line1 = QtCore.QRectF(text_left, rect.top() + 8, text_width, rect.height() / 2 - 8)
-    line2 = QtCore.QRectF(text_left, rect.center().y() + 1, text_width + volume_width,
-                          rect.height() / 2 - 8)
+    line1 = QtCore.QRectF(text_left, rect.top() + PADDING, _line_width(rect.width()) - VOLUME_WIDTH,
+                          CARD_HEIGHT / 2 - PADDING)
+    line2 = QtCore.QRectF(text_left, head.center().y() + 1, _line_width(rect.width()),
+                          rect.bottom() - head.center().y() - PADDING)
     text = palette.color(role.Text)
     muted = palette.color(role.PlaceholderText)
 
@@ -127,19 +149,20 @@ def paint_card(p: QtGui.QPainter, rect: QtCore.QRectF, info: LayerInfo, scale: V
 
     if info.error:
         p.setPen(error_color(palette))
-        _draw_elided(p, line2, info.error)
+        p.drawText(line2, WRAPPED, info.error)
     else:
         p.setPen(muted)
         _draw_elided(p, line2, _detail(info))
 
-    volume_rect = QtCore.QRectF(block_left - volume_width, line1.top(), volume_width, line1.height())
+    volume_rect = QtCore.QRectF(block_left - VOLUME_WIDTH, line1.top(), VOLUME_WIDTH,
+                                line1.height())
     p.setFont(bold)
     # Only the layer at fault is red; the layers below it just have nothing to show.
     p.setPen(error_color(palette) if info.error else text if info.output is not None else muted)
     p.drawText(volume_rect, QtCore.Qt.AlignmentFlag.AlignRight | QtCore.Qt.AlignmentFlag.AlignVCenter,
                str(info.output) if info.output is not None else "no output")
     if info.output is not None:
-        _draw_block(p, QtCore.QRectF(block_left + 12, rect.top(), BLOCK_AREA - 12, rect.height()),
+        _draw_block(p, QtCore.QRectF(block_left + 12, rect.top(), BLOCK_AREA - 12, CARD_HEIGHT),
                     scale.block(info.output), accent, info.in_place)
     p.restore()
 

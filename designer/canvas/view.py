@@ -1,15 +1,19 @@
 """The canvas: the layer stack painted top to bottom as cards, edited by mouse and keys.
 
-A custom-painted scroll area: cards sit at fixed heights, so hit-testing a card or
-the gap between two cards is one division. All edits go through the document.
+A custom-painted scroll area: the cards' tops are laid out once per change of the network
+or the width (a card with an error grows to show its whole sentence), so hit-testing a card
+or the gap between two cards is one bisection. All edits go through the document.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_right
+
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from designer.canvas.card import (
-    CARD_GAP, CARD_HEIGHT, MARGIN, MAX_CARD_WIDTH, VolumeScale, card_tooltip, paint_card,
+    CARD_GAP, CARD_HEIGHT, MARGIN, MAX_CARD_WIDTH, VolumeScale, card_height, card_tooltip,
+    paint_card,
 )
 from designer.canvas.icons import round_pen
 from designer.canvas.mime import (
@@ -18,7 +22,6 @@ from designer.canvas.mime import (
 from designer.canvas.menus import build_context_menu
 from designer.document import NetworkDocument
 
-PITCH = CARD_HEIGHT + CARD_GAP
 AUTOSCROLL_ZONE = 28
 
 
@@ -34,6 +37,7 @@ class CanvasView(QtWidgets.QAbstractScrollArea):
         self._pending_select: int | None = None
         self.drop_gap: int | None = None
         self._name_editor: QtWidgets.QLineEdit | None = None
+        self._tops: list[float] = []  # each card's top in the content, then where the last ends
         self.setAcceptDrops(True)
         self.setFocusPolicy(QtCore.Qt.FocusPolicy.StrongFocus)
         self.setMinimumSize(460, 240)
@@ -44,31 +48,43 @@ class CanvasView(QtWidgets.QAbstractScrollArea):
         document.selection_changed.connect(self._selection_changed)
         document.replaced.connect(lambda: self.verticalScrollBar().setValue(0))
         self._update_actions()
-        self._update_scrollbar()
+        self._layout_cards()
 
     # --- geometry -------------------------------------------------------------------------
+    def _card_width(self) -> float:
+        return min(self.viewport().width() - 2 * MARGIN, MAX_CARD_WIDTH)
+
+    def _layout_cards(self) -> None:
+        width, font = self._card_width(), self.viewport().font()
+        self._tops = [MARGIN]
+        for info in self.document.analysis.layers:
+            self._tops.append(self._tops[-1] + card_height(info, width, font) + CARD_GAP)
+        self._update_scrollbar()
+
     def card_rect(self, index: int) -> QtCore.QRectF:
-        """The card of layer `index` in viewport coordinates."""
-        width = min(self.viewport().width() - 2 * MARGIN, MAX_CARD_WIDTH)
+        """The card of layer `index` in viewport coordinates; one past the last card, where
+        a card added at the end would go."""
+        width = self._card_width()
         left = (self.viewport().width() - width) / 2
-        top = MARGIN + index * PITCH - self.verticalScrollBar().value()
-        return QtCore.QRectF(left, top, width, CARD_HEIGHT)
+        top = self._tops[index] - self.verticalScrollBar().value()
+        last = index == len(self._tops) - 1
+        height = CARD_HEIGHT if last else self._tops[index + 1] - self._tops[index] - CARD_GAP
+        return QtCore.QRectF(left, top, width, height)
 
     def card_at(self, pos: QtCore.QPoint) -> int | None:
-        y = pos.y() + self.verticalScrollBar().value() - MARGIN
-        index = int(y // PITCH)
-        if 0 <= index < len(self.document.spec) and y - index * PITCH <= CARD_HEIGHT:
-            if self.card_rect(index).left() <= pos.x() <= self.card_rect(index).right():
-                return index
+        index = bisect_right(self._tops, pos.y() + self.verticalScrollBar().value()) - 1
+        if 0 <= index < len(self.document.spec) and self.card_rect(index).contains(pos.toPointF()):
+            return index
         return None
 
     def gap_at(self, pos: QtCore.QPoint) -> int:
         """The insertion index nearest to `pos`: 0 is above the first card."""
-        y = pos.y() + self.verticalScrollBar().value() - MARGIN + CARD_GAP / 2
-        return max(0, min(len(self.document.spec), round(y / PITCH)))
+        y = pos.y() + self.verticalScrollBar().value()
+        middles = [(top + bottom - CARD_GAP) / 2 for top, bottom in zip(self._tops, self._tops[1:])]
+        return bisect_right(middles, y)
 
     def _content_height(self) -> int:
-        return 2 * MARGIN + len(self.document.spec) * PITCH - CARD_GAP
+        return int(self._tops[-1]) - CARD_GAP + MARGIN
 
     def _update_scrollbar(self) -> None:
         bar = self.verticalScrollBar()
@@ -77,7 +93,7 @@ class CanvasView(QtWidgets.QAbstractScrollArea):
 
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
-        self._update_scrollbar()
+        self._layout_cards()
 
     def sizeHint(self) -> QtCore.QSize:
         return QtCore.QSize(560, 600)
@@ -94,7 +110,7 @@ class CanvasView(QtWidgets.QAbstractScrollArea):
     def _spec_changed(self) -> None:
         self._scale = VolumeScale.of(self.document.analysis)
         self._close_name_editor()
-        self._update_scrollbar()
+        self._layout_cards()
         self._update_actions()
         self.viewport().update()
 
@@ -119,11 +135,12 @@ class CanvasView(QtWidgets.QAbstractScrollArea):
         analysis = self.document.analysis
         selected = set(self.document.selected_ids)
         pal = self.palette()
-        first = max(0, (self.verticalScrollBar().value() - MARGIN) // PITCH)
-        last = min(len(analysis.layers), first + self.viewport().height() // PITCH + 2)
-        for i in range(first, last):
+        first = max(0, bisect_right(self._tops, self.verticalScrollBar().value()) - 1)
+        for i in range(first, len(analysis.layers)):
             info = analysis.layers[i]
             rect = self.card_rect(i)
+            if rect.top() > self.viewport().height():
+                break
             paint_card(p, rect, info, self._scale, pal, info.layer.id in selected)
             if i + 1 < len(analysis.layers):
                 self._paint_link(p, rect)

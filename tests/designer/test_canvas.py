@@ -5,12 +5,17 @@ import html
 import pytest
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from designer.canvas.card import CARD_GAP, VolumeScale, card_summary, card_tooltip
+from designer.canvas.card import (
+    BLOCK_AREA, CARD_GAP, CARD_HEIGHT, TEXT_LEFT, VOLUME_WIDTH, VolumeScale, card_summary,
+    card_tooltip,
+)
 from designer.canvas.menus import build_context_menu
 from designer.canvas.mime import (
     LAYER_TYPE_MIME, layer_ids_mime, layer_type_from_mime, layer_type_mime, layers_from_mime,
     layers_mime,
 )
+from designer.canvas.style import error_color
+from designer.canvas.view import CanvasView
 from engine.spec import CATALOGUE, NetworkSpec, make_layer, network
 
 Qt = QtCore.Qt
@@ -393,3 +398,49 @@ def test_no_more_layers_than_a_network_file_holds(window, qtbot, monkeypatch):
     with qtbot.waitSignal(document.edit_refused) as refused:
         document.add_layer("relu")
     assert "at most" in refused.args[0] and len(document.spec.layers) == document_module.MAX_LAYERS
+
+
+def red_text_lines(canvas, index):
+    """The lines of error-red text below a card's name, left of its volume: the first and
+    last pixel row of each."""
+    image = canvas.viewport().grab().toImage()
+    rect, red = canvas.card_rect(index), error_color(canvas.palette())
+    columns = range(int(rect.left() + TEXT_LEFT), int(rect.right() - BLOCK_AREA - VOLUME_WIDTH))
+    rows = [y for y in range(int(rect.top() + CARD_HEIGHT / 2), int(rect.bottom()))
+            if any(abs(image.pixelColor(x, y).red() - red.red()) < 40
+                   and abs(image.pixelColor(x, y).green() - red.green()) < 40 for x in columns)]
+    lines = []
+    for y in rows:
+        if lines and y == lines[-1][1] + 1:
+            lines[-1][1] = y
+        else:
+            lines.append([y, y])
+    return lines
+
+
+def test_a_card_shows_its_whole_error_sentence_on_as_many_lines_as_it_needs(qtbot, open_document):
+    document = open_document("default")
+    canvas = CanvasView(document)
+    qtbot.addWidget(canvas)
+    canvas.resize(canvas.sizeHint())  # the canvas's usual width
+    canvas.show()
+    qtbot.waitExposed(canvas)
+    conv = document.spec.layers[1]
+    document.set_params(conv.id, stride=3, size=4, pad=0)  # (8 − 4 + 2·0)/3 + 1 = 2.333
+    error = document.analysis.layers[1].error
+    card = canvas.card_rect(1)
+    assert canvas.fontMetrics().horizontalAdvance(error) > card.width() - TEXT_LEFT - BLOCK_AREA
+
+    lines = red_text_lines(canvas, 1)
+    assert len(lines) >= 2 and card.height() > CARD_HEIGHT
+    assert canvas.card_rect(2).top() == card.bottom() + CARD_GAP
+    bottom = QtCore.QPoint(int(card.center().x()), int(card.bottom()) - 4)
+    qtbot.mouseClick(canvas.viewport(), Qt.MouseButton.LeftButton, pos=bottom)
+    assert document.selected_ids == (conv.id,)
+    QtWidgets.QApplication.sendEvent(canvas.viewport(), QtGui.QHelpEvent(
+        QtCore.QEvent.Type.ToolTip, bottom, canvas.viewport().mapToGlobal(bottom)))
+    assert html.escape(error) in QtWidgets.QToolTip.text()
+    QtWidgets.QToolTip.hideText()
+
+    document.undo_stack.undo()
+    assert canvas.card_rect(1).height() == CARD_HEIGHT
