@@ -29,6 +29,7 @@ class LayerMemoryChart(pg.PlotWidget):
         self.log_scale = False
         self._x_max = 0.0
         self.layer_names: list[str] = []
+        self._label_step = 0  # every how many rows a layer's name is written
         self.activation_bytes = np.zeros(0)
         self.parameter_bytes = np.zeros(0)
         item = self.getPlotItem()
@@ -50,16 +51,31 @@ class LayerMemoryChart(pg.PlotWidget):
             x0=[], y=[], width=[], height=BAR, brush=PARAMETER_COLOUR, pen=None)
         for bars in (self.activation_bars, self.parameter_bars):
             item.addItem(bars)
-        self.setMinimumHeight(220)
+        item.vb.sigResized.connect(lambda _: self._label_rows())
+        # Any height from this one up: the chart must not make the panel taller than its dock.
+        self.setMinimumHeight(180)
+        policy = self.sizePolicy()
+        policy.setVerticalPolicy(policy.Policy.Ignored)
+        self.setSizePolicy(policy)
 
     def set_layers(self, names: list[str], activation_bytes, parameter_bytes) -> None:
         if list(names) != self.layer_names:
             self.layer_names = list(names)
-            self.getAxis("left").setTicks([list(enumerate(self.layer_names)), []])
+            self._label_step = 0
+            self._label_rows()
             self.setYRange(-0.6, len(self.layer_names) - 0.4, padding=0)
         self.activation_bytes = np.asarray(activation_bytes, dtype=float)
         self.parameter_bytes = np.asarray(parameter_bytes, dtype=float)
         self._draw()
+
+    def _label_rows(self) -> None:
+        """Every layer's name where each row has a line's height, else every second, third…
+        name: a short dock must not write them over each other."""
+        room = max(self.getPlotItem().vb.height(), 1)
+        step = max(1, math.ceil(len(self.layer_names) * self.fontMetrics().height() / room))
+        if step != self._label_step:
+            self._label_step = step
+            self.getAxis("left").setTicks([list(enumerate(self.layer_names))[::step], []])
 
     def set_log_scale(self, on: bool) -> None:
         self.log_scale = on

@@ -38,7 +38,7 @@ PARTS = (  # MemoryEstimate field, label, tooltip
 OPTIMIZER_TITLES = {"sgd": "SGD", "momentum": "Momentum", "nesterov": "Nesterov momentum",
                     "rmsprop": "RMSProp", "adam": "Adam"}
 FITS_COLOUR, TOO_BIG_COLOUR = QtGui.QColor(40, 160, 70), QtGui.QColor(225, 60, 50)
-SIDE_BY_SIDE_WIDTH = 760  # pixels from which the chart goes beside the numbers
+SIDE_BY_SIDE_WIDTH = 960  # pixels from which the three columns fit side by side
 
 
 def _swatch(rgb: tuple[int, int, int]) -> str:
@@ -137,10 +137,9 @@ class MemoryPanel(QtWidgets.QWidget):
         numbers = QtWidgets.QWidget()
         numbers_layout = QtWidgets.QVBoxLayout(numbers)
         numbers_layout.setContentsMargins(0, 0, 0, 0)
-        # the verdict first, where a short dock still shows it; then the split behind it
+        # the verdict first, where a short dock still shows it
         numbers_layout.addWidget(self.fit_label)
         numbers_layout.addLayout(largest_row)
-        numbers_layout.addLayout(split)
         numbers_layout.addWidget(self.notes_label)
         numbers_layout.addStretch(1)
         self.invalid_label = QtWidgets.QLabel()
@@ -154,15 +153,23 @@ class MemoryPanel(QtWidgets.QWidget):
         summary_layout.setContentsMargins(0, 0, 0, 0)
         summary_layout.addLayout(controls)
         summary_layout.addWidget(self.pages, 1)
+        self.split_box = QtWidgets.QWidget()
+        split_layout = QtWidgets.QVBoxLayout(self.split_box)
+        split_layout.setContentsMargins(0, 0, 0, 0)
+        split_layout.addLayout(split)
+        split_layout.addStretch(1)
         self.chart_box = QtWidgets.QWidget()
         chart_layout = QtWidgets.QVBoxLayout(self.chart_box)
         chart_layout.setContentsMargins(0, 0, 0, 0)
         chart_layout.addLayout(chart_row)
         chart_layout.addWidget(self.chart, 1)
 
-        # the chart below the numbers in a tall dock, beside them in a wide one
+        # Three columns in a wide dock (the settings and the verdict, the split, the chart),
+        # so that the dock below the canvas shows every row at 1366×768 without scrolling;
+        # in a narrow dock the same, top to bottom.
         self._layout = QtWidgets.QBoxLayout(QtWidgets.QBoxLayout.Direction.TopToBottom, self)
         self._layout.addWidget(summary, 2)
+        self._layout.addWidget(self.split_box)
         self._layout.addWidget(self.chart_box, 3)
 
         self.largest_batch = 0
@@ -193,9 +200,11 @@ class MemoryPanel(QtWidgets.QWidget):
                 "The network has an error, so its memory cannot be computed yet. "
                 f"Fix it in the inspector first:\n\n{first}")
             self.pages.setCurrentWidget(self.invalid_label)
+            self.split_box.hide()
             self.chart_box.hide()
             return
         self.pages.setCurrentIndex(0)
+        self.split_box.show()
         self.chart_box.show()
         s = self.settings
         memory = analysis.memory(s.batch_size, s.optimizer)

@@ -149,3 +149,23 @@ def test_notes_rule_of_thumb_is_shown_beside_the_engine_figure(qtbot, open_docum
     qtbot.addWidget(panel)
     expected = format_bytes(document.analysis.notes_rule_bytes(panel.batch_size, panel.optimizer))
     assert expected in panel.notes_label.text()
+
+
+
+def written_names(chart):
+    """The layer names on the chart's left axis (pyqtgraph has no getter for set ticks)."""
+    return [name for _, name in chart.getAxis("left")._tickLevels[0]]
+
+
+def test_a_short_chart_names_every_other_layer_rather_than_overlap_them(vgg, qtbot):
+    _, panel = vgg
+    chart = panel.chart
+    panel.resize(1100, 260)
+    panel.show()
+    qtbot.waitExposed(panel)
+    names = written_names(chart)
+    assert names[0] == "input" and len(names) < len(chart.layer_names)
+    room_per_name = chart.getPlotItem().vb.height() / len(names)
+    assert room_per_name >= chart.fontMetrics().height()
+    panel.resize(1100, 900)
+    qtbot.waitUntil(lambda: written_names(chart) == chart.layer_names)

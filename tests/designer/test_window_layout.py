@@ -129,3 +129,22 @@ def test_a_long_status_message_ends_in_an_ellipsis_before_the_summary(qtbot):
     bar.showMessage("Saved.", 5000)
     assert bar.currentMessage() == "Saved." and bar.toolTip() == ""
     window.close()
+
+
+@pytest.mark.parametrize("size", SCREENS, ids=lambda s: f"{s[0]}x{s[1]}")
+@pytest.mark.parametrize("template", ["default", "vgg16"])
+def test_every_row_of_the_memory_panel_is_in_view_without_scrolling(first_start, qtbot, size,
+                                                                     template):
+    window = first_start(*size, template)
+    window.memory_dock.raise_()
+    memory, pages = window.memory, window.memory.pages
+    qtbot.waitUntil(lambda: memory.chart_box.isVisible()  # laid out side by side
+                    and memory.chart_box.geometry().left()
+                    >= pages.mapTo(memory, QtCore.QPoint(pages.width(), 0)).x())
+    scroll = window.memory_dock.widget()
+    assert scroll.verticalScrollBar().maximum() == 0
+    shown = scroll.viewport().rect()
+    for widget in (memory.batch_spin, memory.budget_combo, memory.fit_label, memory.use_largest,
+                   memory.notes_label, *memory.part_labels.values(), memory.chart):
+        assert shown.contains(QtCore.QRect(widget.mapTo(scroll.viewport(), QtCore.QPoint()),
+                                           widget.size()))
