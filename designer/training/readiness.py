@@ -15,7 +15,7 @@ from engine.backend import free_memory, get_backend
 from engine.bench import benchmark
 from engine.data.load import VAL_FRACTION
 from engine.errors import ConvNetError
-from engine.shapes import Fix, format_bytes
+from engine.shapes import Fix, MemoryEstimate, format_bytes
 from engine.spec import NetworkSpec
 from engine.task import TaskState
 
@@ -24,6 +24,7 @@ from engine.task import TaskState
 AUTO_MEASURE_MACS = 3e9
 PROBE_STEPS = 3
 WARNING = "color: #d03030"
+MEASURE_TIP = "Time a few training steps of this network here."
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,7 @@ class ReadinessView(QtWidgets.QWidget):
         self.memory_label = QtWidgets.QLabel()
         self.time_label = QtWidgets.QLabel()
         self.measure_button = QtWidgets.QPushButton("Measure")
-        self.measure_button.setToolTip("Time a few training steps of this network here.")
+        self.measure_button.setToolTip(MEASURE_TIP)
         self.measure_button.clicked.connect(self.measure)
         for label in (self.fit, self.memory_label, self.time_label):
             label.setWordWrap(True)
@@ -81,6 +82,7 @@ class ReadinessView(QtWidgets.QWidget):
         self._measure_soon.timeout.connect(self._auto_measure)
         self.enabled = True  # False while a run trains: a measurement would only slow it
         self.blocking: str | None = None
+        self.over_budget: str | None = None  # why Measure is refused: the step needs too much
         document.spec_changed.connect(self.refresh)
         memory.changed.connect(self.refresh)
         picker.changed.connect(self.refresh)
@@ -89,18 +91,20 @@ class ReadinessView(QtWidgets.QWidget):
     # --- the lines -----------------------------------------------------------------------
     def refresh(self) -> None:
         analysis = self.document.analysis
-        self._fix, self.blocking = None, None
+        self._fix, self.blocking, self.over_budget = None, None, None
         if not analysis.valid:
             first = analysis.network_error or analysis.errors[0].error
             self.blocking = f"The network has an error; fix it first: {first}"
             self._say(self.fit, self.blocking, warn=True)
             self.memory_label.setText("")
-            self.time_label.setText("")
+            self._say(self.time_label, "")
             self.measure_button.hide()
             self.fix_button.hide()
         else:
+            memory = analysis.memory(self.memory.batch_size, self.memory.optimizer)
             self._show_fit(analysis, self.picker.info())
-            self._show_memory(analysis)
+            self._show_memory(analysis, memory)
+            self.over_budget = self._over_budget(analysis, memory)
             self._show_time(analysis)
         self.changed.emit()
 
@@ -146,8 +150,7 @@ class ReadinessView(QtWidgets.QWidget):
             self.fix_button.setText(self._fix.text[0].upper() + self._fix.text[1:])
         self.fix_button.setVisible(self._fix is not None)
 
-    def _show_memory(self, analysis) -> None:
-        m = analysis.memory(self.memory.batch_size, self.memory.optimizer)
+    def _show_memory(self, analysis, m: MemoryEstimate) -> None:
         budget = self.memory.budget_bytes
         try:
             free = free_memory(get_backend(self._device_of()))
@@ -167,35 +170,47 @@ class ReadinessView(QtWidgets.QWidget):
                      + (f"batch size {fits:,} fits." if fits else "no batch size fits."))
         self._say(self.memory_label, text, warn=bool(problems))
 
+    def _over_budget(self, analysis, m: MemoryEstimate) -> str | None:
+        """Why a step must not be measured: it needs more than the budget the user set."""
+        budget, batch = self.memory.budget_bytes, self.memory.batch_size
+        if budget is None or m.total <= budget:
+            return None
+        fits = analysis.largest_batch(budget, self.memory.optimizer)
+        remedy = (f"choose a batch size of {fits:,} or less, or raise the budget" if fits
+                  else "raise the budget, or make the network smaller")
+        return (f"Not measured: at batch size {batch:,} a step needs {format_bytes(m.total)}, "
+                f"above the budget of {format_bytes(budget)}; {remedy} in the Memory panel.")
+
     def _show_time(self, analysis) -> None:
         info, batch = self.picker.info(), self.memory.batch_size
-        current = self._current_key()
         measured = self.step_time
-        if measured is not None and (measured.spec, measured.batch_size,
-                                     measured.device) == current:
-            if info is None:
-                text = f"A step takes {1e3 * measured.seconds:.0f} ms here."
-            else:
-                steps = math.ceil(info.train_count / batch)
-                text = (f"An epoch of {steps:,} steps takes about "
-                        f"{_duration(steps * measured.seconds)} here "
-                        f"({1e3 * measured.seconds:.0f} ms a step, measured).")
-            self.time_label.setText(text)
-            self.measure_button.hide()
-            return
-        self.measure_button.show()
-        self.measure_button.setEnabled(self.enabled and not self.probe.busy)
-        if self.probe.busy:
-            self.time_label.setText("Measuring the time per step…")
+        known = measured is not None and (measured.spec, measured.batch_size,
+                                          measured.device) == self._current_key()
+        self.measure_button.setVisible(not known)
+        self.measure_button.setEnabled(self.enabled and not self.probe.busy
+                                       and self.over_budget is None)
+        self.measure_button.setToolTip(self.over_budget or MEASURE_TIP)
+        if known and info is None:
+            text = f"A step takes {1e3 * measured.seconds:.0f} ms here."
+        elif known:
+            steps = math.ceil(info.train_count / batch)
+            text = (f"An epoch of {steps:,} steps takes about "
+                    f"{_duration(steps * measured.seconds)} here "
+                    f"({1e3 * measured.seconds:.0f} ms a step, measured).")
+        elif self.over_budget:
+            text = self.over_budget
+        elif self.probe.busy:
+            text = "Measuring the time per step…"
         elif analysis.total_macs * batch * 3 < AUTO_MEASURE_MACS and self.enabled:
-            self.time_label.setText("The time per epoch is measured in a moment.")
+            text = "The time per epoch is measured in a moment."
             self._measure_soon.start()
         else:
-            self.time_label.setText("Measure a few steps to know how long an epoch takes.")
+            text = "Measure a few steps to know how long an epoch takes."
+        self._say(self.time_label, text, warn=not known and self.over_budget is not None)
 
     # --- actions -------------------------------------------------------------------------
     def measure(self) -> None:
-        if self.document.analysis.valid and self.enabled:
+        if self.document.analysis.valid and self.enabled and self.over_budget is None:
             self.probe.forget()
             spec, batch, device = self._current_key()
             self.probe.submit(measure_step, spec, batch, device)
