@@ -48,6 +48,7 @@ class Backend:
     _synchronize: Callable[[], None] = lambda: None
     _as_strided: Callable[..., Any] | None = None  # the layers need it; an optimizer does not
     _take: Callable[..., Any] | None = None
+    _column_dots: Callable[[Any, Any], Any] | None = None
     cache_floats: int | None = None  # see batch_slices; None: the whole batch at once
     layer_floats: int | None = None  # see engine.step_team.share_chunks
     # Whether reading a result back into Python (a count, a flag) is free, so that a pass
@@ -80,6 +81,12 @@ class Backend:
         be told."""
         self._take(a, indices, axis=axis, out=out)
 
+    def column_dots(self, a: Any, b: Any) -> Any:
+        """Σ_i a[i, j]·b[i, j] for every column j of two (M, N) arrays, without a temporary
+        of their size: NumPy's einsum; CuPy's einsum would copy both transposed and run a
+        batched GEMM of N dot products."""
+        return self._column_dots(a, b)
+
     def batch_slices(self, n: int, floats_per_image: int) -> list[slice]:
         """The batch of n images in slices for a chain of elementwise passes: on the CPU,
         slices whose arrays (`floats_per_image` each) stay in its cache from one pass to
@@ -99,6 +106,7 @@ class Backend:
 NUMPY = Backend("cpu", np, lambda a: a, np.asarray,
                 _as_strided=np.lib.stride_tricks.as_strided,
                 _take=functools.partial(np.take, mode="clip"),
+                _column_dots=functools.partial(np.einsum, "ij,ij->j"),
                 cache_floats=1 << 19,  # 2 MiB: a share of a 32 MiB L3, beyond a 512 KiB L2
                 # 4 MiB: a layer's arrays that stay in that L3 while another core runs; on a
                 # 2-core EPYC copies run at 50 GB/s up to 8 MiB, at 9-17 GB/s beyond
@@ -120,10 +128,18 @@ def _device_count(module: Any) -> int:
 
 
 def gpu_free_memory() -> int | None:
-    """Free bytes on the current CUDA device, or None without a usable GPU."""
+    """Free bytes on the current CUDA device for CuPy's arrays, or None without a usable GPU:
+    what CUDA has free, plus what CuPy's memory pool holds unused (the arrays of a finished
+    run stay there, and the pool gives them back when an allocation needs them), within the
+    pool's limit (CUPY_GPU_MEMORY_LIMIT) if one is set."""
     if not gpu_available():
         return None
     free, _total = cupy.cuda.runtime.memGetInfo()
+    pool = cupy.get_default_memory_pool()
+    free += pool.free_bytes()
+    limit = pool.get_limit()
+    if limit:
+        free = min(free, max(limit - pool.used_bytes(), 0))
     return int(free)
 
 
@@ -227,7 +243,16 @@ def free_memory(backend: Backend) -> int | None:
 def _cupy_backend() -> Backend:
     return Backend("gpu", cupy, cupy.asarray, cupy.asnumpy,
                    lambda: cupy.cuda.get_current_stream().synchronize(),
-                   cupy.lib.stride_tricks.as_strided, cupy.take)
+                   cupy.lib.stride_tricks.as_strided, cupy.take,
+                   functools.partial(_cupy_column_dots(cupy), axis=0))
+
+
+@functools.lru_cache(maxsize=None)
+def _cupy_column_dots(module: Any) -> Any:
+    """One reduction over the rows of the products (compiled on its first call)."""
+    # in the reduction `a` and `b` are the partial sums, in the final map `a` the sum
+    return module.ReductionKernel("T x, T y", "T z", "x * y", "a + b", "z = a", "0",
+                                "column_dots")
 
 
 def get_backend(device: str = "cpu") -> Backend:

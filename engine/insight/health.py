@@ -122,21 +122,27 @@ class HealthMonitor:
         for layer in self.trained:
             w = layer.params["W"].reshape(-1)
             before = store.view(self.saved, f"{layer.id}/W").reshape(-1)
-            change = 0.0
-            for part in pieces(len(w)):  # VGG-16's fc6 alone is 400 MiB
+            change = norm = 0.0
+            # VGG-16's fc6 alone is 400 MiB, and CuPy's vdot (through CUB) holds the
+            # products of its whole arguments at once
+            for part in pieces(len(w)):
                 delta = w[part] - before[part]
                 change = change + xp.vdot(delta, delta)
-            squares += [change, xp.vdot(w, w)]
-        # one transfer from the device for all layers
-        values = backend.to_numpy(xp.stack(squares)).astype(float) if squares else []
+                norm = norm + xp.vdot(w[part], w[part])
+            squares += [change, norm]
+        sampled = ([v for layer in self.model.layers for v in self._pending.get(layer.id, ())]
+                   if self.sampling else [])
+        # one transfer from the device for all layers and their sampled statistics
+        wanted = squares + sampled
+        values = backend.to_numpy(xp.stack(wanted)).astype(float) if wanted else np.zeros(0)
         with np.errstate(invalid="ignore", over="ignore"):  # a diverging step: the guard tells
             self.ratios = [float(np.sqrt(values[i] / max(values[i + 1], 1e-60)))
-                           for i in range(0, len(values), 2)]
+                           for i in range(0, len(squares), 2)]
         for layer, ratio in zip(self.trained, self.ratios):
             self._recent[layer.id].append(ratio)
         if self.sampling:
             began = time.thread_time()
-            self._collect(step)
+            self._collect(step, values[len(squares):].tolist())
             self._spent += time.thread_time() - began
         self._elapsed += time.thread_time() - self._started
         self.sampling = False
@@ -185,13 +191,15 @@ class HealthMonitor:
                            tuple((names[i], f) for i, f in self.dead_fractions().items()),
                            tuple(self.problems()))
 
-    def _collect(self, step: int) -> None:
+    def _collect(self, step: int, values: list[float]) -> None:
+        """The sampled statistics from `values`, read from the device in `_pending`'s order."""
         nan = float("nan")
         stats = []
+        read = iter(values)
         for layer in self.model.layers:
-            values = [float(v) for v in self._pending.get(layer.id, ())]
-            values += [nan] * (4 - len(values))
-            stats.append(LayerStats(layer.spec.name, *values))
+            got = [next(read) for _ in self._pending.get(layer.id, ())]
+            got += [nan] * (4 - len(got))
+            stats.append(LayerStats(layer.spec.name, *got))
         self.stats, self.sampled_step = tuple(stats), step
         self._pending = {}
 

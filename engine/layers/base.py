@@ -125,13 +125,19 @@ def against_zero(xp: Any, combine: Any, x: Any, out: Any) -> None:
     if not (x.flags.c_contiguous and out.flags.c_contiguous):
         combine(x, 0, out=out)
         return
-    x, out = x.reshape(-1), out.reshape(-1)
+    # In place, each view of x is passed as its own output: CuPy copies an input that
+    # overlaps the output without being that very array.
+    in_place = x is out
+    x = x.reshape(-1)
+    out = x if in_place else out.reshape(-1)
     whole = x.size - x.size % ZERO_ROW
     if whole:
         rows = (-1, ZERO_ROW)
-        combine(x[:whole].reshape(rows), _zeros(xp, x.dtype), out=out[:whole].reshape(rows))
+        head = x[:whole].reshape(rows)
+        combine(head, _zeros(xp, x.dtype), out=head if in_place else out[:whole].reshape(rows))
     if whole < x.size:
-        combine(x[whole:], 0, out=out[whole:])
+        tail = x[whole:]
+        combine(tail, 0, out=tail if in_place else out[whole:])
 
 
 @functools.lru_cache(maxsize=None)

@@ -35,7 +35,7 @@ class BatchNorm(Layer):
         if train:
             mean = x2.mean(axis=0)
             xp.subtract(x2, mean, out=xhat)
-            var = xp.einsum("ij,ij->j", xhat, xhat) / m
+            var = self.backend.column_dots(xhat, xhat) / m
             unbiased = var * (m / max(m - 1, 1))
             for name, batch_value in (("mean", mean), ("var", unbiased)):
                 running = self.buffers[name]
@@ -57,7 +57,7 @@ class BatchNorm(Layer):
             # dx = γ/σ · (dy − Σdy/m − x̂·Σ(dy·x̂)/m), written to need one temporary
             dy2 = dy.reshape(xhat.shape)
             xp.sum(dy2, axis=0, out=self.grads["beta"])
-            self.grads["gamma"][...] = xp.einsum("ij,ij->j", dy2, xhat)
+            self.grads["gamma"][...] = self.backend.column_dots(dy2, xhat)
             scale = self.params["gamma"] * inv_std
             correction = arrays.scratch(xhat.shape, xhat.dtype)
             xp.multiply(xhat, scale * self.grads["gamma"] / m, out=correction)
@@ -74,7 +74,7 @@ class BatchNorm(Layer):
         def backprop(dy: Any) -> Any:
             dy2 = dy.reshape(xhat.shape)
             self.xp.sum(dy2, axis=0, out=self.grads["beta"])
-            self.grads["gamma"][...] = self.xp.einsum("ij,ij->j", dy2, xhat)
+            self.grads["gamma"][...] = self.backend.column_dots(dy2, xhat)
             dy2 *= self.params["gamma"] * inv_std
             return dy
 

@@ -58,8 +58,9 @@ class Pool(Layer):
                       ordered)
         if self.relu_below:
             against_zero(xp, xp.maximum, y, y)
-        elif p:
-            y[y == -float("inf")] = 0  # a window that lies wholly in the padding
+        elif p:  # a window that lies wholly in the padding; not y[mask] = 0, for which
+            # CuPy counts the mask's True entries on the host, waiting for the GPU
+            xp.copyto(y, 0, where=y == -float("inf"))
         if train and tiles(self.spec):
             marks = arrays.kept("marks", x.shape, bool)
             live = arrays.scratch(y.shape, bool)

@@ -12,7 +12,7 @@ import engine.backend as backend_module
 from engine.backend import NUMPY, DeviceError, get_backend, gpu_free_memory, host_free_memory
 from engine.layers.activation import ReLU
 from tests.engine.layer_helpers import build_layer
-from tests.engine.standin import STANDIN
+from tests.engine.standin import STANDIN, costs
 
 
 def test_cpu_and_auto_without_a_gpu_give_numpy(monkeypatch):
@@ -57,6 +57,35 @@ def test_cuda_is_asked_for_its_devices_once(monkeypatch):
     assert len(calls) == 1
 
 
+class FakePool:
+    """CuPy's memory pool as `gpu_free_memory` asks it."""
+
+    def __init__(self, used: int, cached: int, limit: int = 0):
+        self.used, self.cached, self.limit = used, cached, limit
+
+    def used_bytes(self) -> int:
+        return self.used
+
+    def free_bytes(self) -> int:
+        return self.cached
+
+    def get_limit(self) -> int:
+        return self.limit
+
+
+def test_free_gpu_memory_counts_what_cupys_pool_holds_unused(monkeypatch):
+    """A finished run's arrays stay in CuPy's pool, which CUDA counts as used; the pool
+    hands them out again, and frees them for an allocation that needs the room."""
+    module = fake_cupy(lambda: 1)
+    module.cuda.runtime.memGetInfo = lambda: (2 * MIB, 80 * MIB)
+    pool = FakePool(used=10 * MIB, cached=6 * MIB)
+    module.get_default_memory_pool = lambda: pool
+    monkeypatch.setattr(backend_module, "cupy", module)
+    assert gpu_free_memory() == 8 * MIB
+    pool.limit = 13 * MIB  # CUPY_GPU_MEMORY_LIMIT: what the arrays in use leave of it
+    assert gpu_free_memory() == 3 * MIB
+
+
 def test_unknown_device_is_refused():
     with pytest.raises(DeviceError, match="Unknown device 'tpu'"):
         get_backend("tpu")
@@ -70,6 +99,38 @@ def test_standin_arrays_refuse_numpy():
         with pytest.raises(TypeError):
             mix()
     np.testing.assert_array_equal(STANDIN.to_numpy(STANDIN.xp.maximum(a * 2, 0)), [2, 2, 2])
+
+
+def test_standin_counts_what_cupy_waits_for_and_copies():
+    """A reduction is a 0-d device array, read into Python only by float() and the like; a
+    boolean mask is counted on the host; an elementwise input that overlaps its output is
+    copied first unless it is that very array."""
+    xp = STANDIN.xp
+    a = STANDIN.asarray(np.arange(8.0) - 4)
+    with costs() as spent:
+        total = a.sum() * 2
+        assert type(total) is type(a) and total.shape == ()
+        assert spent.reads == 0
+        assert float(total) == -8
+        a[a < 0] = 0
+        assert spent.reads == 2
+        STANDIN.to_numpy(a)
+        assert spent.reads == 3
+        xp.maximum(a, 1, out=a)
+        a += a
+        a[...] = a
+        assert spent.copies == 0
+        xp.maximum(a.reshape(2, 4), 1, out=a.reshape(2, 4))
+        a[1:] += a[:-1]
+        a[1:] = a[:-1]
+        assert spent.copies == 3
+
+
+def test_column_dots_are_the_sums_of_products_down_each_column(rng):
+    a, b = rng.standard_normal((2, 50, 3))
+    for backend in (NUMPY, STANDIN):
+        dots = backend.column_dots(backend.asarray(a, np.float64), backend.asarray(b, np.float64))
+        np.testing.assert_allclose(backend.to_numpy(dots), (a * b).sum(axis=0), rtol=1e-12)
 
 
 def test_a_layer_that_calls_numpy_directly_fails_on_the_standin():

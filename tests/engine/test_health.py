@@ -152,3 +152,27 @@ def test_train_cli_prints_a_health_line_for_a_layer_clearly_wrong(tmp_path, caps
     lines = capsys.readouterr().out.splitlines()
     health = [line for line in lines if line.startswith("health: ")]
     assert any("'conv1'" in line and "raise the learning rate" in line for line in health)
+
+
+def test_update_ratios_take_the_weights_a_piece_at_a_time(monkeypatch):
+    """CuPy's vdot holds the products of its whole arguments at once (VGG-16's fc6: 400 MiB),
+    so the norms of the weights, like their changes, are summed over pieces."""
+    import engine.optim
+
+    trainer = make_trainer(optimizer="sgd", lr=0.05, batch_size=8)
+    model = trainer.run.model
+    lengths = []
+
+    class Recording:
+        def __getattr__(self, name):
+            return getattr(np, name)
+
+        def vdot(self, a, b):
+            lengths.append(len(a))
+            return np.vdot(a, b)
+
+    monkeypatch.setattr(engine.optim, "CHUNK", 16)
+    monkeypatch.setattr(model, "xp", Recording())
+    trainer.train_batch(np.arange(8), 0.05)
+    assert lengths and max(lengths) <= 16
+    assert sum(lengths) == 2 * sum(layer.params["W"].size for layer in trainer.health.trained)

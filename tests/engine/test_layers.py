@@ -335,3 +335,42 @@ def test_against_zero_is_the_ufunc_against_the_scalar_zero(backend, rng, size):
         strided = backend.asarray(np.repeat(x, 2))[::2]
         against_zero(xp, combine, strided, strided)
         np.testing.assert_array_equal(backend.to_numpy(strided), expected)
+
+
+def gpu_cases() -> list:
+    """Every layer case gpu_check.py runs, an activation also in place and a max pool also
+    with the ReLU below it left to it."""
+    from tests.benchmarks.gpu_check import LAYER_CASES
+
+    cases = []
+    for volume, type_, params in LAYER_CASES:
+        name = "-".join([type_, "x".join(map(str, volume)), *map(str, params.values())])
+        cases.append(pytest.param(volume, type_, params, {}, id=name))
+        if type_ in ACTIVATIONS:
+            cases.append(pytest.param(volume, type_, params, {"in_place": True},
+                                      id=f"{name}-in-place"))
+        if params.get("mode") == "max":
+            cases.append(pytest.param(volume, type_, params, {"relu_below": True},
+                                      id=f"{name}-relu-below"))
+    return cases
+
+
+@pytest.mark.parametrize("train", [True, False])
+@pytest.mark.parametrize("volume,type_,params,variant", gpu_cases())
+def test_no_pass_of_a_layer_waits_for_the_gpu_or_has_cupy_copy_an_input(rng, volume, type_,
+                                                                         params, variant, train):
+    """On CuPy a value read into Python waits for all queued work (a boolean mask's count
+    is one), and an input that overlaps the output it goes to, without being that array,
+    is copied first; a layer's passes do neither. A batch of 512 floats per image
+    reaches `against_zero`'s rows of zeros."""
+    from tests.engine.standin import STANDIN, costs
+
+    layer = build_layer(STANDIN, volume, type_, dtype=np.float32,
+                        in_place=variant.get("in_place", False), **params)
+    layer.relu_below = variant.get("relu_below", False)
+    w, h, d = volume
+    x = STANDIN.asarray(rng.standard_normal((-(-512 // (w * h * d)) * 16, h, w, d)))
+    with costs() as spent:
+        y, backprop = layer.forward(x, train)
+        backprop(STANDIN.xp.ones_like(y))
+    assert (spent.reads, spent.copies) == (0, 0)

@@ -14,7 +14,7 @@ from engine.optim import Optimizer
 from engine.resources import network_template
 from engine.shapes import analyse
 from engine.spec import make_layer, network
-from tests.engine.standin import STANDIN
+from tests.engine.standin import STANDIN, costs
 
 HIDDEN = st.one_of(
     st.builds(lambda k, f, s, p: make_layer("conv", filters=k, size=f, stride=s, pad=p),
@@ -143,3 +143,25 @@ def test_an_observer_sees_outputs_and_gradients_in_the_order_the_layers_keep_the
     for key in seen[0]:
         np.testing.assert_allclose(seen[0][key], seen[1][key], rtol=1e-5, atol=1e-6,
                                    err_msg=str(key))
+
+
+def test_a_training_step_on_a_gpu_waits_only_for_its_loss_and_has_cupy_copy_nothing():
+    """On CuPy every value read into Python waits for the queued work, and an input that
+    overlaps its output without being that array is copied first: a step reads its loss
+    and nothing else, whatever its layers (an in-place ReLU, one left to a max pool, a
+    padded max pool, batch norm, LRN, dropout), and copies nothing."""
+    spec = network("gpu", (14, 14, 3), make_layer("conv", "c1", filters=8, size=3, pad=1),
+                   make_layer("relu", "r1"), make_layer("conv", "c2", filters=8, size=3, pad=1),
+                   make_layer("relu", "r2"), make_layer("pool", "p1", mode="max"),
+                   make_layer("pool", "p2", mode="max", size=3, stride=2, pad=1),
+                   make_layer("batchnorm"), make_layer("lrn", size=3),
+                   make_layer("dropout", p=0.3), make_layer("fc", units=4), make_layer("softmax"))
+    model = build(spec, STANDIN, 0)
+    assert model.layers[1].in_place and model.layers[3].left_to_pool
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((64, 14, 14, 3)).astype(np.float32)
+    labels = STANDIN.asarray(rng.integers(0, 4, 64), np.int64)
+    for _ in range(2):  # the first step allocates the buffers
+        with costs() as spent:
+            model.train_step(STANDIN.asarray(x), labels)
+        assert (spent.reads, spent.copies) == (1, 0)

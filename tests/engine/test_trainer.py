@@ -8,8 +8,9 @@ import pytest
 
 import engine.run as run_module
 from engine.config import TrainConfig, TrainingError
+from engine.spec import make_layer, network
 from engine.trainer import EpochEvent, StepEvent, TrainControl
-from tests.engine.standin import STANDIN
+from tests.engine.standin import STANDIN, costs
 from tests.engine.trainer_helpers import make_trainer, quadrant_data, small_net
 
 FAST = dict(batch_size=16, lr=0.05, epochs=2)
@@ -152,6 +153,25 @@ def test_the_trainer_runs_on_the_standin_gpu(monkeypatch):
     assert isinstance(run.predict(data.val_x[:3]), np.ndarray)
     assert isinstance(run.activations(run.spec.layers[1].id, data.val_x[:3]), np.ndarray)
     assert trainer.confusion_matrix().sum() == len(data.val_x)
+
+
+def test_a_step_on_a_gpu_waits_as_often_whatever_the_parameters_and_whether_sampled(monkeypatch):
+    """Each value a step reads into Python waits for the GPU: the loss, the weight decay's
+    penalty, the one check that every gradient is finite, the count of right answers and
+    the health monitor's ratios, with its sampled statistics in the same transfer: as many
+    for ten trained arrays as for six, and on the steps whose statistics are sampled."""
+    monkeypatch.setattr(run_module, "get_backend", lambda device: STANDIN)
+    deep = network("deep", (8, 8, 1),
+                   *[make_layer("conv", f"c{i}", filters=4, size=3, pad=1) for i in range(3)],
+                   make_layer("relu"), make_layer("fc", "f1", units=6),
+                   make_layer("fc", "f2", units=3), make_layer("softmax"))
+    for spec in (small_net(), deep):
+        trainer = make_trainer(spec, batch_size=16, lr=0.05, weight_decay=1e-3)
+        for step in range(3):
+            with costs() as spent:
+                trainer.train_batch(np.arange(16 * step, 16 * step + 16), 0.05)
+            assert (spent.reads, spent.copies) == (5, 0)
+        assert trainer.health.sampled_step == 1
 
 
 def test_data_that_does_not_fit_the_network_is_one_sentence():
