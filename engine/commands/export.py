@@ -10,6 +10,7 @@ it trains back.
 from __future__ import annotations
 
 import argparse
+import shlex
 from pathlib import Path
 
 from engine.checkpoint import EXTENSION, load_run
@@ -54,8 +55,12 @@ def run(args: argparse.Namespace) -> int:
     from engine.export.project import write_project
 
     folder = write_project(source, args.output)
+    script = shlex.quote(str(folder / "train.py"))
     print(f"Wrote the PyTorch project {folder}; train it with:\n"
-          f"  cd {folder} && torchrun --standalone --nproc_per_node=gpu train.py\n"
+          f"  torchrun --standalone --nproc_per_node=gpu {script}\n"
+          f"or, on a machine without a CUDA GPU:\n"
+          f"  torchrun --standalone --nproc_per_node=2 {script} --device cpu\n"
           f"and bring it back with:\n"
-          f"  convnet-designer import-weights {folder / 'checkpoint.pt'} -o trained{EXTENSION}")
+          f"  convnet-designer import-weights {shlex.quote(str(folder / 'checkpoint.pt'))} "
+          f"-o trained{EXTENSION}")
     return 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import shlex
 
 from engine.backend import DEVICES
 from engine.bounded import shown
@@ -74,10 +75,25 @@ def run(args: argparse.Namespace) -> int:
              else f"it reached {found.rates[-1]:.2g}")
     print(f"The smoothed loss was lowest at learning rate {found.minimum:.2g}; {ended}.")
     print(f"Suggested learning rate: {found.suggestion:.2g}")
-    options = "" if args.data is None else f" --data {args.data}"
-    print(f"Train with it: python main.py train {args.network}{options} --optimizer "
-          f"{config.optimizer} --batch-size {config.batch_size} --lr {found.suggestion:.2g}")
+    print(f"Train with it: {train_command(args, config, found.suggestion)}")
     return 0
+
+
+def train_command(args: argparse.Namespace, config: TrainConfig, lr: float) -> str:
+    """The `train` command for the run the sweep tried, at learning rate `lr`: every setting
+    the sweep was given that `train` would otherwise take at its default."""
+    words = ["python", "main.py", "train", args.network]
+    if args.data is not None:
+        words += ["--data", args.data]
+    words += ["--optimizer", config.optimizer, "--batch-size", str(config.batch_size)]
+    default = TrainConfig()
+    for option, value, usual in (("--momentum", config.momentum, default.momentum),
+                                 ("--weight-decay", config.weight_decay, default.weight_decay),
+                                 ("--seed", config.seed, default.seed),
+                                 ("--device", config.device, default.device)):
+        if value != usual:
+            words += [option, str(value)]
+    return shlex.join(words + ["--lr", f"{lr:.2g}"])
 
 
 def curve(found: LrSweep) -> str:

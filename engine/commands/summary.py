@@ -20,7 +20,8 @@ MAX_BUDGET_GIB = 1 << 20  # a pebibyte, beyond any machine's memory
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("network", help=HELP)
-    parser.add_argument("--batch-size", type=int, default=32, help="batch size for memory")
+    parser.add_argument("--batch-size", type=int, default=32,
+                        help="batch size for the training memory (default 32)")
     parser.add_argument("--optimizer", choices=sorted(OPTIMIZER_STATE_COPIES), default="momentum",
                         help="optimizer whose step cache is counted (default: momentum)")
     parser.add_argument("--budget-gib", type=float, default=None,

@@ -114,6 +114,18 @@ def test_lr_find_prints_the_curve_the_suggestion_and_the_command(capsys):
             in out)
 
 
+def test_lr_find_command_keeps_the_settings_the_sweep_was_given(capsys):
+    """The suggested rate suits the run the sweep tried: the `train` command it prints gives
+    the same momentum, weight decay and seed, not train's defaults."""
+    assert main(["lr-find", "default", "--steps", "40", "--batch-size", "16",
+                 "--momentum", "0.5", "--weight-decay", "0", "--seed", "3"]) == 0
+    out = capsys.readouterr().out
+    command = next(line for line in out.splitlines() if line.startswith("Train with it: "))
+    rate = next(line for line in out.splitlines() if line.startswith("Suggested")).split(": ")[1]
+    assert command == ("Train with it: python main.py train default --optimizer momentum "
+                       f"--batch-size 16 --momentum 0.5 --weight-decay 0.0 --seed 3 --lr {rate}")
+
+
 @pytest.mark.parametrize("argv, words", [
     (["lr-find", "default", "--start", "1", "--end", "0.1"], "larger one"),
     (["lr-find", "default", "--steps", "2"], "from 10 to"),

@@ -14,7 +14,10 @@ def test_a_template_exports_to_onnx_and_a_project(tmp_path, capsys):
                  "--probabilities"]) == 0
     assert "output 'scores' and 'probabilities'" in capsys.readouterr().out
     assert main(["export", "default", "--format", "pytorch", "-o", str(tmp_path / "p")]) == 0
-    assert "torchrun --standalone" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    train = tmp_path / "p" / "train.py"
+    assert f"torchrun --standalone --nproc_per_node=gpu {train}\n" in out
+    assert f"--nproc_per_node=2 {train} --device cpu\n" in out  # "gpu" needs a CUDA GPU
     assert main(["import-weights", str(tmp_path / "p" / "weights.pt"),
                  "-o", str(tmp_path / "r.ckpt")]) == 0  # network.json beside it
     assert (tmp_path / "n.onnx").is_file() and (tmp_path / "r.ckpt").is_file()

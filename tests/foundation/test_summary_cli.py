@@ -1,6 +1,7 @@
 """`main.py summary` on the templates and on broken files, as a user runs it."""
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -105,3 +106,42 @@ def test_malformed_file_one_sentence_exit_2(tmp_path):
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "broken.json" in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
+
+
+def readme_rows(section: str, first_cell_pattern: str) -> list[list[str]]:
+    """The cells of the table rows in README.md's `section` (a heading, up to the next one)
+    whose first cell matches the pattern."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    start = text.index(f"\n{section}\n")
+    end = text.find("\n#", start + len(section) + 2)
+    rows = []
+    for line in text[start:end if end >= 0 else None].splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if line.startswith("|") and re.fullmatch(first_cell_pattern, cells[0]):
+            rows.append(cells)
+    return rows
+
+
+def test_readme_template_table_matches_summary(capsys):
+    rows = readme_rows("### Templates", r"`\w+\.json`")
+    assert {row[0] for row in rows} == {f"`{name}.json`" for name in
+                                        ["lenet5", "alexnet", "zfnet", "vgg16", "cifar10",
+                                         "default"]}
+    for row in rows:
+        _, data = summary_json(capsys, row[0].strip("`").removesuffix(".json"))
+        totals = data["totals"]
+        assert row[2:5] == [f"{totals[k]:,}" for k in ("params", "activations", "macs")], row
+
+
+def test_readme_memory_per_gpu_table_matches_summary(capsys):
+    """README's "What a run on N GPUs needs": each GPU's share is the memory of batch/N."""
+    names = {"AlexNet": "alexnet", "VGG-16": "vgg16"}
+    rows = readme_rows("## Outgrowing one machine", r"(AlexNet|VGG-16), \d+")
+    assert len(rows) == 2
+    for row in rows:
+        name, batch = row[0].split(", ")
+        for gpus, cell in zip((1, 2, 4, 8), row[1:]):
+            images, shown = cell.replace(" images", "").split(", ")
+            assert int(images) == int(batch) // gpus
+            _, data = summary_json(capsys, names[name], "--batch-size", images)
+            assert shown == f"{data['memory']['bytes'] / 2**30:.1f} GiB", (row[0], gpus)
