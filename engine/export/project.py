@@ -135,7 +135,8 @@ def _readme(source: Source) -> str:
         rows.append(f"| {gpus} | {share} | {format_bytes(need)} |")
     origin = ("Exported from a run: `weights.pt` holds its trained weights, batch-norm "
               "statistics and normalisation, and `checkpoint.pt` the run as it is (its "
-              f"optimizer's cache, {source.epochs} epochs done, its curves): "
+              f"optimizer's cache, {source.epochs} epoch{'' if source.epochs == 1 else 's'} "
+              "done, its curves): "
               f"`train.py --resume checkpoint.pt --epochs {source.epochs + 10}` trains it 10 "
               "epochs further, its steps, schedule and curves going on where they were (a run "
               "stopped within an epoch trains only the rest of that epoch: as many images as "

@@ -49,7 +49,7 @@ CHECKPOINT = "checkpoint.pt"
 def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, dict]:
     settings = json.loads((HERE / "settings.json").read_text(encoding="utf-8"))
     c = settings["config"]
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].replace("\n", " "))
     p.add_argument("--data", default=settings["data_source"],
                    help="a data set folder or .npz file, or 'digits' / 'shapes' "
                         f"(default: {settings['data_source'] or 'digits'})")
