@@ -82,6 +82,12 @@ def shown(text: str) -> str:
     cannot be printed (newlines, lone surrogates) escaped."""
     if len(text) > SHOWN_CHARS:
         text = text[:SHOWN_CHARS] + "…"
+    return printable(text)
+
+
+def printable(text: str) -> str:
+    """`text` with what cannot be printed (control characters such as a terminal's escape,
+    newlines, lone surrogates) escaped, whole."""
     if text.isprintable():
         return text
     return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii")

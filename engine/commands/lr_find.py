@@ -13,7 +13,7 @@ import math
 import shlex
 
 from engine.backend import DEVICES
-from engine.bounded import shown
+from engine.bounded import printable, shown
 from engine.commands.network_arg import HELP, network_file
 from engine.config import TrainConfig
 from engine.insight.lr_finder import END, START, STEPS, LrSweep, check_sweep, sweep
@@ -93,7 +93,7 @@ def train_command(args: argparse.Namespace, config: TrainConfig, lr: float) -> s
                                  ("--device", config.device, default.device)):
         if value != usual:
             words += [option, str(value)]
-    return shlex.join(words + ["--lr", f"{lr:.2g}"])
+    return printable(shlex.join(words + ["--lr", f"{lr:.2g}"]))
 
 
 def curve(found: LrSweep) -> str:
