@@ -6,6 +6,7 @@ import argparse
 import importlib
 import os
 import sys
+from contextlib import suppress
 
 from engine.errors import ConvNetError
 
@@ -59,8 +60,19 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:  # the reader has gone (… | head): nothing more to say, not even
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # at exit's flush
+        _drop_output()  # at exit's flush
         return 1
+    except OSError as e:  # the output cannot be written (> a file on a full disk)
+        _drop_output()
+        print(f"error: {e.strerror or e}{f' ({e.filename})' if e.filename else ''}.",
+              file=sys.stderr)
+        return 1
+
+
+def _drop_output() -> None:
+    """Send what is left of the output nowhere, so that exit's flush cannot fail again."""
+    with suppress(OSError, ValueError):  # an output with no file behind it (a test's)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 if __name__ == "__main__":

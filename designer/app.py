@@ -56,8 +56,10 @@ def _no_display() -> bool:
 
 def quit_on_interrupt(window: QtWidgets.QMainWindow) -> None:
     """Ctrl-C in the terminal that started the window closes it the way File ▸ Quit does,
-    questions included. Qt's event loop gives Python no chance to run a signal handler
-    until some Python slot runs, so the signal also wakes a socket Qt watches."""
+    questions included; SIGTERM (a logout, `kill`) ends it without questions, keeping the
+    unsaved network and the run (`MainWindow.end_without_asking`). Qt's event loop gives
+    Python no chance to run a signal handler until some Python slot runs, so the signal
+    also wakes a socket Qt watches."""
     reader, writer = socket.socketpair()
     for end in (reader, writer):
         end.setblocking(False)
@@ -65,6 +67,8 @@ def quit_on_interrupt(window: QtWidgets.QMainWindow) -> None:
     notifier = QtCore.QSocketNotifier(reader.fileno(), QtCore.QSocketNotifier.Type.Read, window)
     notifier.activated.connect(lambda *_: reader.recv(64))  # the handler runs right after
     signal.signal(signal.SIGINT, lambda *_: QtCore.QTimer.singleShot(0, window.close))
+    signal.signal(signal.SIGTERM,
+                  lambda *_: QtCore.QTimer.singleShot(0, window.end_without_asking))
     window.interrupt_wakeup = (reader, writer, notifier)  # kept alive with the window
 
 

@@ -137,9 +137,10 @@ class Worker(QtCore.QObject):
         self._generation += 1
         self._pending = 0
 
-    def wait(self, timeout_ms: int = 2000) -> bool:
-        """Wait for the thread to finish what it is doing; False if it took longer."""
-        return self._line.wait(timeout_ms / 1000)
+    def wait(self, timeout_ms: int | None = 2000) -> bool:
+        """Wait for the thread to finish what it is doing (None: however long that takes);
+        False if it took longer."""
+        return self._line.wait(None if timeout_ms is None else timeout_ms / 1000)
 
     def shutdown(self, timeout_ms: int = 2000) -> bool:
         """Cancel everything, accept nothing new, and wait for the thread to go idle; the

@@ -15,10 +15,10 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from designer import dialogs
 from designer.background import Worker
-from engine.checkpoint import load_run, save_run
+from engine.checkpoint import load_run
 from engine.export.errors import missing_package
 from engine.export.source import Source
-from engine.runs import new_run_path, runs_folder
+from engine.runs import keep_new_run, runs_folder
 from engine.spec import NetworkSpec
 from engine.task import TaskState
 
@@ -67,10 +67,7 @@ def import_task(state: TaskState, weights: Path, spec: NetworkSpec,
         run = run_from_weights(spec, arrays, meta, weights.name,
                                network_file=str(network_file) if network_file else None)
     state.check()
-    path = new_run_path(runs_folder(network_file), run.spec.name, run.created)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    save_run(run, path)
-    return Imported(path)
+    return Imported(keep_new_run(run, runs_folder(network_file)))
 
 
 class ExportActions(QtCore.QObject):
@@ -81,7 +78,7 @@ class ExportActions(QtCore.QObject):
         super().__init__(window)
         self.window = window
         self.worker = Worker(self)
-        window.about_to_close.connect(self.worker.shutdown)
+        window.about_to_close.connect(self._finish)
         self.worker.finished.connect(self._done)
         self.worker.failed.connect(lambda sentence: dialogs.show_error(
             self.window, "Export or import failed", sentence))
@@ -135,6 +132,12 @@ class ExportActions(QtCore.QObject):
             self.window.show_status(f"Importing {Path(path).name}…")
             self.worker.submit(import_task, Path(path), self.window.document.spec,
                                self.window.document.path)
+
+    def _finish(self) -> None:
+        """The window closes: an export or import under way is first written whole (cut
+        off, it would leave nothing but a hidden half-written folder or file behind)."""
+        self.worker.wait(None)
+        self.worker.shutdown()
 
     def _done(self, result) -> None:
         if isinstance(result, Exported):

@@ -35,8 +35,8 @@ def recovery_folder() -> Path:
 # --- recent files -------------------------------------------------------------------------
 def recent_files() -> list[Path]:
     value = QtCore.QSettings().value(_RECENT_KEY, [])
-    items = [value] if isinstance(value, str) else list(value or [])
-    return [Path(p) for p in items if p]
+    items = [value] if isinstance(value, str) else value if isinstance(value, list) else []
+    return [Path(p) for p in items if p and isinstance(p, str)]
 
 
 def _store_recent(paths: list[Path]) -> None:

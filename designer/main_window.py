@@ -108,6 +108,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.setStatusBar(StatusBar())
         self.summary = self.statusBar().summary
         self.autosaver = Autosaver(self.document, self)
+        self._ended = False  # the workers are stopped: the window is going
         self.document.spec_changed.connect(self._show_summary)
         self.document.path_changed.connect(self._update_title)
         self.document.spec_changed.connect(self._update_title)
@@ -273,12 +274,14 @@ class MainWindow(QtWidgets.QMainWindow):
     def _restore_layout(self) -> None:
         settings = QtCore.QSettings()
         geometry = settings.value("window/geometry")
-        if geometry is None or not self.restoreGeometry(geometry):
+        # a settings file edited by hand may hold anything: only saved layouts are restored
+        if not isinstance(geometry, QtCore.QByteArray) or not self.restoreGeometry(geometry):
             screen = self.screen().availableGeometry()
             self.resize(max(1024, int(screen.width() * 0.95)), max(700, int(screen.height() * 0.95)))
             self.move(screen.center() - self.rect().center())
         state = settings.value("window/state")
-        self._needs_default_sizes = state is None or not self.restoreState(state)
+        self._needs_default_sizes = (not isinstance(state, QtCore.QByteArray)
+                                     or not self.restoreState(state))
         if settings.value("window/mode") in MODES:
             self.set_mode(settings.value("window/mode"))
 
@@ -462,11 +465,29 @@ class MainWindow(QtWidgets.QMainWindow):
             QtCore.QTimer.singleShot(0, lambda: self.open_path(path))
 
     def closeEvent(self, event: QtGui.QCloseEvent) -> None:
+        if self._ended:  # by end_without_asking: nothing more to ask or to stop
+            event.accept()
+            return
         if not self.maybe_save() or not self.workspace.may_close():
             event.ignore()
             return
+        self._end()
+        self.autosaver.close()
+        event.accept()
+
+    def end_without_asking(self) -> None:
+        """The system asks the designer to end (SIGTERM: a logout, `kill`, a shutdown), when
+        nobody may be there to answer: nothing is asked and nothing lost. Unsaved changes
+        stay in the recovery copy, offered at the next start; a run in training is stopped
+        and kept, as closing keeps it."""
+        self.autosaver.save_now()
+        self.autosaver.timer.stop()
+        self._end()
+        QtWidgets.QApplication.exit(0)
+
+    def _end(self) -> None:
+        """Stop training (the run is kept) and the workers, and remember the layout."""
+        self._ended = True
         self.workspace.shutdown()
         self._save_layout()
         self.about_to_close.emit()
-        self.autosaver.close()
-        event.accept()

@@ -7,6 +7,8 @@ remembered in QSettings and never become undo steps.
 
 from __future__ import annotations
 
+import math
+
 from PySide6 import QtCore
 
 from engine.config import MAX_BATCH_SIZE
@@ -42,12 +44,12 @@ class MemorySettings(QtCore.QObject):
         self.setObjectName("memory_settings")
         store = QtCore.QSettings()
         store.beginGroup("memory")
-        self._batch = min(max(int(store.value("batch_size", 32)), 1), MAX_BATCH_SIZE)
+        self._batch = min(max(_stored(store, "batch_size", int, 32), 1), MAX_BATCH_SIZE)
         self._optimizer = str(store.value("optimizer", "momentum"))
         if self._optimizer not in OPTIMIZERS:
             self._optimizer = "momentum"
         self._budget = str(store.value("budget", PRESETS[0]))
-        self._custom_gib = max(float(store.value("custom_gib", 8.0)), 0.1)
+        self._custom_gib = max(_stored(store, "custom_gib", float, 8.0), 0.1)
         store.endGroup()
         self.gpu_free, self.gpu_reason = query_gpu_free_memory()
         if self._budget not in (*PRESETS, CUSTOM, GPU) or (
@@ -112,6 +114,16 @@ class MemorySettings(QtCore.QObject):
         if self._budget == CUSTOM:
             return int(self._custom_gib * GIB)
         return int(self._budget) * GIB
+
+
+def _stored(store: QtCore.QSettings, key: str, kind: type, default):
+    """A number kept in the settings file, or `default` where the file holds something else
+    (edited by hand, or by another version): a bad value must not keep the window shut."""
+    try:
+        value = kind(store.value(key, default))
+    except (TypeError, ValueError, OverflowError):
+        return default
+    return value if math.isfinite(value) else default
 
 
 def memory_settings(document: QtCore.QObject) -> MemorySettings:

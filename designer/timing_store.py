@@ -3,7 +3,8 @@ beside the network's runs after `main.py bench`, and matched to the network on t
 
 Timings belong to the structure they were measured on. After an edit, the last timings
 stay shown for the layers that are still there, greyed as stale; undoing back to a measured
-structure shows them as current again.
+structure shows them as current again. Another network opened shows none of them, not even
+those of a run of the one before that ends after it was opened.
 """
 
 from __future__ import annotations
@@ -71,6 +72,10 @@ class TimingStore(QtCore.QObject):
         self._known: dict[str, MeasuredTimings] = {}  # by structure_key
         self._latest: tuple[tuple[str, ...], MeasuredTimings] | None = None
         self._key_of: tuple[NetworkSpec | None, str] = (None, "")
+        # the structures shown since another network was opened: the earlier versions whose
+        # timings may be shown, stale, on the network as it is now
+        self._versions = {self._key(document.spec)}
+        document.spec_changed.connect(lambda: self._versions.add(self._key(document.spec)))
         document.replaced.connect(self._forget_other_network)
         document.path_changed.connect(self.look_up)
         self.look_up()
@@ -80,6 +85,7 @@ class TimingStore(QtCore.QObject):
         that one's timings, stale, of its layers that share their ids."""
         self.worker.forget()
         self.measuring, self.status, self._latest = False, "", None
+        self._versions = {self._key(self.document.spec)}
         self.changed.emit()
 
     def look_up(self) -> None:
@@ -132,8 +138,10 @@ class TimingStore(QtCore.QObject):
         self.measuring = False
         self.status = timed.problem or ""
         if timed.timings is not None:
-            self._latest = (timed.layer_ids, timed.timings)
             self._known[timed.timings.structure] = timed.timings
+            # a run's network measured after another network was opened is not this one's
+            if timed.timings.structure in self._versions:
+                self._latest = (timed.layer_ids, timed.timings)
         self.changed.emit()
 
     def _on_failed(self, sentence: str) -> None:

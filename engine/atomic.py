@@ -21,8 +21,10 @@ _writing: set[Path] = set()  # this process's temporary files being written righ
 _writing_lock = threading.Lock()
 
 
-def atomic_write(path: str | os.PathLike, content: bytes | Callable[[BinaryIO], None]) -> None:
-    """Write `content` (bytes, or a function that writes to a binary file) to `path`."""
+def atomic_write(path: str | os.PathLike, content: bytes | Callable[[BinaryIO], None],
+                 exclusive: bool = False) -> None:
+    """Write `content` (bytes, or a function that writes to a binary file) to `path`. With
+    `exclusive`, a file already at `path` is left alone: FileExistsError, nothing written."""
     target = Path(os.path.realpath(path))
     old_mode = _mode_of(target)
     remove_stale_temporaries(target)
@@ -41,7 +43,7 @@ def atomic_write(path: str | os.PathLike, content: bytes | Callable[[BinaryIO], 
                 f.write(content)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, target)
+        (_place_new if exclusive else os.replace)(tmp, target)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -68,6 +70,20 @@ def remove_stale_temporaries(target: Path) -> int:
             except OSError:
                 pass
     return removed
+
+
+def _place_new(tmp: Path, target: Path) -> None:
+    """Give the finished `tmp` the name `target` unless another file has it: the check and
+    the naming are one step, so two processes can never both take the name."""
+    try:
+        os.link(tmp, target)
+    except FileExistsError:
+        raise
+    except OSError:  # a file system without hard links (FAT): claim the name, then fill it
+        os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        os.replace(tmp, target)
+    else:
+        tmp.unlink()
 
 
 def _mode_of(target: Path) -> int | None:

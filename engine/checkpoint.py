@@ -80,8 +80,9 @@ class RunSummary:
 
 
 # --- saving ----------------------------------------------------------------------------------
-def save_run(run: Run, path: str | os.PathLike) -> None:
-    """Write everything needed to continue `run` bit for bit, atomically, without pickle."""
+def save_run(run: Run, path: str | os.PathLike, exclusive: bool = False) -> None:
+    """Write everything needed to continue `run` bit for bit, atomically, without pickle.
+    With `exclusive`, a file already at `path` is kept and FileExistsError raised."""
     to_numpy = run.backend.to_numpy
     meta = {
         "format": FORMAT, "version": VERSION,
@@ -104,8 +105,10 @@ def save_run(run: Run, path: str | os.PathLike) -> None:
     for group, named in groups.items():
         arrays.update({f"{group}/{name}": np.asarray(a) for name, a in named.items()})
     try:
-        atomic_write(path, lambda f: np.savez(f, **arrays))
+        atomic_write(path, lambda f: np.savez(f, **arrays), exclusive)
     except OSError as e:
+        if exclusive and isinstance(e, FileExistsError):
+            raise
         raise CheckpointError(f"Could not save the run '{path}': {e.strerror or e}; "
                               "choose another folder or file name.") from None
 

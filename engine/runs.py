@@ -6,14 +6,16 @@ places, so the window lists the runs the command line trained.
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import sys
 from datetime import datetime
 from pathlib import Path
 
-from engine.checkpoint import EXTENSION, CheckpointError, RunSummary, read_run_summary
+from engine.checkpoint import EXTENSION, CheckpointError, RunSummary, read_run_summary, save_run
 from engine.resources import is_bundled
+from engine.run import Run
 
 RUNS = "runs"
 # Overrides the user's data folder (tests, portable setups).
@@ -43,17 +45,25 @@ def runs_folder(network_file: str | os.PathLike | None) -> Path:
     return user_data_folder() / RUNS
 
 
-def new_run_path(folder: Path, network_name: str, created: str) -> Path:
-    """A file name for a new run that no other run in `folder` has:
-    NETWORK-YYYYMMDD-HHMMSS.ckpt."""
-    stem = re.sub(r"[^\w.-]+", "_", network_name).strip("._") or "run"
-    stamp = datetime.fromisoformat(created).strftime("%Y%m%d-%H%M%S")
-    path = folder / f"{stem}-{stamp}{EXTENSION}"
-    n = 2
-    while os.path.exists(path):  # False where the folder may not be entered: saving says why
-        path = folder / f"{stem}-{stamp}-{n}{EXTENSION}"
-        n += 1
-    return path
+def keep_new_run(run: Run, folder: Path) -> Path:
+    """Save a new run into `folder` (made if need be) under a name no other file there has,
+    NETWORK-YYYYMMDD-HHMMSS.ckpt (then -2, -3, …), and return its path. The first save
+    claims the name, so runs started in the same second (by two processes, say) never
+    share a file and overwrite each other."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise CheckpointError(f"Could not make the folder '{folder}' to keep the run in: "
+                              f"{e.strerror or e}.") from None
+    stem = re.sub(r"[^\w.-]+", "_", run.spec.name).strip("._") or "run"
+    stamp = datetime.fromisoformat(run.created).strftime("%Y%m%d-%H%M%S")
+    for n in itertools.count(1):
+        path = folder / f"{stem}-{stamp}{f'-{n}' if n > 1 else ''}{EXTENSION}"
+        try:
+            save_run(run, path, exclusive=True)
+            return path
+        except FileExistsError:
+            continue
 
 
 def list_runs(folder: Path) -> tuple[list[RunSummary], list[str]]:

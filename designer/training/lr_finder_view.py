@@ -13,6 +13,10 @@ from designer.training.plots import make_plot
 from engine.insight.lr_finder import BELOW_MINIMUM, LrSweep
 
 
+NO_SWEEP = ("Press Find… beside the learning rate in the settings to sweep the rate on a "
+            "copy of the network.")
+
+
 class LrFinderView(QtWidgets.QWidget):
     find = QtCore.Signal()          # the user asked for a sweep
     use_rate = QtCore.Signal(float)  # the user took the suggested rate
@@ -38,8 +42,7 @@ class LrFinderView(QtWidgets.QWidget):
                                           "fill": (0, 0, 0, 160)})
         self.marker.hide()
         self.plot.addItem(self.marker)
-        self.summary = QtWidgets.QLabel("Press Find… beside the learning rate in the settings "
-                                        "to sweep the rate on a copy of the network.")
+        self.summary = QtWidgets.QLabel(NO_SWEEP)
         self.summary.setWordWrap(True)
         self.summary.setTextFormat(QtCore.Qt.TextFormat.PlainText)
         self.use = QtWidgets.QPushButton("Use this rate")
@@ -60,6 +63,16 @@ class LrFinderView(QtWidgets.QWidget):
         if finding:
             self.use.setEnabled(False)
             self.summary.setText("Sweeping the learning rate on a copy of the network…")
+
+    def clear(self) -> None:
+        """Show no sweep (the network it was of is no longer on the canvas)."""
+        self.sweep = None
+        for curve in (self.raw_curve, self.smooth_curve):
+            curve.setData([], [])
+        self.marker.hide()
+        self.set_finding(False)
+        self.use.setEnabled(False)
+        self.summary.setText(NO_SWEEP)
 
     def fail(self, sentence: str) -> None:
         """The sweep under way could not finish: say why where its result would be."""

@@ -27,7 +27,7 @@ from engine.checkpoint import load_run, save_run
 from engine.config import TrainConfig
 from engine.data import DataError, DataSet, load_data
 from engine.run import Run, check_trainable
-from engine.runs import new_run_path, runs_folder
+from engine.runs import keep_new_run, runs_folder
 from engine.spec import NetworkSpec
 from engine.errors import ConvNetError
 from engine.insight.lr_finder import LrSweep, sweep
@@ -259,7 +259,8 @@ class Session:
               source: str | None, data: DataSet | None, network_file: Path | None,
               control: TrainControl) -> TrainingEnded:
         """Start a new run of `spec` and train it; the run shown until then stays shown if
-        the new one cannot start."""
+        the new one cannot start. The run is on disk from its start, so it is listed even
+        if the window is killed during its first epoch."""
         def stopped() -> None:
             if control.stopped:
                 raise Cancelled
@@ -273,10 +274,7 @@ class Session:
             if not control.stopped:
                 raise  # the task itself was cancelled
             return TrainingEnded(self.key, NOT_STARTED, 0, 0)
-        folder = runs_folder(network_file)
-        folder.mkdir(parents=True, exist_ok=True)
-        keep = new_run_path(folder, spec.name, run.created)
-        self._show(state, run, data, keep)
+        self._show(state, run, data, keep_new_run(run, runs_folder(network_file)))
         return self.train(state, control)
 
     def find_lr(self, state: TaskState, spec: NetworkSpec, config: TrainConfig,

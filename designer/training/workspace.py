@@ -50,6 +50,7 @@ from engine.checkpoint import EXTENSION
 from engine.config import TrainConfig
 from engine.runs import runs_folder
 from engine.spec import NetworkSpec
+from engine.task import TaskState
 from engine.trainer import TrainControl
 
 LEFT_WIDTH = 330
@@ -120,6 +121,7 @@ class TrainWorkspace(QtWidgets.QWidget):
         self.health_view = HealthView()
         self.lr_finder = LrFinderView()
         self._continue_after_open = False
+        self._lr_sweep: TaskState | None = None  # the sweep of the canvas network under way
         self._build()
         self._connect()
         self.picker.set_volume(document.spec.input_volume)
@@ -267,6 +269,7 @@ class TrainWorkspace(QtWidgets.QWidget):
         self.worker.finished.connect(lambda _: self.requests.pending and self._serve_if_idle())
         self.worker.failed.connect(self._on_failed)
         self.document.spec_changed.connect(self._network_changed)
+        self.document.replaced.connect(self._network_replaced)
         self.document.path_changed.connect(self._show_runs_folder)
         self.runs_view.open_requested.connect(self.open_run)
         self.runs_view.continue_requested.connect(self._continue_from_list)
@@ -314,8 +317,9 @@ class TrainWorkspace(QtWidgets.QWidget):
         spec = self.document.spec
         self.lr_finder.set_finding(True)
         self.pictures.setCurrentWidget(self.lr_finder)
-        self.worker.submit(self.session.find_lr, spec, self.settings.config(),
-                           self.picker.source, self.picker.data_for(spec.input_volume))
+        self._lr_sweep = self.worker.submit(self.session.find_lr, spec, self.settings.config(),
+                                            self.picker.source,
+                                            self.picker.data_for(spec.input_volume))
 
     def continue_run(self) -> bool:
         """Train the run shown further, with the settings that differ from its own."""
@@ -410,10 +414,14 @@ class TrainWorkspace(QtWidgets.QWidget):
             self, self.shown.path if self.shown else None)
 
     def shutdown(self) -> None:
-        """Stop training (the run is kept where it is saved) and wait for the worker."""
+        """Stop training and wait for the trainer to save the run where it stopped, however
+        long the step under way takes (a large network's on the CPU: tens of seconds);
+        cut off, the run would lose everything since it was last saved."""
         self.control.stop()
         self.pause_switch.resume()
-        self.worker.wait(10_000)   # the trainer saves the run as it stops
+        if self._lr_sweep is not None:
+            self._lr_sweep.cancel()   # nothing of a sweep is kept: no need to wait for it
+        self.worker.wait(None)
         self.worker.shutdown()
         self.picker.worker.shutdown()
         self.readiness.probe.shutdown()
@@ -459,7 +467,7 @@ class TrainWorkspace(QtWidgets.QWidget):
         self._show_header()
         self._network_changed()
         self.runs_view.set_current(shown.path)
-        if self.training:  # its file is written at the end of its first epoch
+        if self.training:  # its file is rewritten at every epoch's end
             self.runs_view.set_busy_path(shown.path)
         elif shown.path is not None:
             self.runs_view.run_changed(shown.path)
@@ -517,9 +525,21 @@ class TrainWorkspace(QtWidgets.QWidget):
         self.timings.measure(s.spec, s.config.batch_size, s.config.device, s.network_file)
 
     def _on_lr_sweep(self, found: LrSweepFound) -> None:
+        if self._lr_sweep is None:
+            return  # a sweep of a network no longer on the canvas
         self.lr_finder.show_sweep(found.sweep, found.done)
         if found.done:
+            self._lr_sweep = None
             self._say(self.lr_finder.summary.text())
+
+    def _network_replaced(self) -> None:
+        """Another network is on the canvas: a learning rate found for the one before is
+        not its own, so the sweep is stopped or taken away."""
+        if self._lr_sweep is not None:
+            self._lr_sweep.cancel()
+            self._lr_sweep = None
+        self.lr_finder.clear()
+        self._update_buttons()
 
     def _on_failed(self, sentence: str) -> None:
         self.opening = False
@@ -626,7 +646,8 @@ class TrainWorkspace(QtWidgets.QWidget):
 
     def _restore_splitters(self) -> None:
         state = QtCore.QSettings().value(SETTINGS_KEY)
-        if isinstance(state, list) and len(state) == 3:
+        if (isinstance(state, list) and len(state) == 3
+                and all(isinstance(saved, QtCore.QByteArray) for saved in state)):
             for splitter, saved in zip((self.outer, self.views, self.curves), state):
                 splitter.restoreState(saved)
 

@@ -2,8 +2,9 @@
 
 Without --save, the run is written to a `runs` folder beside the network file (the user's
 data folder for a template), at every epoch's end and when training stops; the window lists
-the same runs. Ctrl-C stops after the current batch and saves; `--resume FILE.ckpt --epochs
-N` continues exactly there, also with another batch size or learning rate.
+the same runs. Ctrl-C (or SIGTERM) stops after the current batch and saves; `--resume
+FILE.ckpt --epochs N` continues exactly there, also with another batch size or learning
+rate.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import math
 import os
 import signal
 import sys
-from contextlib import suppress
+from contextlib import closing, suppress
 from dataclasses import fields
 from pathlib import Path
 from typing import TextIO
@@ -30,11 +31,14 @@ from engine.errors import ConvNetError
 from engine.netfile import load_network
 from engine.optim import OPTIMIZERS
 from engine.run import Run, check_trainable
-from engine.runs import new_run_path, runs_folder
+from engine.runs import keep_new_run, runs_folder
 from engine.schedules import SCHEDULES
 from engine.trainer import EpochEvent, StepEvent, TrainControl, Trainer
 
 _BAR = 24
+# Ctrl-C, and the polite kill of `kill`, `timeout` and job schedulers (which send SIGKILL a
+# while later): both stop after the current batch and save the run.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 # Opening a FIFO for writing waits for a reader unless non-blocking (ENXIO then says there is
 # none); Windows has no FIFOs.
 _NONBLOCK = getattr(os, "O_NONBLOCK", 0)
@@ -80,8 +84,9 @@ def _overrides(args: argparse.Namespace) -> dict:
     return {k: v for k, v in vars(args).items() if k in names and v is not None}
 
 
-def _start(args: argparse.Namespace) -> tuple[Run, DataSet, Path]:
-    """The run to train, its data, and where to keep it."""
+def _start(args: argparse.Namespace) -> tuple[Run, DataSet, Path | None]:
+    """The run to train, its data, and the file to keep it in (None: a new file in the runs
+    folder of its network, named when it is first saved)."""
     from engine.data import load_data
 
     if args.resume and args.network:
@@ -104,9 +109,7 @@ def _start(args: argparse.Namespace) -> tuple[Run, DataSet, Path]:
     check_trainable(spec, config)  # before a data set is loaded for nothing
     data = load_data(source, volume=spec.input_volume)
     run = Run.start(spec, data, config, source, network_file=str(network.resolve()))
-    keep = Path(args.save) if args.save else new_run_path(
-        runs_folder(network), spec.name, run.created)
-    return run, data, keep
+    return run, data, Path(args.save) if args.save else None
 
 
 def _make_folder(folder: Path) -> None:
@@ -147,18 +150,35 @@ def run(args: argparse.Namespace) -> int:
     control = TrainControl()
     trainer = Trainer(run, data, control, keep_at=keep)
     log = _open_log(args.json_log) if args.json_log else None
-    previous = signal.signal(signal.SIGINT, lambda *_: control.stop())
+    stopped_by: list[int] = []  # the signal that asked for the stop
+
+    def stop(signum, _frame) -> None:
+        stopped_by.append(signum)
+        control.stop()
+    previous = {signum: signal.signal(signum, stop) for signum in STOP_SIGNALS}
     try:
-        _make_folder(keep.parent)
-        trainer.keep()  # a place the run cannot be saved in is found before it trains
+        # a place the run cannot be saved in is found before it trains
+        if keep is None:
+            folder = runs_folder(run.network_file)
+            _make_folder(folder)
+            keep = trainer.keep_at = keep_new_run(run, folder)
+        else:
+            _make_folder(keep.parent)
+            trainer.keep()
         print(f"The run is kept in {keep}")
         log_error = _train(trainer, sys.stdout, log)
     except TrainingError as e:
         print(file=sys.stdout)
         raise TrainingError(f"{e} The run was saved as it was then: continue it with "
                             f"python main.py train --resume {keep} and a smaller --lr.") from None
+    except OSError as e:  # the progress cannot be printed (> a file on a full disk)
+        raise ConvNetError(f"Could not print the progress: {e.strerror or e}; training stopped "
+                           f"after step {run.step} and the run was saved in {keep}: continue "
+                           f"it with python main.py train --resume {keep} --epochs {c.epochs} "
+                           "and the output going elsewhere.") from None
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
         if log:
             log.close()
     if log_error:
@@ -171,7 +191,7 @@ def run(args: argparse.Namespace) -> int:
     if control.stopped:
         print(f"\nStopped in epoch {run.epoch + 1} after step {run.step}; saved {keep}. "
               f"Continue with: python main.py train --resume {keep} --epochs {c.epochs}")
-        return 130
+        return 128 + (stopped_by[0] if stopped_by else signal.SIGINT)
     print(f"Saved {keep}")
     if data.test_x is not None and len(data.test_x):
         test_loss, test_acc = trainer.evaluate("test")
@@ -187,27 +207,29 @@ def _train(trainer: Trainer, out: TextIO, log: TextIO | None) -> OSError | None:
     tty = out.isatty()
     epochs = trainer.run.config.epochs
     log_error = None
-    for event in trainer.train():
-        if log:
-            try:
-                _write_event(log, event)
-            except OSError as e:
-                log_error = e
-                trainer.control.stop()
-                with suppress(OSError):  # closing tries the failed write again
-                    log.close()
-                log = None
-        if isinstance(event, StepEvent):
-            _progress(event, epochs, out, tty)
-        elif isinstance(event, EpochEvent):
-            if tty:
-                out.write("\r\033[K")
-            out.write(f"epoch {event.epoch}/{epochs}: train accuracy {event.train_acc:.1%} "
-                      f"(loss {event.train_loss:.4f}), validation accuracy "
-                      f"{event.val_acc:.1%} (loss {event.val_loss:.4f})\n")
-            for problem in event.health.problems if event.health else ():
-                out.write(f"health: {problem}\n")
-            out.flush()
+    # closed as soon as anything here fails, so the trainer saves the run right then
+    with closing(trainer.train()) as events:
+        for event in events:
+            if log:
+                try:
+                    _write_event(log, event)
+                except OSError as e:
+                    log_error = e
+                    trainer.control.stop()
+                    with suppress(OSError):  # closing tries the failed write again
+                        log.close()
+                    log = None
+            if isinstance(event, StepEvent):
+                _progress(event, epochs, out, tty)
+            elif isinstance(event, EpochEvent):
+                if tty:
+                    out.write("\r\033[K")
+                out.write(f"epoch {event.epoch}/{epochs}: train accuracy {event.train_acc:.1%} "
+                          f"(loss {event.train_loss:.4f}), validation accuracy "
+                          f"{event.val_acc:.1%} (loss {event.val_loss:.4f})\n")
+                for problem in event.health.problems if event.health else ():
+                    out.write(f"health: {problem}\n")
+                out.flush()
     return log_error
 
 

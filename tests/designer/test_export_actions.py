@@ -81,3 +81,25 @@ def test_weights_that_do_not_fit_are_one_sentence_in_a_dialog(window, qtbot, tmp
         window.export_actions.import_action.trigger()
     assert shown == ["'w.pt' cannot be read as PyTorch weights; give the "
                      "checkpoint.pt or weights.pt of an exported project."]
+
+
+def test_closing_the_window_waits_for_an_export_under_way(window, qtbot, tmp_path, monkeypatch):
+    """Quit right after Export: the project is written whole before the window goes, not cut
+    off half-written in a hidden folder."""
+    import time
+
+    import engine.export.project as project_module
+
+    write_files = project_module._write_files
+
+    def slow(*args):  # a large network's weights take a while to write
+        time.sleep(3)
+        write_files(*args)
+
+    monkeypatch.setattr(project_module, "_write_files", slow)
+    target = tmp_path / "exports" / "project"
+    monkeypatch.setattr(dialogs, "ask_project_folder", lambda parent, suggested: str(target))
+    window.export_actions.pytorch_action.trigger()
+    assert window.close()
+    assert (target / "weights.pt").is_file() and (target / "README.md").is_file()
+    assert [p.name for p in target.parent.iterdir()] == ["project"]  # and nothing half-written

@@ -338,3 +338,67 @@ def test_ctrl_c_ends_the_app_without_a_traceback(tmp_path):
     finally:
         app.kill()
     assert app.returncode == 0 and "Traceback" not in err and "KeyboardInterrupt" not in err
+
+
+SIGTERM_WINDOW = """
+import sys
+from designer.app import create_application, quit_on_interrupt
+from designer.training.session import StepBatch
+app = create_application(sys.argv[:1])
+from designer.main_window import MainWindow
+window = MainWindow()
+window.show()
+quit_on_interrupt(window)
+window.document.rename_layer(window.document.spec.layers[1].id, "unsaved")
+ws = window.workspace
+ws.settings.widgets["batch_size"].setValue(1)   # a first epoch of 1,617 steps
+ws.settings.widgets["epochs"].setValue(100)
+ws.worker.reported.connect(lambda r: isinstance(r, StepBatch) and print("training", flush=True))
+ws.train()
+sys.exit(app.exec())
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_sigterm_ends_the_app_without_asking_and_keeps_the_network_and_the_run(tmp_path):
+    """A logout or `kill` sends SIGTERM, with nobody to answer a question: the unsaved
+    network is left as a recovery copy for the next start, the run is stopped and kept."""
+    import json
+    import signal as signals
+
+    from engine.checkpoint import load_run
+
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "HOME": str(tmp_path),
+           "XDG_DATA_HOME": str(tmp_path / "data"), "XDG_CONFIG_HOME": str(tmp_path / "config"),
+           "CONVNET_DESIGNER_HOME": str(tmp_path / "runs-home"), "PYTHONPATH": str(ROOT)}
+    app = subprocess.Popen([sys.executable, "-c", SIGTERM_WINDOW], env=env, cwd=tmp_path,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert app.stdout.readline() == "training\n"
+        app.send_signal(signals.SIGTERM)
+        _, err = app.communicate(timeout=30)
+    finally:
+        app.kill()
+    assert app.returncode == 0 and "Traceback" not in err
+    (copy,) = (tmp_path / "data").rglob("recovery-*.json")
+    assert json.loads(copy.read_text())["network"]["layers"][1]["name"] == "unsaved"
+    (kept,) = (tmp_path / "runs-home" / "runs").glob("*.ckpt")
+    run = load_run(kept)
+    assert run.epoch == 0 and run.step > 0   # stopped within its first epoch, and saved
+
+
+@pytest.mark.parametrize("key, value", [
+    ("window/geometry", "garbage"), ("window/state", 42), ("recent_files", 7),
+    ("train_workspace/splitters", [1, 2, 3]), ("memory/batch_size", "abc"),
+    ("memory/custom_gib", "nan"),
+])
+def test_a_damaged_settings_file_opens_the_window_with_the_defaults(qtbot, key, value):
+    """A settings file edited by hand (or by another version) holds a value of another type:
+    the window still opens, with that setting's default, rather than fail at every start."""
+    QtCore.QSettings().setValue(key, value)
+    window = MainWindow()
+    qtbot.addWidget(window)
+    window.show()
+    settings = window.inspector.settings
+    assert (settings.batch_size, settings.custom_gib) == (32, 8.0) and recent_files() == []
+    window.autosaver.close()

@@ -79,3 +79,20 @@ def test_the_finder_on_a_network_that_cannot_train_says_why_in_one_sentence(qtbo
     assert len(errors) == 1 and f"'{conv.name}'" in errors[0] and "\n" not in errors[0]
     assert ws.status.text() == errors[0] == ws.lr_finder.summary.text()
     assert ws.lr_finder.button.isEnabled() and not ws.lr_finder.use.isEnabled()
+
+
+def test_another_network_opened_takes_away_the_rate_found_for_the_one_before(
+        qtbot, ws, open_document):
+    """The rate suggested is the network's on the canvas: when another network is opened,
+    a sweep shown is taken away, and one under way is stopped and never shown."""
+    finder = ws.lr_finder
+    with qtbot.waitSignal(ws.worker.finished, timeout=RUN, check_params_cb=is_a(LrSweepFound)):
+        finder.button.click()
+    ws.document.reset(open_document("lenet5").spec, None)
+    assert finder.sweep is None and not finder.use.isEnabled()
+    assert len(finder.raw_curve.getData()[0] or ()) == 0 and not finder.marker.isVisible()
+    finder.button.click()
+    ws.document.reset(open_document("default").spec, None)
+    qtbot.waitUntil(lambda: not ws.worker.busy, timeout=RUN)
+    qtbot.wait(50)  # whatever the stopped sweep still reported is delivered, and dropped
+    assert finder.sweep is None and not finder.use.isEnabled() and finder.button.isEnabled()

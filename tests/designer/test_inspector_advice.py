@@ -203,6 +203,32 @@ def test_a_training_run_that_ends_measures_its_network(qtbot, panels, open_docum
         ws.shutdown()
 
 
+def test_a_run_that_ends_after_another_network_was_opened_lends_it_no_timings(
+        qtbot, panels, open_document, monkeypatch):
+    """The run's own network is timed when it ends; the canvas holds another network by
+    then (a variant saved from it, its layers' ids the same): none of those times appear
+    on its rows, not even greyed as "measured before the last edits"."""
+    from designer import dialogs
+    monkeypatch.setattr(dialogs, "show_error", lambda *args: pytest.fail(args[-1]))
+    document = open_document("default")
+    panel = panels(document)
+    ws = make_workspace(qtbot, document)
+    trained = document.spec
+    conv1 = layer_named(document, "conv1")
+    try:
+        with qtbot.waitSignal(ws.worker.finished, timeout=RUN, check_params_cb=is_a(TrainingEnded)):
+            assert ws.train()
+            document.reset(trained.replaced(conv1.with_params(filters=8)), None)
+        qtbot.waitUntil(lambda: not timing_store(document).measuring, timeout=RUN)
+        assert timing_store(document).shown(document.spec).timings is None
+        assert all(panel.model.cell(r, FWD) == "" for r in range(panel.model.rowCount()))
+        document.reset(trained, None)  # the run's network again: its own times, current
+        shown = timing_store(document).shown(document.spec)
+        assert shown.timings.batch_size == 64 and not shown.stale
+    finally:
+        ws.shutdown()
+
+
 @pytest.mark.parametrize("panel", ["vgg16"], indirect=True)
 def test_columns_are_hidden_from_the_header_menu_and_stay_hidden(panels, panel, open_document):
     actions = {a.text(): a for a in panel.view.horizontalHeader().actions()}

@@ -176,6 +176,16 @@ def test_pause_holds_the_step_count_still_and_resume_goes_on(qtbot, ws):
     stop(qtbot, ws)
 
 
+def test_a_run_is_on_disk_from_its_first_step_so_a_kill_in_its_first_epoch_keeps_it(
+        qtbot, ws):
+    ws.settings.widgets["batch_size"].setValue(1)    # a first epoch of 1,617 steps
+    start_long_run(qtbot, ws)
+    ws.toggle_pause()
+    run = load_run(ws.shown.path)   # what a kill -9 now leaves: the run, listed and continued
+    assert (run.epoch, run.config.batch_size, run.name) == (0, 1, ws.shown.name)
+    stop(qtbot, ws)
+
+
 def test_stop_ends_the_run_early_and_keeps_it_where_it_stopped(qtbot, ws):
     start_long_run(qtbot, ws)
     ended = stop(qtbot, ws)
@@ -237,6 +247,17 @@ def test_a_failed_start_keeps_the_previous_run_and_its_results(qtbot, ws, errors
     assert ws.buttons["Continue"].isEnabled()  # the run shown trains on; a new one cannot
     assert not ws.buttons["Train"].isEnabled()
     assert "is not a whole number" in ws.buttons["Train"].toolTip()
+
+
+def test_a_runs_folder_that_cannot_be_made_is_one_sentence_and_no_run_starts(
+        qtbot, ws, errors, tmp_path, monkeypatch):
+    a_file = tmp_path / "a file"
+    a_file.write_text("")
+    monkeypatch.setenv("CONVNET_DESIGNER_HOME", str(a_file / "home"))
+    train(qtbot, ws, outcome="failed")
+    assert errors == [f"Could not make the folder '{a_file / 'home' / 'runs'}' to keep the "
+                      "run in: Not a directory."]
+    assert ws.shown is None and ws.buttons["Train"].isEnabled()
 
 
 def test_results_after_the_network_changes_are_marked_and_the_run_keeps_its_network(
@@ -467,6 +488,33 @@ def test_closing_mid_training_asks_about_the_network_then_the_run(qtbot, monkeyp
     with qtbot.waitSignal(window.destroyed, timeout=RUN):
         window.deleteLater()
     assert "Destroyed while thread" not in capfd.readouterr().err
+
+
+def test_closing_while_a_long_step_runs_waits_for_it_and_keeps_the_run_where_it_stopped(
+        qtbot, window, monkeypatch):
+    """A large network's step on the CPU can take longer than any fixed wait: the run is
+    saved after that step before the window goes, not left at its last epoch's end."""
+    from designer.background import _Line
+
+    ws = window.workspace
+    monkeypatch.setattr(dialogs, "ask_stop_training", lambda parent, path: True)
+    # Time runs 20 times faster for the workers' waits, so a step of 1 s here is one of 20 s
+    # against a wait of a fixed length.
+    wait = _Line.wait
+    monkeypatch.setattr(_Line, "wait", lambda line, s: wait(line, s if s is None else s / 20))
+    step = Trainer.train_batch
+
+    def slow_third_step(trainer, *args, **kwargs):
+        if trainer.run.step == 2:
+            time.sleep(1)
+        return step(trainer, *args, **kwargs)
+
+    monkeypatch.setattr(Trainer, "train_batch", slow_third_step)
+    ws.settings.widgets["batch_size"].setValue(1)
+    start_long_run(qtbot, ws)
+    assert window.close()
+    run = load_run(ws.shown.path)
+    assert run.epoch == 0 and run.step >= 3   # saved after the long step
 
 
 def test_declining_to_stop_keeps_the_window_open_and_training(qtbot, window, monkeypatch):

@@ -1,8 +1,13 @@
 """`main.py train` and `main.py bench` end to end on the default template."""
 
+import errno
+import io
 import json
 import os
 import signal
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,6 +19,7 @@ from engine.runs import runs_folder
 from main import main
 
 DEFAULT = "default"  # a template, named as a user names it
+MAIN = Path(__file__).resolve().parents[2] / "main.py"
 
 
 def test_train_saves_logs_and_resumes(tmp_path, capsys):
@@ -193,3 +199,90 @@ def test_a_network_too_big_for_memory_is_refused_before_allocating(tmp_path, cap
     err = capsys.readouterr().err
     assert "GiB but only" in err and "is free" in err and err.count("\n") == 1
     assert peak < 64 * 2 ** 20
+
+
+# --- kept whatever happens: runs started together, SIGTERM, a full disk ----------------------
+def test_two_runs_of_a_network_started_in_the_same_second_keep_a_file_each(
+        tmp_path, capsys, monkeypatch):
+    """Another `train` of the same network (a sweep of learning rates started in parallel)
+    starts in the same second and saves first: neither run overwrites the other's file."""
+    import engine.commands.train as train_command
+    import engine.run
+
+    class SameSecond(engine.run.datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return cls(2026, 11, 30, 12, 0, 0)
+
+    monkeypatch.setattr(engine.run, "datetime", SameSecond)
+    net = tmp_path / "net.json"
+    net.write_bytes(network_template(DEFAULT).read_bytes())
+    argv = ["train", str(net), "--epochs", "1", "--batch-size", "128"]
+    other = []
+
+    class AnotherStartsMeanwhile(train_command.Trainer):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            if not other:  # the other one, between this one's start and its first save
+                other.append("started")
+                other.append(main(argv + ["--lr", "0.02"]))
+
+    monkeypatch.setattr(train_command, "Trainer", AnotherStartsMeanwhile)
+    assert main(argv) == 0 and other == ["started", 0]
+    runs = sorted((tmp_path / "runs").glob("*.ckpt"))
+    assert [r.name for r in runs] == ["Default_digits_8_8-20261130-120000-2.ckpt",
+                                      "Default_digits_8_8-20261130-120000.ckpt"]
+    assert sorted(load_run(r).config.lr for r in runs) == [0.01, 0.02]
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="POSIX signals")
+def test_sigterm_stops_after_the_current_batch_and_saves_the_run(tmp_path):
+    """`kill`, `timeout` and job schedulers ask with SIGTERM: the run is saved where it
+    stopped, as with Ctrl-C, not at the last epoch's end."""
+    keep = tmp_path / "run.ckpt"
+    child = subprocess.Popen([sys.executable, "-u", str(MAIN), "train", DEFAULT, "--epochs",
+                              "1000", "--save", str(keep)],
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        printed = 0
+        for line in child.stdout:  # plain lines: ten a epoch, "epoch 1/1000 step 5/51 …"
+            if " step " in line:
+                printed = int(line.split(" step ")[1].split("/")[0])
+                if line.startswith("epoch 2/"):
+                    break
+        child.send_signal(signal.SIGTERM)
+        out, _ = child.communicate(timeout=30)
+    finally:
+        child.kill()
+    assert child.returncode == 128 + signal.SIGTERM
+    assert "Stopped in epoch" in out and f"--resume {keep}" in out
+    run = load_run(keep)
+    assert run.epoch >= 1 and run.step >= 51 + printed
+
+
+def test_a_full_disk_under_the_progress_stops_the_training_and_saves_the_run(
+        tmp_path, capsys, monkeypatch):
+    """`train … > log.txt` on a disk that fills up: one sentence, and the run saved as it
+    was when the progress could not be written."""
+    class FillsUp(io.StringIO):
+        def write(self, text):
+            if "step 20/51" in text:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return super().write(text)
+
+    monkeypatch.setattr("sys.stdout", FillsUp())
+    keep = tmp_path / "run.ckpt"
+    assert main(["train", DEFAULT, "--epochs", "2", "--save", str(keep)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: Could not print the progress: No space left on device")
+    assert f"the run was saved in {keep}" in err and err.count("\n") == 1
+    assert load_run(keep).step == 20
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+def test_output_to_a_full_disk_is_one_sentence():
+    with open("/dev/full", "w") as full:
+        done = subprocess.run([sys.executable, str(MAIN), "summary", DEFAULT], stdout=full,
+                              stderr=subprocess.PIPE, text=True, timeout=60)
+    assert done.returncode == 1
+    assert done.stderr == "error: No space left on device.\n"

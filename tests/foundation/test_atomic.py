@@ -49,6 +49,21 @@ def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path):
     assert path.read_bytes() == b"old" and temporaries(tmp_path) == []
 
 
+@pytest.mark.parametrize("hard_links", [True, False])
+def test_an_exclusive_write_never_replaces_a_file(tmp_path, monkeypatch, hard_links):
+    """A new file's name is claimed by the write itself, also where the file system has no
+    hard links (FAT): a file that appeared meanwhile is kept, whole, and nothing is left."""
+    if not hard_links:
+        monkeypatch.setattr(os, "link", lambda *a: (_ for _ in ()).throw(
+            PermissionError(1, "Operation not permitted")))
+    path = tmp_path / "run.ckpt"
+    atomic_write(path, b"new", exclusive=True)
+    assert path.read_bytes() == b"new"
+    with pytest.raises(FileExistsError):
+        atomic_write(path, b"other", exclusive=True)
+    assert path.read_bytes() == b"new" and temporaries(tmp_path) == []
+
+
 def test_stale_temporaries_of_dead_processes_go_and_live_ones_stay(tmp_path):
     path = tmp_path / "file.bin"
     child = multiprocessing.get_context("fork").Process(target=time.sleep, args=(30,))
