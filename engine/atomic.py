@@ -72,6 +72,20 @@ def remove_stale_temporaries(target: Path) -> int:
     return removed
 
 
+def sweep_stale_temporaries(folder: Path, extension: str) -> int:
+    """`remove_stale_temporaries` for every `*extension` file in `folder` that has left one,
+    whether or not the file itself is there: a run killed mid-save and never saved again
+    would otherwise keep its hidden, possibly large, temporary for good."""
+    try:
+        strays = list(folder.glob(f".*{_glob_escape(extension)}.*{_SUFFIX}"))
+    except OSError:
+        return 0
+    # .NAME.PID.RANDOM.tmp, where NAME may hold dots itself
+    names = {stray.name[1:-len(_SUFFIX)].rsplit(".", 2)[0] for stray in strays}
+    return sum(remove_stale_temporaries(folder / name) for name in names
+               if name.endswith(extension))
+
+
 def _place_new(tmp: Path, target: Path) -> None:
     """Give the finished `tmp` the name `target` unless another file has it: the check and
     the naming are one step, so two processes can never both take the name."""

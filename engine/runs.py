@@ -13,6 +13,7 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
+from engine.atomic import sweep_stale_temporaries
 from engine.checkpoint import EXTENSION, CheckpointError, RunSummary, read_run_summary, save_run
 from engine.resources import is_bundled
 from engine.run import Run
@@ -67,8 +68,10 @@ def keep_new_run(run: Run, folder: Path) -> Path:
 
 
 def list_runs(folder: Path) -> tuple[list[RunSummary], list[str]]:
-    """The runs in `folder`, newest first, and one sentence for each file that is not one."""
+    """The runs in `folder`, newest first, and one sentence for each file that is not one;
+    temporaries that killed saves left in it go."""
     runs, problems = [], []
+    sweep_stale_temporaries(folder, EXTENSION)
     try:
         files = sorted(folder.glob(f"*{EXTENSION}"))
     except OSError:

@@ -119,3 +119,24 @@ def test_killing_saves_at_random_moments_leaves_no_corrupt_file_and_no_temporary
     assert temporaries(tmp_path) == []
     print(f"{KILLS} kills in {time.perf_counter() - begun:.1f} s left {left} temporary files "
           f"(all gone after the next save); a save takes {1e3 * save_time:.1f} ms")
+
+
+def test_listing_runs_sweeps_what_killed_saves_left_of_any_run(tmp_path):
+    """A run killed mid-save and never saved again leaves no temporary for good."""
+    from engine.runs import list_runs
+
+    dead = 2 ** 22 + 12345  # above Linux's pid limit: no such process
+    strays = [tmp_path / f".My.net-20261130-101500.ckpt.{dead}.abcd.tmp",  # its run is gone
+              tmp_path / f".other.json.{dead}.abcd.tmp"]                   # not a run's
+    for stray in strays:
+        stray.write_bytes(b"partial")
+    child = multiprocessing.get_context("fork").Process(target=time.sleep, args=(30,))
+    child.start()
+    try:
+        live = tmp_path / f".saving.ckpt.{child.pid}.abcd.tmp"  # a save under way elsewhere
+        live.write_bytes(b"partial")
+        assert list_runs(tmp_path) == ([], [])
+        assert sorted(temporaries(tmp_path)) == sorted([strays[1].name, live.name])
+    finally:
+        child.kill()
+        child.join()
