@@ -14,6 +14,7 @@ import shlex
 
 from engine.backend import DEVICES
 from engine.bounded import printable, shown
+from engine.commands import invocation
 from engine.commands.network_arg import HELP, network_file
 from engine.config import TrainConfig
 from engine.insight.lr_finder import END, START, STEPS, LrSweep, check_sweep, sweep
@@ -82,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
 def train_command(args: argparse.Namespace, config: TrainConfig, lr: float) -> str:
     """The `train` command for the run the sweep tried, at learning rate `lr`: every setting
     the sweep was given that `train` would otherwise take at its default."""
-    words = ["python", "main.py", "train", args.network]
+    words = [*invocation().split(), "train", args.network]
     if args.data is not None:
         words += ["--data", args.data]
     words += ["--optimizer", config.optimizer, "--batch-size", str(config.batch_size)]

@@ -24,6 +24,7 @@ from typing import TextIO
 from engine.backend import DEVICES
 from engine.bounded import shown
 from engine.checkpoint import EXTENSION, CheckpointError, load_run
+from engine.commands import invocation
 from engine.commands.network_arg import HELP, network_file
 from engine.config import NORMALIZATIONS, TrainConfig, TrainingError
 from engine.data import DataSet, data_source
@@ -170,11 +171,11 @@ def run(args: argparse.Namespace) -> int:
     except TrainingError as e:
         print(file=sys.stdout)
         raise TrainingError(f"{e} The run was saved as it was then: continue it with "
-                            f"python main.py train --resume {keep} and a smaller --lr.") from None
+                            f"{invocation()} train --resume {keep} and a smaller --lr.") from None
     except OSError as e:  # the progress cannot be printed (> a file on a full disk)
         raise ConvNetError(f"Could not print the progress: {e.strerror or e}; training stopped "
                            f"after step {run.step} and the run was saved in {keep}: continue "
-                           f"it with python main.py train --resume {keep} --epochs {c.epochs} "
+                           f"it with {invocation()} train --resume {keep} --epochs {c.epochs} "
                            "and the output going elsewhere.") from None
     finally:
         for signum, handler in previous.items():
@@ -186,11 +187,11 @@ def run(args: argparse.Namespace) -> int:
         raise ConvNetError(f"Could not write to the log '{args.json_log}': "
                            f"{log_error.strerror or log_error}; training stopped after step "
                            f"{run.step} and the run was saved in {keep}: free some space or give "
-                           "--json-log another file, and continue it with python main.py train "
-                           f"--resume {keep} --epochs {c.epochs}.")
+                           "--json-log another file, and continue it with "
+                           f"{invocation()} train --resume {keep} --epochs {c.epochs}.")
     if control.stopped:
         print(f"\nStopped in epoch {run.epoch + 1} after step {run.step}; saved {keep}. "
-              f"Continue with: python main.py train --resume {keep} --epochs {c.epochs}")
+              f"Continue with: {invocation()} train --resume {keep} --epochs {c.epochs}")
         return 128 + (stopped_by[0] if stopped_by else signal.SIGINT)
     print(f"Saved {keep}")
     if data.test_x is not None and len(data.test_x):

@@ -4,9 +4,16 @@
 import numpy as np
 import pytest
 
+from engine.commands import invocation
 from engine.config import TrainConfig
 from engine.data import load_data
-from engine.insight.lr_finder import BELOW_MINIMUM, SKIP_START, LrFinderError, suggest, sweep
+from engine.insight.lr_finder import (
+    BELOW_MINIMUM,
+    SKIP_START,
+    LrFinderError,
+    suggest,
+    sweep,
+)
 from engine.netfile import load_network
 from engine.resources import network_template
 from engine.run import Run
@@ -110,7 +117,7 @@ def test_lr_find_prints_the_curve_the_suggestion_and_the_command(capsys):
     suggested = next(line for line in out.splitlines() if line.startswith("Suggested"))
     rate = suggested.split(": ")[1]
     assert float(rate) > 0
-    assert (f"python main.py train default --optimizer momentum --batch-size 16 --lr {rate}"
+    assert (f"{invocation()} train default --optimizer momentum --batch-size 16 --lr {rate}"
             in out)
 
 
@@ -122,7 +129,7 @@ def test_lr_find_command_keeps_the_settings_the_sweep_was_given(capsys):
     out = capsys.readouterr().out
     command = next(line for line in out.splitlines() if line.startswith("Train with it: "))
     rate = next(line for line in out.splitlines() if line.startswith("Suggested")).split(": ")[1]
-    assert command == ("Train with it: python main.py train default --optimizer momentum "
+    assert command == (f"Train with it: {invocation()} train default --optimizer momentum "
                        f"--batch-size 16 --momentum 0.5 --weight-decay 0.0 --seed 3 --lr {rate}")
 
 

@@ -286,3 +286,12 @@ def test_output_to_a_full_disk_is_one_sentence():
                               stderr=subprocess.PIPE, text=True, timeout=60)
     assert done.returncode == 1
     assert done.stderr == "error: No space left on device.\n"
+
+
+def test_suggested_commands_name_the_program_as_the_user_started_it(monkeypatch):
+    from engine.commands import invocation
+
+    monkeypatch.setattr(sys, "argv", ["/home/me/convnet-designer/main.py", "train"])
+    assert invocation() == "python main.py"
+    monkeypatch.setattr(sys, "argv", ["/home/me/.local/bin/convnet-designer", "train"])
+    assert invocation() == "convnet-designer"

@@ -13,6 +13,7 @@ import pytest
 
 import engine.commands.train as train_command
 from engine.checkpoint import load_run
+from engine.commands import invocation
 from engine.data import load_data
 from main import main
 
@@ -69,7 +70,7 @@ def test_a_log_on_a_full_disk_stops_training_and_keeps_the_run(tmp_path, capsys,
     one_sentence(capsys, "Could not write to the log 'full.jsonl': No space left on device; "
                          f"training stopped after step 6 and the run was saved in {keep}: free "
                          "some space or give --json-log another file, and continue it with "
-                         f"python main.py train --resume {keep} --epochs 1.")
+                         f"{invocation()} train --resume {keep} --epochs 1.")
     assert log.closed
     run = load_run(keep)
     assert (run.epoch, run.step, run.offset) == (0, 6, 6 * 128)
