@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import threading
+from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO, Callable
+from typing import BinaryIO, Callable, Iterator
 
 _SUFFIX = ".tmp"
-_writing: set[Path] = set()  # this process's temporary files being written right now
+_writing: set[Path] = set()  # this process's temporaries being written right now
 _writing_lock = threading.Lock()
 
 
@@ -27,35 +29,47 @@ def atomic_write(path: str | os.PathLike, content: bytes | Callable[[BinaryIO], 
     `exclusive`, a file already at `path` is left alone: FileExistsError, nothing written."""
     target = Path(os.path.realpath(path))
     old_mode = _mode_of(target)
-    remove_stale_temporaries(target)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}{_SUFFIX}")
-    # 0o666 lets the umask decide a new file's mode, as for any file the user creates.
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-    with _writing_lock:
-        _writing.add(tmp)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            if old_mode is not None:
-                os.chmod(f.fileno() if os.chmod in os.supports_fd else tmp, old_mode)
-            if callable(content):
-                content(f)
-            else:
-                f.write(content)
-            f.flush()
-            os.fsync(f.fileno())
-        (_place_new if exclusive else os.replace)(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    finally:
-        with _writing_lock:
-            _writing.discard(tmp)
+    with temporary_beside(target) as tmp:
+        # 0o666 lets the umask decide a new file's mode, as for any file the user creates.
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0),
+                     0o666)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                if old_mode is not None:
+                    os.chmod(f.fileno() if os.chmod in os.supports_fd else tmp, old_mode)
+                if callable(content):
+                    content(f)
+                else:
+                    f.write(content)
+                f.flush()
+                os.fsync(f.fileno())
+            (_place_new if exclusive else os.replace)(tmp, target)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
     _sync_folder(target.parent)
 
 
+@contextmanager
+def temporary_beside(target: Path) -> Iterator[Path]:
+    """A new hidden name beside `target` (`.NAME.PID.RANDOM.tmp`) for a file or folder that
+    is renamed onto it when whole; while the block runs, `remove_stale_temporaries` knows it
+    as this process's work in progress. Temporaries that killed writers left go first."""
+    remove_stale_temporaries(target)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}{_SUFFIX}")
+    with _writing_lock:
+        _writing.add(tmp)
+    try:
+        yield tmp
+    finally:
+        with _writing_lock:
+            _writing.discard(tmp)
+
+
 def remove_stale_temporaries(target: Path) -> int:
-    """Remove temporary files of earlier saves of `target` whose process is gone (killed
-    mid-save); returns how many. Another live process's save in progress is left alone."""
+    """Remove temporary files (or folders) of earlier saves of `target` whose process is gone
+    (killed mid-save); returns how many. Another live process's save in progress is left
+    alone."""
     removed = 0
     try:
         candidates = list(target.parent.glob(f".{_glob_escape(target.name)}.*{_SUFFIX}"))
@@ -65,7 +79,10 @@ def remove_stale_temporaries(target: Path) -> int:
         pid = tmp.name[len(target.name) + 2:-len(_SUFFIX)].split(".")[0]
         if pid.isdigit() and not _alive(int(pid), tmp):
             try:
-                tmp.unlink()
+                if tmp.is_dir() and not tmp.is_symlink():  # a project export's folder
+                    shutil.rmtree(tmp)
+                else:
+                    tmp.unlink()
                 removed += 1
             except OSError:
                 pass

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import secrets
 import shutil
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -14,6 +13,7 @@ from string import Template
 
 import numpy as np
 
+from engine.atomic import temporary_beside
 from engine.export.errors import ExportError, require
 from engine.export.layout import NORMALIZE, attribute_names, layer_arrays, normalizer_arrays
 from engine.export.pytorch_model import model_source
@@ -75,29 +75,31 @@ def write_project(source: Source, folder: str | Path) -> Path:
     """Write the project into `folder`, which must be new or empty: whole, or not at all.
 
     It is written into a hidden folder beside it and renamed into place at the end, so a
-    full disk leaves no half project behind that would refuse the next try.
+    full disk leaves no half project behind that would refuse the next try; the hidden
+    folder of an export that was killed goes at the next export to the same folder.
     """
     require("pytorch")
     folder = Path(folder).expanduser()
     target = Path(os.path.realpath(folder))  # a link to an empty folder is written through
-    partial = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
     try:
         if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
             raise ExportError(f"'{folder}' already exists and is not an empty folder; choose "
                               "a new folder for the project.")
         target.parent.mkdir(parents=True, exist_ok=True)
-        partial.mkdir()
-        _write_files(source, partial)
-        if target.exists():  # the empty folder asked for: the project takes its place
-            partial.chmod(target.stat().st_mode & 0o7777)
-            target.rmdir()  # Windows renames onto no folder, not even an empty one
-        partial.rename(target)
+        with temporary_beside(target) as partial:
+            try:
+                partial.mkdir()
+                _write_files(source, partial)
+                if target.exists():  # the empty folder asked for: the project takes its place
+                    partial.chmod(target.stat().st_mode & 0o7777)
+                    target.rmdir()  # Windows renames onto no folder, not even an empty one
+                partial.rename(target)
+            finally:
+                shutil.rmtree(partial, ignore_errors=True)  # gone already once renamed
     except (OSError, RuntimeError) as e:  # RuntimeError: torch.save's writer, in its own words
         reason = (e.strerror or str(e)) if isinstance(e, OSError) else "writing its weights failed"
         raise ExportError(f"Could not write the project into '{folder}': {reason}; free some "
                           "space or choose another folder.") from None
-    finally:
-        shutil.rmtree(partial, ignore_errors=True)  # gone already once renamed into place
     return folder
 
 

@@ -215,3 +215,12 @@ def test_a_project_failing_to_be_written_is_cleaned_up(tmp_path, monkeypatch):
     with pytest.raises(ExportError, match="No space left on device; free some space"):
         write_project(Source.of_network(NETWORKS["default"]()), tmp_path / "p")
     assert os.listdir(tmp_path) == []
+
+
+def test_the_hidden_folder_of_a_killed_export_goes_at_the_next_export(tmp_path):
+    dead = 2 ** 22 + 12345  # above Linux's pid limit: no such process
+    stray = tmp_path / f".p.{dead}.abcd.tmp"
+    (stray / "engine").mkdir(parents=True)
+    (stray / "weights.pt").write_bytes(b"PK half")
+    folder = write_project(Source.of_network(NETWORKS["default"]()), tmp_path / "p")
+    assert (folder / "weights.pt").is_file() and os.listdir(tmp_path) == ["p"]
