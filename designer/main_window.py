@@ -488,6 +488,9 @@ class MainWindow(QtWidgets.QMainWindow):
     def _end(self) -> None:
         """Stop training (the run is kept) and the workers, and remember the layout."""
         self._ended = True
+        if self.workspace.training:  # a large network's step can take a while
+            self.statusBar().showMessage("Saving the run after its current step…")
+            self.statusBar().repaint()
         self.workspace.shutdown()
         self._save_layout()
         self.about_to_close.emit()

@@ -513,6 +513,7 @@ def test_closing_while_a_long_step_runs_waits_for_it_and_keeps_the_run_where_it_
     ws.settings.widgets["batch_size"].setValue(1)
     start_long_run(qtbot, ws)
     assert window.close()
+    assert window.statusBar().currentMessage() == "Saving the run after its current step…"
     run = load_run(ws.shown.path)
     assert run.epoch == 0 and run.step >= 3   # saved after the long step
 
