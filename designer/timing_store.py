@@ -75,6 +75,8 @@ class TimingStore(QtCore.QObject):
         # the structures shown since another network was opened: the earlier versions whose
         # timings may be shown, stale, on the network as it is now
         self._versions = {self._key(document.spec)}
+        # the task under way measures another network's run: its problems are not this one's
+        self._foreign = False
         document.spec_changed.connect(lambda: self._versions.add(self._key(document.spec)))
         document.replaced.connect(self._forget_other_network)
         document.path_changed.connect(self.look_up)
@@ -92,6 +94,7 @@ class TimingStore(QtCore.QObject):
         """Look for timings saved for the document's network beside its runs."""
         if not self.measuring:
             spec = self.document.spec
+            self._foreign = False
             self.worker.submit(_look_up, spec, runs_folder(self.document.path))
 
     def measure(self, spec: NetworkSpec, batch_size: int, device: str = "cpu",
@@ -100,6 +103,7 @@ class TimingStore(QtCore.QObject):
         runs of `network_file`; a measurement under way is cancelled."""
         self.worker.forget()
         self.measuring, self.status = True, ""
+        self._foreign = self._key(spec) not in self._versions
         self.worker.submit(_measure, spec, batch_size, device, runs_folder(network_file))
         self.changed.emit()
 
@@ -136,7 +140,7 @@ class TimingStore(QtCore.QObject):
         if timed is None:  # cancelled
             return
         self.measuring = False
-        self.status = timed.problem or ""
+        self.status = "" if self._foreign else timed.problem or ""
         if timed.timings is not None:
             self._known[timed.timings.structure] = timed.timings
             # a run's network measured after another network was opened is not this one's
@@ -145,7 +149,7 @@ class TimingStore(QtCore.QObject):
         self.changed.emit()
 
     def _on_failed(self, sentence: str) -> None:
-        self.measuring, self.status = False, sentence
+        self.measuring, self.status = False, "" if self._foreign else sentence
         self.changed.emit()
 
 

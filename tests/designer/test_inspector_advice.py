@@ -268,3 +268,26 @@ def test_a_smaller_batch_without_a_smaller_learning_rate_gets_a_hint_in_the_sett
     assert hint.isHidden()
     batch.setValue(64)
     assert "from 128 to 64" in hint.text.text()
+
+
+def test_a_failed_measurement_of_another_networks_run_says_nothing_about_this_one(
+        qtbot, open_document, monkeypatch):
+    """A run of the network before ends after another was opened and its timing fails: the
+    failure is not shown under the network now on the canvas; one of this network is."""
+    import designer.timing_store as store_module
+    from engine.errors import ConvNetError
+
+    def failing(*args):
+        raise ConvNetError("The step did not fit in memory.")
+
+    monkeypatch.setattr(store_module, "_measure", failing)
+    document = open_document("default")
+    store = timing_store(document)
+    before = document.spec
+    document.reset(open_document("lenet5").spec, None)
+    store.measure(before, 8)
+    qtbot.waitUntil(lambda: not store.measuring, timeout=RUN)
+    assert store.status == ""
+    store.measure(document.spec, 8)
+    qtbot.waitUntil(lambda: not store.measuring, timeout=RUN)
+    assert store.status == "The step did not fit in memory."
