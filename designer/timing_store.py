@@ -75,7 +75,8 @@ class TimingStore(QtCore.QObject):
         # the structures shown since another network was opened: the earlier versions whose
         # timings may be shown, stale, on the network as it is now
         self._versions = {self._key(document.spec)}
-        # the task under way measures another network's run: its problems are not this one's
+        # the task under way measures a run of a network opened before this one: neither its
+        # timings nor its problems are this network's
         self._foreign = False
         document.spec_changed.connect(lambda: self._versions.add(self._key(document.spec)))
         document.replaced.connect(self._forget_other_network)
@@ -143,8 +144,7 @@ class TimingStore(QtCore.QObject):
         self.status = "" if self._foreign else timed.problem or ""
         if timed.timings is not None:
             self._known[timed.timings.structure] = timed.timings
-            # a run's network measured after another network was opened is not this one's
-            if timed.timings.structure in self._versions:
+            if not self._foreign:
                 self._latest = (timed.layer_ids, timed.timings)
         self.changed.emit()
 
