@@ -77,6 +77,7 @@ class RunSummary:
     epochs_done: int
     best_val_acc: float | None
     history: dict[str, list]
+    step: int  # training steps taken
 
 
 # --- saving ----------------------------------------------------------------------------------
@@ -165,10 +166,11 @@ def read_run_summary(path: str | os.PathLike) -> RunSummary:
         config = archive.config(meta)
         history = archive.history(meta)
         identity = archive.identity(meta)
+        step = archive.count(meta, "step")
     accuracies = [v for v in history["val_acc"] if math.isfinite(v)]
     return RunSummary(path, identity["name"], identity["created"], spec, config,
                       identity["data_name"], len(history["epoch"]), max(accuracies, default=None),
-                      history)
+                      history, step)
 
 
 def _check_room(analysis: Analysis, optimizer: str, backend: Backend, path: Path) -> None:

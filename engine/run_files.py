@@ -20,6 +20,7 @@ import numpy as np
 
 from engine.atomic import atomic_write, remove_stale_temporaries
 from engine.checkpoint import META, CheckpointError, RunSummary, read_run_summary
+from engine.run_lock import refuse_if_training_elsewhere
 from engine.runs import list_runs
 from engine.task import TaskState
 
@@ -58,6 +59,7 @@ def rename_run(path: str | os.PathLike, name: str) -> RunSummary:
     path, name = Path(path), name.strip()
     if not name:
         raise CheckpointError("A run needs a name; type at least one character.")
+    refuse_if_training_elsewhere(path, "renamed")
     read_run_summary(path)  # a run file this version reads, or the sentence saying why not
     with np.load(path, allow_pickle=False) as archive:
         record = json.loads(str(archive[META]))
@@ -93,6 +95,7 @@ def rename_run(path: str | os.PathLike, name: str) -> RunSummary:
 def delete_run(path: str | os.PathLike) -> None:
     """Delete the run file at `path` (only that file); a file already gone is no error."""
     path = Path(path)
+    refuse_if_training_elsewhere(path, "deleted")
     try:
         path.unlink(missing_ok=True)
     except OSError as e:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, NoReturn
@@ -27,6 +28,7 @@ from engine.insight.health import HealthMonitor, HealthReport
 from engine.losses import weight_decay
 from engine.rollback import LastGood
 from engine.run import Run, check_data, new_running
+from engine.run_lock import holds_as_is, training_lock
 from engine.step_team import StepTeam, step_shares
 
 SPLITS = ("train", "val", "test")
@@ -123,7 +125,24 @@ class Trainer:
 
     def train(self) -> Iterator[StepEvent | EpochEvent]:
         """Train from the run's position to `config.epochs`; stops early on `control.stop()`.
-        While it trains, a helper process may take half of each step (`engine.step_team`)."""
+        While it trains, a helper process may take half of each step (`engine.step_team`),
+        and no other process may train into its file (`engine.run_lock`)."""
+        with self._holding_file():
+            yield from self._train()
+
+    @contextmanager
+    def _holding_file(self) -> Iterator[None]:
+        """The run's file locked for this trainer; a file that does not yet hold the run as
+        it is gets it first, so a place where it cannot be saved is found before training."""
+        if self.keep_at is None:
+            yield
+            return
+        with training_lock(self.keep_at):
+            if not holds_as_is(self.keep_at, self.run):
+                self.keep()
+            yield
+
+    def _train(self) -> Iterator[StepEvent | EpochEvent]:
         try:
             self._team = self._start_team()
             yield from self._epochs()

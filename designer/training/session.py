@@ -27,6 +27,7 @@ from engine.checkpoint import load_run, save_run
 from engine.config import TrainConfig
 from engine.data import DataError, DataSet, load_data
 from engine.run import Run, check_trainable
+from engine.run_lock import refuse_if_training_elsewhere
 from engine.runs import keep_new_run, runs_folder
 from engine.spec import NetworkSpec
 from engine.errors import ConvNetError
@@ -406,6 +407,7 @@ class Session:
         return Prediction(self.key, request.image, probabilities, list(self.run.class_names))
 
     def _save(self, request: SaveRequest) -> Saved:
+        refuse_if_training_elsewhere(request.path, "saved over")
         save_run(self.run, request.path)
         return Saved(self.key, request.path)
 

@@ -165,7 +165,6 @@ def run(args: argparse.Namespace) -> int:
             keep = trainer.keep_at = keep_new_run(run, folder)
         else:
             _make_folder(keep.parent)
-            trainer.keep()
         print(f"The run is kept in {keep}")
         log_error = _train(trainer, sys.stdout, log)
     except TrainingError as e:

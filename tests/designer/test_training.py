@@ -25,6 +25,7 @@ from engine.runs import runs_folder
 from engine.spec import Volume
 from engine.task import TaskState
 from engine.trainer import TrainControl, Trainer
+from tests.engine.trainer_helpers import another_process_training
 
 RUN = 30_000   # ms: generous, for a loaded 2-core CI machine; the runs take well under a second
 
@@ -316,6 +317,21 @@ def test_continuing_a_run_equals_an_uninterrupted_one(qtbot, ws):
     for (_, a, _), (_, b, _) in zip(continued.model.parameters(), straight.model.parameters()):
         assert np.array_equal(a, b)
     assert continued.history == straight.history and continued.epoch == 3
+
+
+def test_a_run_another_process_trains_is_not_continued_here(qtbot, ws, errors):
+    """Both would save over the other's epochs; the window says so and keeps the file."""
+    train(qtbot, ws)
+    path = ws.shown.path
+    before = path.read_bytes()
+    with another_process_training(path) as holder:
+        ws.settings.widgets["epochs"].setValue(3)
+        with qtbot.waitSignal(ws.worker.failed, timeout=RUN):
+            assert ws.continue_run()
+        qtbot.waitUntil(lambda: not ws.training, timeout=RUN)
+    assert errors == [f"'{path.name}' is being trained by another process (process "
+                      f"{holder.pid}); wait for it to finish or stop it, then continue the run."]
+    assert ws.status.text() == errors[0] and path.read_bytes() == before
 
 
 def test_classify_shows_the_top_classes_of_a_validation_image(qtbot, ws):

@@ -1,5 +1,11 @@
 """A tiny learnable data set and network for trainer tests."""
 
+import os
+import subprocess
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+
 import numpy as np
 
 from engine.config import TrainConfig
@@ -41,3 +47,29 @@ def make_trainer(spec=None, data=None, control: TrainControl | None = None, keep
     data = data if data is not None else quadrant_data()
     run = Run.start(spec or small_net(), data, TrainConfig(**config), "quadrants")
     return Trainer(run, data, control, keep_at)
+
+
+ROOT = Path(__file__).resolve().parents[2]
+HOLD = """
+import sys, time
+from engine.run_lock import training_lock
+with training_lock(sys.argv[1]):
+    print("held", flush=True)
+    time.sleep(120)
+"""
+
+
+@contextmanager
+def another_process_training(run_file):
+    """Another process that holds `run_file`'s training lock (`engine.run_lock`) as a
+    trainer would, until the block ends or the process is killed."""
+    child = subprocess.Popen([sys.executable, "-c", HOLD, str(run_file)], cwd=ROOT,
+                             stdout=subprocess.PIPE, text=True,
+                             env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        assert child.stdout.readline().strip() == "held"
+        yield child
+    finally:
+        child.kill()
+        child.wait()
+        child.stdout.close()
