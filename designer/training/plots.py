@@ -15,6 +15,7 @@ SMOOTHING = 0.95   # weight of the past in the smoothed loss (an exponential mov
 PLOT_MARGINS = (2, 2, 14, 2)  # px: room on the right for the last tick's label
 WHOLE_EPOCH_TICKS = 12  # up to this many epochs, one tick per epoch; beyond, pyqtgraph's own
 FIRST_SPAN = 100   # iterations: the x axis starts this long and doubles when the run outgrows it
+FIRST_EPOCH_SPAN = 10   # epochs: the same for the accuracy plot of a run planned longer
 
 
 class Series:
@@ -194,7 +195,13 @@ class LossPlot(QtCore.QObject):
 
 
 class AccuracyPlot(pg.PlotWidget):
-    """Train and validation accuracy per epoch, in percent, on one plot."""
+    """Train and validation accuracy per epoch, in percent, on one plot.
+
+    Its axes grow in steps too: x spans the epochs the run is to train (`plan`), or on a
+    long run a span that doubles from FIRST_EPOCH_SPAN; y runs between the tens around the
+    accuracies. Following every epoch re-ticked both axes at each epoch's end, the longest
+    stall left in the window while a run trains. Zooming or panning by hand stops this
+    until the next run."""
 
     def __init__(self, parent=None):
         super().__init__(parent, title="Accuracy")
@@ -204,7 +211,15 @@ class AccuracyPlot(pg.PlotWidget):
                                      symbolSize=6, symbolBrush=(80, 140, 255), name="train")
         self.val_curve = self.plot(pen=pg.mkPen((90, 200, 120), width=2), symbol="s",
                                    symbolSize=6, symbolBrush=(90, 200, 120), name="validation")
+        self._planned: int | None = None
         self.reset()
+        self.getViewBox().sigRangeChangedManually.connect(self._stop_following)
+
+    def plan(self, epochs: int) -> None:
+        """The run shown is to train `epochs` epochs in all."""
+        if epochs != self._planned:
+            self._planned = epochs
+            self._grow_axes()
 
     def add_epoch(self, event) -> None:
         self.epochs.extend([event.epoch])
@@ -222,16 +237,37 @@ class AccuracyPlot(pg.PlotWidget):
     def reset(self) -> None:
         for series in (self.epochs, self.train_acc, self.val_acc):
             series.clear()
+        self._following, self._range = True, None
         self._redraw()
 
     def _redraw(self) -> None:
         self.train_curve.setData(self.epochs.values, self.train_acc.values)
         self.val_curve.setData(self.epochs.values, self.val_acc.values)
-        tick_whole_epochs(self, len(self.epochs))
-        if len(self.epochs):
-            self.enableAutoRange(y=True)
+        self._grow_axes()
+
+    def _grow_axes(self) -> None:
+        if not self._following:
+            return
+        done = int(self.epochs.last) if len(self.epochs) else 0
+        span = FIRST_EPOCH_SPAN
+        while span < done:
+            span *= 2
+        right = max(done, min(span, self._planned or span), 1)
+        accuracies = np.concatenate([self.train_acc.values, self.val_acc.values])
+        accuracies = accuracies[np.isfinite(accuracies)]
+        if len(accuracies):  # in percent: the tens around them
+            bottom = 10 * np.floor(accuracies.min() / 10)
+            top = min(100.0, 10 * np.ceil(accuracies.max() / 10))
+            bottom = min(bottom, top - 10)
         else:  # in percent before there is any, not pyqtgraph's empty 0 to 1
-            self.setYRange(0, 100, padding=0)
+            bottom, top = 0.0, 100.0
+        if (right, bottom, top) != self._range:
+            self._range = (right, bottom, top)
+            self.setRange(xRange=(0.5, right + 0.5), yRange=(bottom, top), padding=0.03)
+            tick_whole_epochs(self, right)
+
+    def _stop_following(self, *_) -> None:
+        self._following = False
 
 
 def tick_whole_epochs(plot: pg.PlotWidget, epochs: int) -> None:

@@ -445,6 +445,7 @@ class TrainWorkspace(QtWidgets.QWidget):
         self.opening = False
         new = self.shown is None or shown.key != self.shown.key
         self.shown = shown
+        self.accuracy_plot.plan(shown.config.epochs)
         if new:
             h = shown.history
             self.losses.set_history(h["step"], h["loss"], h["lr"])

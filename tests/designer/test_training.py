@@ -85,7 +85,8 @@ def stop(qtbot, ws):
 
 
 def test_a_tiny_run_completes_is_kept_and_the_plots_hold_every_reported_point(qtbot, ws):
-    assert ws.accuracy_plot.viewRange()[1] == [0, 100]  # in percent before any epoch
+    bottom, top = ws.accuracy_plot.viewRange()[1]
+    assert -5 < bottom <= 0 and 100 <= top < 105   # in percent before any epoch
     ws.settings.widgets["epochs"].setValue(2)
     steps = collect(ws.worker.reported, StepBatch)
     ended = train(qtbot, ws)
