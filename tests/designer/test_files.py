@@ -1,9 +1,11 @@
 """Files through the window: save/open round trip, prompts, bad files, recent files,
 templates, file drops, window layout, and recovery after a crash."""
 
+import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -12,7 +14,7 @@ from PySide6 import QtCore, QtWidgets
 import designer.app
 import main
 from designer import dialogs
-from designer.files import AUTOSAVE_INTERVAL_MS, orphaned_recoveries, recent_files, recovery_folder
+from designer.files import AUTOSAVE_DELAY_MS, orphaned_recoveries, recent_files, recovery_folder
 from designer.main_window import MainWindow
 from engine.errors import NetworkFileError
 from engine.netfile import load_network, save_network
@@ -185,9 +187,20 @@ def test_window_layout_is_remembered(window, qtbot):
     again.autosaver.close()
 
 
+def test_an_edit_is_in_the_recovery_copy_a_second_later(qtbot, window):
+    copy = window.autosaver.file
+    modify(window)
+    assert not copy.exists()        # a burst of edits makes one write, not one each
+    started = time.monotonic()
+    qtbot.waitUntil(copy.exists, timeout=5 * AUTOSAVE_DELAY_MS)
+    assert time.monotonic() - started < 3 * AUTOSAVE_DELAY_MS / 1000
+    assert json.loads(copy.read_text())["network"]["layers"][-2]["type"] == "dropout"
+    window.document.undo_stack.undo()        # back to the file as saved: no copy to keep
+    assert not copy.exists()
+
+
 def test_autosave_writes_only_while_modified_and_clean_exit_leaves_nothing(window, answers, tmp_path):
     given, _ = answers
-    assert window.autosaver.timer.interval() == AUTOSAVE_INTERVAL_MS == 30_000
     window.autosaver.save_now()
     assert not window.autosaver.file.exists()
     modify(window)
@@ -204,7 +217,7 @@ def test_autosave_writes_only_while_modified_and_clean_exit_leaves_nothing(windo
 
 
 CRASH = """
-import os, sys
+import os, sys, time
 sys.path.insert(0, sys.argv[1])
 from PySide6 import QtCore, QtWidgets
 QtCore.QStandardPaths.setTestModeEnabled(True)
@@ -215,7 +228,9 @@ window = MainWindow()
 window.load(sys.argv[4])
 window.document.add_layer("dropout")
 window.document.rename_layer(window.document.spec.layers[1].id, "crashed")
-window.autosaver.save_now()
+while not window.autosaver.file.exists():  # written by itself a second after the edits
+    app.processEvents()
+    time.sleep(0.02)
 print(window.document.spec.layers[-2].id, flush=True)
 os._exit(1)
 """
