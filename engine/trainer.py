@@ -32,6 +32,8 @@ from engine.run_lock import holds_as_is, training_lock
 from engine.step_team import StepTeam, step_shares
 
 SPLITS = ("train", "val", "test")
+KEEP_EVERY_S = 120   # within an epoch, the run is saved this often: a kill loses at most this
+KEEP_SHARE = 0.05    # … or less often, so that saving a large network takes at most this share
 
 
 class TrainControl:
@@ -122,6 +124,8 @@ class Trainer:
         self.health = HealthMonitor(run.model, self.last_good.values) if watch_health else None
         self._updating = False
         self._team: StepTeam | None = None
+        self._kept_at = time.monotonic()   # when the run was last saved, and how long it took
+        self._keep_took = 0.0
 
     def train(self) -> Iterator[StepEvent | EpochEvent]:
         """Train from the run's position to `config.epochs`; stops early on `control.stop()`.
@@ -173,7 +177,18 @@ class Trainer:
     def keep(self) -> None:
         """Save the run where the trainer keeps it (if anywhere)."""
         if self.keep_at is not None:
+            started = time.monotonic()
             save_run(self.run, self.keep_at)
+            self._kept_at = time.monotonic()
+            self._keep_took = self._kept_at - started
+
+    def _keep_due(self) -> bool:
+        """Whether to save the run now, within an epoch: KEEP_EVERY_S after the last save
+        (longer where saving is slow), and only with finite weights, since a step's update
+        is checked by the next step."""
+        every = max(KEEP_EVERY_S, self._keep_took / KEEP_SHARE)
+        return (self.keep_at is not None and time.monotonic() - self._kept_at >= every
+                and _all_finite(self.run.model.store.values))
 
     def _epochs(self) -> Iterator[StepEvent | EpochEvent]:
         run, n = self.run, len(self.data.train_x)
@@ -194,6 +209,8 @@ class Trainer:
                 run.step += 1
                 for key, value in (("step", run.step), ("loss", loss), ("lr", lr)):
                     run.history[key].append(value)
+                if run.offset < n and self._keep_due():
+                    self.keep()
                 took = time.perf_counter() - started
                 seconds_per_step = took if seconds_per_step is None else (
                     0.9 * seconds_per_step + 0.1 * took)

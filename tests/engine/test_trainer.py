@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 
 import engine.run as run_module
+import engine.trainer as trainer_module
+from engine.checkpoint import load_run
 from engine.config import TrainConfig, TrainingError
 from engine.spec import make_layer, network
 from engine.trainer import EpochEvent, StepEvent, TrainControl
@@ -229,3 +231,37 @@ def test_the_losses_reported_are_data_losses():
         events = list(trainer.train())
         first[decay] = events[0].loss
     assert first[0.5] == first[0.0]  # the same initial weights, the same data loss
+
+
+def test_an_epoch_is_saved_as_it_goes_so_a_kill_loses_little(tmp_path, monkeypatch):
+    """A kill within a long epoch loses at most KEEP_EVERY_S of training, not the epoch."""
+    keep = tmp_path / "run.ckpt"
+    events = make_trainer(keep_at=keep, batch_size=10, epochs=1).train()   # 6 steps
+    next(events), next(events)
+    assert load_run(keep).step == 0          # written as it started; two minutes not up
+    monkeypatch.setattr(trainer_module, "KEEP_EVERY_S", 0.0)
+    monkeypatch.setattr(trainer_module, "KEEP_SHARE", float("inf"))
+    next(events)
+    saved = load_run(keep)
+    assert (saved.epoch, saved.step, saved.offset) == (0, 3, 30)
+    events.close()
+
+
+def test_weights_that_are_not_finite_are_not_saved_within_an_epoch(tmp_path, monkeypatch):
+    """The next step checks a step's update; until then a NaN may not reach the file."""
+    monkeypatch.setattr(trainer_module, "KEEP_EVERY_S", 0.0)
+    monkeypatch.setattr(trainer_module, "KEEP_SHARE", float("inf"))
+    trainer = make_trainer(keep_at=tmp_path / "run.ckpt")
+    assert trainer._keep_due()
+    trainer.run.model.store.values[0] = np.nan
+    assert not trainer._keep_due()
+
+
+def test_a_run_slow_to_save_is_saved_less_often_within_an_epoch(tmp_path, monkeypatch):
+    monkeypatch.setattr(trainer_module, "KEEP_EVERY_S", 0.0)
+    trainer = make_trainer(keep_at=tmp_path / "run.ckpt")
+    trainer._kept_at -= 1.0                  # saved a second ago …
+    trainer._keep_took = 0.04                # … in 40 ms: 5% of the time is 0.8 s
+    assert trainer._keep_due()
+    trainer._keep_took = 0.1                 # in 100 ms: not before 2 s
+    assert not trainer._keep_due()
