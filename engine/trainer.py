@@ -209,11 +209,11 @@ class Trainer:
                 run.step += 1
                 for key, value in (("step", run.step), ("loss", loss), ("lr", lr)):
                     run.history[key].append(value)
-                if run.offset < n and self._keep_due():
-                    self.keep()
                 took = time.perf_counter() - started
                 seconds_per_step = took if seconds_per_step is None else (
                     0.9 * seconds_per_step + 0.1 * took)
+                if run.offset < n and self._keep_due():
+                    self.keep()   # not counted in the step's time: the rate is training's
                 batch = run.running["steps"]
                 left = (run.config.epochs - run.epoch - 1) * math.ceil(n / size) + batches - batch
                 health = self.health
