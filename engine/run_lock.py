@@ -58,18 +58,18 @@ def lock_path(run_file: str | os.PathLike) -> Path:
 
 
 @contextmanager
-def training_lock(run_file: str | os.PathLike) -> Iterator[None]:
+def training_lock(run_file: str | os.PathLike) -> Iterator[bool]:
     """Hold the lock of `run_file` while the block trains it; RunBusy if another holds it.
-    Where no lock file can be made (a read-only folder, where saving fails anyway), the
-    block runs unguarded."""
+    The block gets whether the lock is held: where no lock file can be made (a folder that
+    cannot be written, where saving the run fails too) it runs unguarded."""
     path = lock_path(run_file)
     fd = _locked(path, Path(run_file))
     if fd is None:
-        yield
+        yield False
         return
     try:
         _write_pid(fd)
-        yield
+        yield True
     finally:
         if os.name != "nt":  # Windows cannot remove a file that is open
             path.unlink(missing_ok=True)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.checkpoint import load_run, read_run_summary
+from engine.checkpoint import CheckpointError, load_run, read_run_summary
 from engine.run_files import delete_run, rename_run
 from engine.run_lock import RunBusy, lock_path, training_holder, training_lock
 from engine.trainer import Trainer
@@ -131,3 +131,23 @@ def test_a_lock_file_that_is_not_a_plain_file_is_left_alone(tmp_path, kind):
     with training_lock(keep):
         assert training_holder(keep) is None
     assert victim.read_text() == "keep me" and os.path.lexists(lock)
+
+
+def test_a_run_whose_folder_became_read_only_is_refused_before_it_trains(tmp_path, monkeypatch):
+    folder = tmp_path / "runs"
+    folder.mkdir()
+    keep = folder / "run.ckpt"
+    trained_run(keep)
+    run = load_run(keep)
+    run.continued(epochs=2)
+    opening = os.open
+
+    def read_only(path, flags, *args):   # as root, chmod would not stop the writes
+        if Path(path).parent == folder and flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT):
+            raise PermissionError(13, "Permission denied", str(path))
+        return opening(path, flags, *args)
+    monkeypatch.setattr(os, "open", read_only)
+    with pytest.raises(CheckpointError, match="Could not save the run .*Permission denied"):
+        next(Trainer(run, quadrant_data(), keep_at=keep).train())
+    monkeypatch.undo()
+    assert run.step == read_run_summary(keep).step   # nothing trained
