@@ -9,8 +9,8 @@ ends, so a killed run never leaves its file locked; a lock file left behind is t
 by the next trainer.
 
 A lock alone does not stop a window that opened a run, waited while the command line
-trained it further and then continued its own older copy: `check_not_trained_elsewhere`
-compares the file's progress with the copy's before training starts (`holds_as_is`).
+trained it further and then continued its own older copy: `holds_as_is` compares the
+file's progress with the copy's before training starts.
 """
 
 from __future__ import annotations
@@ -160,7 +160,7 @@ def _write_pid(fd: int) -> None:
     try:
         os.ftruncate(fd, 0)
         os.write(fd, str(os.getpid()).encode())
-    except OSError:  # a full disk: the lock holds without it, and is said to be another's
+    except OSError:  # a full disk: the lock holds without it; its holder is then unknown
         pass
 
 
