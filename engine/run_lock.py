@@ -60,16 +60,16 @@ def lock_path(run_file: str | os.PathLike) -> Path:
 @contextmanager
 def training_lock(run_file: str | os.PathLike) -> Iterator[bool]:
     """Hold the lock of `run_file` while the block trains it; RunBusy if another holds it.
-    The block gets whether the lock is held: where no lock file can be made (a folder that
-    cannot be written, where saving the run fails too) it runs unguarded."""
+    The block gets whether the lock is held and its file written: where no lock file can be
+    made (a folder that cannot be written) it runs unguarded, and where the process id
+    cannot be written in it (a full disk) saving the run is likely to fail too."""
     path = lock_path(run_file)
     fd = _locked(path, Path(run_file))
     if fd is None:
         yield False
         return
     try:
-        _write_pid(fd)
-        yield True
+        yield _write_pid(fd)
     finally:
         if os.name != "nt":  # Windows cannot remove a file that is open
             path.unlink(missing_ok=True)
@@ -156,12 +156,16 @@ def _open(path: Path, create: int = 0) -> int | None:
     return None
 
 
-def _write_pid(fd: int) -> None:
+def _write_pid(fd: int) -> bool:
+    """Whether this process's id could be written in its lock file (the lock holds without
+    it; others are then told the holder is unknown)."""
     try:
         os.ftruncate(fd, 0)
         os.write(fd, str(os.getpid()).encode())
-    except OSError:  # a full disk: the lock holds without it; its holder is then unknown
-        pass
+        os.fsync(fd)
+    except OSError:
+        return False
+    return True
 
 
 def _read_pid(fd: int) -> int | None:

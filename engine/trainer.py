@@ -137,13 +137,13 @@ class Trainer:
     @contextmanager
     def _holding_file(self) -> Iterator[None]:
         """The run's file locked for this trainer. It is written first unless it holds the
-        run as it is and the lock file could be made beside it, so a place where the run
-        cannot be saved is found before it trains."""
+        run as it is and the lock file could be written beside it, so a place where the run
+        cannot be saved (read-only, full) is found before it trains."""
         if self.keep_at is None:
             yield
             return
-        with training_lock(self.keep_at) as locked:
-            if not (locked and holds_as_is(self.keep_at, self.run)):
+        with training_lock(self.keep_at) as writable:
+            if not (writable and holds_as_is(self.keep_at, self.run)):
                 self.keep()
             yield
 

@@ -151,3 +151,25 @@ def test_a_run_whose_folder_became_read_only_is_refused_before_it_trains(tmp_pat
         next(Trainer(run, quadrant_data(), keep_at=keep).train())
     monkeypatch.undo()
     assert run.step == read_run_summary(keep).step   # nothing trained
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="finds a descriptor's file in /proc")
+def test_a_run_whose_lock_file_takes_no_write_is_written_before_it_trains(tmp_path,
+                                                                           monkeypatch):
+    """On a full disk the lock file can be made but not written: the run is then written
+    first, so that a save that cannot succeed fails before any training is lost."""
+    keep = tmp_path / "run.ckpt"
+    trained_run(keep)
+    run = load_run(keep)
+    run.continued(epochs=2)
+    written, writing = keep.stat().st_mtime_ns, os.write
+
+    def full(fd, data):
+        if os.readlink(f"/proc/self/fd/{fd}").endswith(".lock"):
+            raise OSError(28, "No space left on device")
+        return writing(fd, data)
+    monkeypatch.setattr(os, "write", full)
+    events = Trainer(run, quadrant_data(), keep_at=keep).train()
+    next(events)
+    assert keep.stat().st_mtime_ns != written
+    events.close()
