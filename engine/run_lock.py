@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from engine.checkpoint import CheckpointError, read_run_summary
+from engine.checkpoint import EXTENSION, CheckpointError, read_run_summary
 from engine.run import Run
 
 _PID_BYTES = 32  # a process id, read back from a lock file of any size
@@ -102,6 +102,30 @@ def training_holder(run_file: str | os.PathLike) -> int | None:
         return _read_pid(fd) or 0
     finally:
         os.close(fd)
+
+
+def sweep_stale_locks(folder: Path) -> None:
+    """Remove the lock files of run files in `folder` that nobody holds, which killed
+    trainers left. Each is removed while locked here, so a trainer that opened it just
+    before finds it gone and locks a new one (`_locked`). Not on Windows, which cannot
+    remove a file that is open."""
+    if os.name == "nt":
+        return
+    try:
+        locks = list(folder.glob(f".*{EXTENSION}.lock"))
+    except OSError:
+        return
+    for lock in locks:
+        fd = _open(lock)
+        if fd is None:
+            continue
+        try:
+            if _try_lock(fd):
+                lock.unlink(missing_ok=True)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
 
 
 def refuse_if_training_elsewhere(run_file: str | os.PathLike, doing: str) -> None:

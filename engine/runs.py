@@ -17,6 +17,7 @@ from engine.atomic import sweep_stale_temporaries
 from engine.checkpoint import EXTENSION, CheckpointError, RunSummary, read_run_summary, save_run
 from engine.resources import is_bundled
 from engine.run import Run
+from engine.run_lock import sweep_stale_locks
 
 RUNS = "runs"
 # Overrides the user's data folder (tests, portable setups).
@@ -69,9 +70,10 @@ def keep_new_run(run: Run, folder: Path) -> Path:
 
 def list_runs(folder: Path) -> tuple[list[RunSummary], list[str]]:
     """The runs in `folder`, newest first, and one sentence for each file that is not one;
-    temporaries that killed saves left in it go."""
+    temporaries that killed saves left in it go, and so do locks that killed trainers left."""
     runs, problems = [], []
     sweep_stale_temporaries(folder, EXTENSION)
+    sweep_stale_locks(folder)
     try:
         files = sorted(folder.glob(f"*{EXTENSION}"))
     except OSError:

@@ -9,6 +9,7 @@ import pytest
 
 from engine.checkpoint import CheckpointError, load_run, read_run_summary
 from engine.run_files import delete_run, rename_run
+from engine.runs import list_runs
 from engine.run_lock import RunBusy, lock_path, training_holder, training_lock
 from engine.trainer import Trainer
 from main import main
@@ -173,3 +174,17 @@ def test_a_run_whose_lock_file_takes_no_write_is_written_before_it_trains(tmp_pa
     next(events)
     assert keep.stat().st_mtime_ns != written
     events.close()
+
+
+def test_listing_runs_sweeps_the_locks_killed_trainers_left(tmp_path):
+    keep, busy = tmp_path / "run.ckpt", tmp_path / "busy.ckpt"
+    trained_run(keep)
+    with another_process_training(keep) as child:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+    assert lock_path(keep).exists()                  # the kill left it behind
+    with another_process_training(busy) as child:
+        runs, _ = list_runs(tmp_path)
+        assert not lock_path(keep).exists()
+        assert lock_path(busy).exists() and training_holder(busy) == child.pid
+    assert [r.path for r in runs] == [keep]
