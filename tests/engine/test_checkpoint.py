@@ -10,6 +10,7 @@ import zipfile
 import numpy as np
 import pytest
 
+import engine.trainer as trainer_module
 from engine.checkpoint import CheckpointError, load_run, read_run_summary, save_run
 from engine.config import TrainingError
 from engine.run import Run
@@ -69,6 +70,23 @@ def test_resume_from_the_middle_of_an_epoch(straight, tmp_path):
     save_run(first.run, tmp_path / "mid.ckpt")
     resumed = load_run(tmp_path / "mid.ckpt")
     assert (resumed.epoch, resumed.offset) == (1, 32)
+    list(Trainer(resumed, quadrant_data()).train())
+    assert_same_run(resumed, straight)
+
+
+def test_a_save_within_an_epoch_resumes_as_if_never_killed(straight, tmp_path, monkeypatch):
+    """The copy the trainer keeps as an epoch goes on (every 2 minutes; here every step) is
+    what a kill leaves: it continues bit for bit."""
+    monkeypatch.setattr(trainer_module, "KEEP_EVERY_S", 0.0)
+    monkeypatch.setattr(trainer_module, "KEEP_SHARE", float("inf"))
+    keep = tmp_path / "run.ckpt"
+    killed = make_trainer(straight.spec, keep_at=keep, **CONFIG).train()
+    for event in killed:
+        if isinstance(event, StepEvent) and event.step == 6:
+            break      # the generator is left as a kill leaves it: not closed, nothing saved
+    resumed = load_run(keep)
+    killed.close()     # only now: closing saves the run as Stop does
+    assert (resumed.epoch, resumed.step, resumed.offset) == (1, 6, 32)
     list(Trainer(resumed, quadrant_data()).train())
     assert_same_run(resumed, straight)
 
