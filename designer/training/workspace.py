@@ -468,7 +468,7 @@ class TrainWorkspace(QtWidgets.QWidget):
         self._show_header()
         self._network_changed()
         self.runs_view.set_current(shown.path)
-        if self.training:  # its file is rewritten at every epoch's end
+        if self.training:  # its file is rewritten as it trains
             self.runs_view.set_busy_path(shown.path)
         elif shown.path is not None:
             self.runs_view.run_changed(shown.path)
