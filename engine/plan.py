@@ -42,13 +42,15 @@ def padded_size(v: Volume, p: int) -> int:
 
 def kept(layer: LayerSpec, v_in: Volume, v_out: Volume) -> dict[str, int]:
     """Floats per image a layer keeps besides its output: a convolution's im2col matrix
-    (with the bias trick's column of ones), a padded copy of the input for padded window
+    (with the bias trick's column of ones) or Winograd's transformed patches, a padded copy of the input for padded window
     layers (kept so that its border is written once per step, not allocated), a max pool's
     marks of the inputs its gradient goes to where its windows tile the input (a bool per
     input, four to a float), batch norm's normalised input, LRN's scale, dropout's mask."""
     t = layer.type
     parts = {}
-    if t == "conv":
+    if winograd(layer, v_in, v_out):
+        parts["transformed"] = winograd_floats(layer, v_in, v_out)["transformed"]
+    elif t == "conv":
         f = layer["size"]
         parts["cols"] = v_out.width * v_out.height * (f * f * v_in.depth + 1)
     if t in ("conv", "pool") and layer["pad"]:
@@ -58,6 +60,48 @@ def kept(layer: LayerSpec, v_in: Volume, v_out: Volume) -> dict[str, int]:
     if t in ("batchnorm", "lrn", "dropout"):
         parts[{"batchnorm": "xhat", "lrn": "scale", "dropout": "mask"}[t]] = v_out.size
     return parts
+
+
+# Where Winograd's F(2, 3) pays (`winograd`), measured on a CONV-RELU-POOL-FC step of 8
+# images on one core against im2col: 0.77-0.89 of the time for 16-256 inputs deep on maps
+# of 8×8 to 32×32 and 1M multiply-adds an image or more; 1.01-1.43 on thinner inputs (4-12
+# deep: the transforms walk runs of D floats), 1.03-1.21 on smaller layers (Python's cost
+# per pass) and 1.05-2.08 on maps of 4×4 or 2×2 (few pixels to a filter: the transformed
+# filters, 4/3 of the filters, made afresh for each pass, outweigh the products saved).
+WINOGRAD_MIN_DEPTH = 16
+WINOGRAD_MIN_SIDE = 8
+WINOGRAD_MIN_MULTIPLY_ADDS = 1_000_000  # an image's, in the layer's forward pass
+
+
+def winograd(layer: LayerSpec, v_in: Volume, v_out: Volume) -> bool:
+    """Whether a convolution runs through Winograd's F(2, 3) along the width
+    (`engine.layers.winograd`): a 3×3 one at stride 1 with an even output width, where it
+    pays (see above)."""
+    return (layer.type == "conv" and layer["size"] == 3 and layer["stride"] == 1
+            and v_out.width % 2 == 0 and v_in.depth >= WINOGRAD_MIN_DEPTH
+            and min(v_out.width, v_out.height) >= WINOGRAD_MIN_SIDE
+            and 9 * v_in.depth * v_out.size >= WINOGRAD_MIN_MULTIPLY_ADDS)
+
+
+def winograd_floats(layer: LayerSpec, v_in: Volume, v_out: Volume) -> dict[str, int]:
+    """Floats per image of a Winograd convolution's arrays: its transformed patches (kept
+    for the backward pass), the input's columns combined along the width, the four
+    products (and their gradients), and the combined columns' gradient spread over each
+    output row's rows."""
+    pairs, depth = v_out.width // 2, v_in.depth
+    wide = v_in.width + 2 * layer["pad"]
+    return {"transformed": 4 * v_out.height * pairs * (3 * depth + 1),
+            "columns": 4 * pairs * (v_in.height + 2 * layer["pad"]) * depth,
+            "products": 4 * v_out.height * pairs * v_out.depth,
+            "spread": v_out.height * 3 * wide * depth}
+
+
+def conv_matrix_floats(layer: LayerSpec, v_in: Volume, v_out: Volume) -> int:
+    """Floats of a convolution's filter matrix, made for each product and freed after: the
+    filters with their biases (the bias trick), or their four transformed copies."""
+    if winograd(layer, v_in, v_out):
+        return 4 * (3 * v_in.depth + 1) * v_out.depth
+    return (layer["size"] ** 2 * v_in.depth + 1) * v_out.depth
 
 
 def bools_in_floats(count: int) -> int:
@@ -78,7 +122,7 @@ def pools_rows_first(layer: LayerSpec, v_in: Volume) -> bool:
     return tiles(layer) and layer["size"] > 1 and v_in.depth <= SHORT_RUN_FLOATS
 
 
-def window_orders(layers: Sequence[LayerSpec]) -> list[int]:
+def window_orders(infos: Sequence[LayerInfo]) -> list[int]:
     """For each hidden layer, the F of the order its output's pixels take in training, or 1
     for NHWC. A convolution whose output reaches a max pool that tiles it in F×F windows,
     through activations only, writes its pixels by image, then by offset in the window,
@@ -89,7 +133,9 @@ def window_orders(layers: Sequence[LayerSpec]) -> list[int]:
     time, cifar10.json 0.87, LeNet-5 with max pools 0.94-0.95. LeNet-5 as published, with
     average pools, took 1.03 (and the reference network with average pools 1.02): their
     passes already run whole rows, and the convolution's copies in the new order cost
-    a little more."""
+    a little more. A Winograd convolution (`winograd`) takes its output's columns in pairs,
+    which are windows' columns only for F = 2, so it keeps NHWC before other pools."""
+    layers = [i.layer for i in infos]
     orders = [1] * len(layers)
     for k, layer in enumerate(layers):
         if layer.type != "conv":
@@ -99,7 +145,8 @@ def window_orders(layers: Sequence[LayerSpec]) -> list[int]:
             top += 1
         pool = layers[top] if top < len(layers) else None
         if (pool is not None and pool.type == "pool" and pool["mode"] == "max"
-                and tiles(pool) and pool["size"] > 1):
+                and tiles(pool) and pool["size"] > 1
+                and (pool["size"] == 2 or not winograd(layer, infos[k].input, infos[k].output))):
             orders[k:top] = [pool["size"]] * (top - k)
     return orders
 
@@ -115,13 +162,18 @@ def scratch(layer: LayerSpec, v_in: Volume, v_out: Volume, above: LayerSpec | No
             input_gradient: bool, window_ordered: bool) -> int:
     """Floats per image a layer needs only while one of its passes runs: a convolution's
     output gradient and padded input gradient, both batch-last, when it computes an input
-    gradient; an activation's slope, max pooling's winners (where its windows tile the
+    gradient (a Winograd convolution's combined columns, its products or their gradients,
+    and the spread gradient); an activation's slope, max pooling's winners (where its windows tile the
     input, a bool per output, four to a float, while it marks them; otherwise a bool per
     output in a float's room, and the shares where windows overlap), a tiling pool's F
     rows combined (`pools_rows_first`) and a tiling average pool's gradient repeated along
     its rows (no rows where a max pool's input comes in window order), batch norm's
     correction, LRN's squares and window sums."""
     t = layer.type
+    if winograd(layer, v_in, v_out):
+        sizes = winograd_floats(layer, v_in, v_out)
+        gradient = sizes["spread"] if input_gradient else 0
+        return max(sizes["columns"], sizes["products"], gradient)
     if t == "conv":
         return v_out.size + padded_size(v_in, layer["pad"]) if input_gradient else 0
     if relu_left_to_pool(layer, above):
@@ -204,7 +256,7 @@ def make_plan(infos: Sequence[LayerInfo]) -> Plan:
     above = [i.layer for i in sized[1:]] + [None]
     left_to_pool = [relu_left_to_pool(i.layer, a) for i, a in zip(sized, above)]
     held_in = _forward_holders(sized, left_to_pool, sizes)
-    orders = window_orders([i.layer for i in sized])
+    orders = window_orders(sized)
     ordered_input = [False] + [order > 1 for order in orders[:-1]]
     layers = []
     for k, (i, a) in enumerate(zip(sized, above)):
@@ -280,6 +332,10 @@ class Arrays:
     def gradient(self, shape: tuple[int, ...], dtype: Any) -> Any:
         return self.xp.empty(shape, dtype)
 
+    def gradient_scratch(self, shape: tuple[int, ...], dtype: Any, start: int = 0) -> Any:
+        """A temporary of the work that makes the input gradient, as `scratch`."""
+        return self.scratch(shape, dtype, start)
+
 
 class PlannedArrays(Arrays):
     """A layer's views of the buffers a `StepBuffers` allocated."""
@@ -309,6 +365,11 @@ class PlannedArrays(Arrays):
         if self.plan.gradient is None:
             return super().gradient(shape, dtype)
         return self.buffers.view(("gradient", self.plan.gradient), shape, dtype)
+
+    def gradient_scratch(self, shape, dtype, start=0):
+        if self.plan.gradient is None:
+            return Arrays.scratch(self, shape, dtype, start)
+        return self.scratch(shape, dtype, start)
 
 
 class StepBuffers:

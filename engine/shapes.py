@@ -13,7 +13,7 @@ from fractions import Fraction
 from functools import cached_property
 from typing import Callable, Sequence
 
-from engine.plan import Plan, kept, make_plan
+from engine.plan import Plan, conv_matrix_floats, kept, make_plan
 from engine.spec import (
     ACTIVATION_TYPES, LOSS_TYPES, LayerSpec, NetworkSpec, Volume, make_layer,
 )
@@ -198,7 +198,8 @@ class Analysis:
         n, b, plan = batch_size, BYTES_PER_FLOAT, self.plan
         input_floats = self.spec.input_volume.size if self.spec.input_volume else 0
         params = self.total_params
-        matrices = (i.params for i in self.layers if i.layer.type == "conv")
+        matrices = (conv_matrix_floats(i.layer, i.input, i.output)
+                    for i in self.layers if i.layer.type == "conv" and i.output is not None)
         update = min(params, UPDATE_PIECE) * UPDATE_TEMPORARIES[optimizer]
         return MemoryEstimate(
             batch_size=n,

@@ -34,6 +34,11 @@ NETWORKS = {
     "global average pool, SVM loss": network(
         "b", (8, 8, 2), L("conv", "c1", filters=4, size=3, stride=1, pad=1), L("relu", "r"),
         L("gap", "g"), L("fc", "f", units=5), L("svm", "svm")),
+    "deep 3×3 convolutions through Winograd's F(2, 3), window order and NHWC": network(
+        "c", (16, 16, 32), L("conv", "c1", filters=32, size=3, stride=1, pad=1),
+        L("relu", "r1"), L("pool", "p", mode="max", size=2, stride=2, pad=0),
+        L("conv", "c2", filters=64, size=3, stride=1, pad=1), L("relu", "r2"), L("gap", "g"),
+        L("fc", "f", units=5), L("softmax", "sm")),
 }
 
 

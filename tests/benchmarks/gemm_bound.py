@@ -6,13 +6,16 @@ products alone, with the shapes the engine gives them, on random data.
 For every convolution: the forward product of the patch matrix (one row per output pixel,
 F·F·D1 inputs and the bias trick's 1) with the filters, the weight gradient, and, above
 the first trained layer, the patch gradients; the same three for fully-connected layers,
-as engine/layers/conv.py and dense.py orient them.
+as engine/layers/conv.py and dense.py orient them. A convolution through Winograd's F(2, 3)
+(engine/layers/winograd.py) has each as a stack of four products, one row per pair of
+output pixels and 3·D1 inputs (and the 1).
 A step can be no faster than their sum; `main.py bench` shows how far each layer is from it.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import statistics
 import sys
@@ -28,11 +31,13 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from engine.netfile import load_network  # noqa: E402
+from engine.plan import winograd  # noqa: E402
 from engine.shapes import analyse  # noqa: E402
 
 
-def products(spec, n: int) -> list[tuple[str, tuple[int, int], tuple[int, int]]]:
-    """(name, shape of A, shape of B) of every product A @ B in a training step."""
+def products(spec, n: int) -> list[tuple[str, tuple[int, ...], tuple[int, ...]]]:
+    """(name, shape of A, shape of B) of every product A @ B in a training step; a stack of
+    products has a third axis in front."""
     found, trained = [], False
     for info in analyse(spec).layers:
         t = info.layer.type
@@ -40,7 +45,14 @@ def products(spec, n: int) -> list[tuple[str, tuple[int, int], tuple[int, int]]]
             trained |= bool(info.params)
             continue
         k, name = info.output.depth, info.layer.name
-        if t == "conv":
+        if t == "conv" and winograd(info.layer, info.input, info.output):
+            rows = n * info.output.width // 2 * info.output.height
+            inputs = 3 * info.input.depth
+            found += [(f"{name} forward", (4, rows, inputs + 1), (4, inputs + 1, k)),
+                      (f"{name} weight gradient", (4, k, rows), (4, rows, inputs + 1))]
+            if trained:
+                found.append((f"{name} input gradient", (4, rows, k), (4, k, inputs)))
+        elif t == "conv":
             rows = n * info.output.width * info.output.height
             inputs = info.layer["size"] ** 2 * info.input.depth
             found += [(f"{name} forward", (rows, inputs + 1), (inputs + 1, k)),
@@ -70,7 +82,7 @@ def main() -> int:
     for name, a_shape, b_shape in products(spec, args.batch_size):
         a = rng.standard_normal(a_shape, dtype=np.float32)
         b = rng.standard_normal(b_shape, dtype=np.float32)
-        out = np.empty((a_shape[0], b_shape[1]), np.float32)
+        out = np.empty((*a_shape[:-1], b_shape[-1]), np.float32)
         np.matmul(a, b, out=out)
         times = []
         for _ in range(args.repeats):
@@ -78,9 +90,10 @@ def main() -> int:
             np.matmul(a, b, out=out)
             times.append(time.perf_counter() - start)
         seconds = statistics.median(times)
-        work = 2 * a_shape[0] * a_shape[1] * b_shape[1]
+        work = 2 * math.prod(a_shape) * b_shape[-1]
         total, flops = total + seconds, flops + work
-        print(f"{name:<28}{a_shape[0]:>7}×{a_shape[1]:<5} @ {b_shape[1]:<5}"
+        stack = f"{a_shape[0]}× " if len(a_shape) == 3 else ""
+        print(f"{name:<28}{stack}{a_shape[-2]:>7}×{a_shape[-1]:<5} @ {b_shape[-1]:<5}"
               f"{seconds * 1e3:8.2f} ms {work / seconds / 1e9:7.1f} GFLOP/s")
     print(f"GEMM-bound limit of a step of {spec.name}, batch {args.batch_size}, {THREADS} threads: "
           f"{total * 1e3:.1f} ms ({flops / total / 1e9:.0f} GFLOP/s)")

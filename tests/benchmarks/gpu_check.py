@@ -54,9 +54,11 @@ MAX_MEMORY_GAP = 0.05
 HERE = Path(__file__).resolve().parent
 
 # (W, H, D) input, layer type, hyperparameters: thin inputs (tap-major im2col) and deep
-# ones (pixel-major), stride 2, padding, tiled and overlapping pools.
+# ones (pixel-major), a deep 3×3 one through Winograd's F(2, 3), stride 2, padding, tiled
+# and overlapping pools.
 LAYER_CASES = [
     ((9, 7, 3), "conv", dict(filters=8, size=3, stride=1, pad=1)),
+    ((16, 16, 32), "conv", dict(filters=32, size=3, stride=1, pad=1)),
     ((9, 9, 16), "conv", dict(filters=12, size=3, stride=2, pad=1)),
     ((12, 12, 1), "conv", dict(filters=6, size=5, stride=1, pad=0)),
     ((8, 6, 4), "pool", dict(mode="max", size=2, stride=2, pad=0)),
