@@ -42,10 +42,11 @@ def padded_size(v: Volume, p: int) -> int:
 
 def kept(layer: LayerSpec, v_in: Volume, v_out: Volume) -> dict[str, int]:
     """Floats per image a layer keeps besides its output: a convolution's im2col matrix
-    (with the bias trick's column of ones) or Winograd's transformed patches, a padded copy of the input for padded window
-    layers (kept so that its border is written once per step, not allocated), a max pool's
-    marks of the inputs its gradient goes to where its windows tile the input (a bool per
-    input, four to a float), batch norm's normalised input, LRN's scale, dropout's mask."""
+    (with the bias trick's column of ones) or Winograd's transformed patches, a padded copy
+    of the input for padded window layers (kept so that its border is written once per
+    step, not allocated), a max pool's marks of the inputs its gradient goes to where its
+    windows tile the input (a bool per input, four to a float), batch norm's normalised
+    input, LRN's scale, dropout's mask."""
     t = layer.type
     parts = {}
     if winograd(layer, v_in, v_out):
@@ -163,12 +164,12 @@ def scratch(layer: LayerSpec, v_in: Volume, v_out: Volume, above: LayerSpec | No
     """Floats per image a layer needs only while one of its passes runs: a convolution's
     output gradient and padded input gradient, both batch-last, when it computes an input
     gradient (a Winograd convolution's combined columns, its products or their gradients,
-    and the spread gradient); an activation's slope, max pooling's winners (where its windows tile the
-    input, a bool per output, four to a float, while it marks them; otherwise a bool per
-    output in a float's room, and the shares where windows overlap), a tiling pool's F
-    rows combined (`pools_rows_first`) and a tiling average pool's gradient repeated along
-    its rows (no rows where a max pool's input comes in window order), batch norm's
-    correction, LRN's squares and window sums."""
+    and the spread gradient); an activation's slope, max pooling's winners (where its
+    windows tile the input, a bool per output, four to a float, while it marks them;
+    otherwise a bool per output in a float's room, and the shares where windows overlap),
+    a tiling pool's F rows combined (`pools_rows_first`) and a tiling average pool's
+    gradient repeated along its rows (no rows where a max pool's input comes in window
+    order), batch norm's correction, LRN's squares and window sums."""
     t = layer.type
     if winograd(layer, v_in, v_out):
         sizes = winograd_floats(layer, v_in, v_out)

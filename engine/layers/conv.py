@@ -56,6 +56,7 @@ class Conv(Layer):
         w = initial_weights(rng, shapes["W"], f * f * d, f * f * k, relu_follows)
         self._add_param("W", backend.asarray(w))
         self._add_param("b", backend.zeros(shapes["b"]))
+        self.winograd = winograd(info.layer, info.input, info.output)
 
     def _forward(self, x: Any, train: bool, arrays: Arrays) -> tuple[Any, Backprop]:
         xp = self.xp
@@ -63,7 +64,7 @@ class Conv(Layer):
         n, h, w, d = x.shape
         h2, w2, k = self.output.height, self.output.width, self.output.depth
         order = self.output_order if train else 1
-        if winograd(self.spec, self.input, self.output):
+        if self.winograd:
             return winograd_forward(self, x, arrays, order)
         view = window_ordered(windows(self.backend, padded(x, p, 0.0, arrays), f, s, h2, w2),
                               order)
